@@ -1,0 +1,56 @@
+# hyperplex: two commands on a fresh machine.
+#   make demo   set up .venv (torch CPU first, then the package) and run the demo pipeline
+#   make test   set up .venv with dev + napari extras and the Debian packages napari needs, run the tests
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# EDITABLE=-e for development (default); CI sets EDITABLE= to test a real (non-editable) install.
+EDITABLE ?= -e
+APT_PKGS := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
+DEMO_OUT ?= demo_out
+
+.PHONY: demo test lint format bench clean apt
+
+$(VENV)/.torch:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==2.13.0
+	touch $@
+
+$(VENV)/.core: $(VENV)/.torch pyproject.toml
+	$(PIP) install $(EDITABLE) .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.core
+	$(PIP) install $(EDITABLE) '.[dev,napari]'
+	touch $@
+
+apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+demo: $(VENV)/.core
+	$(VENV)/bin/hyperplex demo --out $(DEMO_OUT)
+
+test: apt $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.core
+	$(PY) benchmarks/methane_filters.py
+	$(PY) benchmarks/models_scaling.py
+	$(PY) benchmarks/emit_scene.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(DEMO_OUT)

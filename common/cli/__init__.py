@@ -1,0 +1,58 @@
+"""The ``hyperplex`` command line.
+
+The root group and the ``synth`` group live here; subpackages contribute commands through the
+entry-point groups ``hyperplex.commands`` (top-level commands) and ``hyperplex.synth`` (``hyperplex
+synth <kind>``), the way rasterio's ``rio`` collects its subcommands. That keeps the dependency
+direction: ``hyperplex.common`` never imports ``hyperplex.geo`` or ``hyperplex.bio``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+from hyperplex.common._version import __version__
+
+__all__ = ["main"]
+
+
+class EntryPointGroup(click.Group):
+    """A click group whose extra subcommands come from an entry-point group, loaded on first use."""
+
+    def __init__(self, *args: Any, entry_point_group: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.entry_point_group = entry_point_group
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for ep in entry_points(group=self.entry_point_group):
+            if ep.name not in self.commands:
+                self.add_command(ep.load(), ep.name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of all subcommands, including entry-point ones."""
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Look up a subcommand, loading entry-point ones on first use."""
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=EntryPointGroup, entry_point_group="hyperplex.commands")
+@click.version_option(__version__, prog_name="hyperplex")
+def main() -> None:
+    """hyperplex: images with any number of channels.
+
+    Methane plumes from EMIT radiance, multiplex microscopy, channel-adaptive ViTs.
+    """
+
+
+@main.group(cls=EntryPointGroup, entry_point_group="hyperplex.synth")
+def synth() -> None:
+    """Write synthetic data sets with known truth (offline, deterministic)."""

@@ -1,0 +1,3 @@
+"""hyperplex.geo: hyperspectral remote sensing (EMIT and other imaging spectrometers), methane."""
+
+__all__: list[str] = []
