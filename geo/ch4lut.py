@@ -49,7 +49,8 @@ def ch4_lut_dir() -> Path:
     spec = importlib.util.find_spec("mag1c")  # locates the package without executing it
     if spec is None or not spec.submodule_search_locations:
         raise DataNotFoundError(
-            "The CH4 absorption LUT comes from the `mag1c` wheel, which is not installed; run `pip install mag1c==1.2.0`."
+            "The CH4 absorption LUT comes from the `mag1c` wheel, which is not installed; "
+            "run `pip install mag1c==1.2.0`."
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
     for name in ("ch4.hdr", "ch4.lut"):
