@@ -1,0 +1,178 @@
+"""Turn ``(levels, ChannelSet, pixel size)`` into napari layer-data tuples, and read them back. Qt-free.
+
+Every image layer the plugin creates carries ``metadata["hyperplex"]``: the full channel set of the
+stack it belongs to, its own channel index (or None when one layer holds all channels on a band
+axis), a stack id shared by sibling layers, and the source path. The widgets find spectra, channel
+names and wavelengths there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hyperplex.common.arrays import materialize
+from hyperplex.common.channels import ChannelSet
+
+__all__ = [
+    "MAX_CHANNEL_LAYERS",
+    "META_KEY",
+    "LayerStack",
+    "auto_contrast",
+    "channel_colors",
+    "image_layer_data",
+]
+
+#: Above this many channels a stack opens as one layer with a band slider instead of one layer per channel.
+MAX_CHANNEL_LAYERS = 32
+#: Key of the plugin's entry in ``layer.metadata``.
+META_KEY = "hyperplex"
+
+LayerDataTuple = tuple[Any, dict[str, Any], str]
+
+_PALETTE = ("#0000ff", "#00ff00", "#ff0000", "#ff00ff", "#00ffff", "#ffff00", "#ff8000", "#8000ff")
+
+
+@dataclass
+class LayerStack:
+    """A multichannel image as the plugin sees it: pyramid levels ``(C, H, W)`` plus channel identity.
+
+    Args:
+        levels: Resolution levels, finest first, each ``(C, H, W)`` (numpy, dask or zarr).
+        channels: Channel identity, one entry per channel.
+        name: Base name for the layers.
+        pixel_size: ``(dy, dx)`` of the finest level in ``units``, or None.
+        units: Spatial unit of ``pixel_size`` (e.g. ``"micrometer"``, ``"m"``).
+        source: Path the data came from, if any.
+        extra: Further JSON-serialisable metadata (CRS, acquisition time, ...).
+    """
+
+    levels: list[Any]
+    channels: ChannelSet
+    name: str = "image"
+    pixel_size: tuple[float, float] | None = None
+    units: str | None = None
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """Number of channels."""
+        return int(self.levels[0].shape[0])
+
+
+def channel_colors(channels: ChannelSet) -> list[str]:
+    """Display colours per channel: the set's own colours, else a wavelength hue, else a fixed palette."""
+    if channels.colors is not None:
+        return ["#" + c.lstrip("#").lower()[:6] for c in channels.colors]
+    if channels.is_spectral and len(channels) <= MAX_CHANNEL_LAYERS:
+        return [wavelength_color(w) for w in channels.wavelengths]
+    return [_PALETTE[i % len(_PALETTE)] for i in range(len(channels))]
+
+
+def wavelength_color(nm: float) -> str:
+    """An ``#rrggbb`` colour for a wavelength: spectral hue in the visible, magenta/red beyond."""
+    if nm < 450:
+        return "#8000ff"
+    if nm > 700:
+        return "#ff00ff" if nm > 1000 else "#ff0000"
+    hue = (1.0 - (nm - 450.0) / 250.0) * 0.75  # 450 nm blue-violet -> 700 nm red
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(hue, 1.0, 1.0)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def auto_contrast(data: Any, percentiles: tuple[float, float] = (0.5, 99.5)) -> tuple[float, float]:
+    """Contrast limits from percentiles of the finite values of ``data`` (read into memory).
+
+    Args:
+        data: A small array (a low pyramid level or a subsample).
+        percentiles: Lower and upper percentile.
+
+    Returns:
+        ``(low, high)`` with ``high > low``; ``(0, 1)`` when nothing is finite.
+    """
+    values = materialize(data).astype(np.float64, copy=False)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(values, percentiles))
+    if hi <= lo:
+        hi = lo + (abs(lo) * 1e-3 or 1.0)
+    return lo, hi
+
+
+def _preview(levels: Sequence[Any], max_pixels: int = 512 * 512) -> Any:
+    """The coarsest level, strided down to about ``max_pixels`` per channel."""
+    level = levels[-1]
+    h, w = level.shape[-2:]
+    step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    return level[..., ::step, ::step]
+
+
+def _stack_meta(stack: LayerStack, stack_id: str, index: int | None) -> dict[str, Any]:
+    meta = {
+        "stack": stack_id,
+        "index": index,
+        "channels": stack.channels.to_dict(),
+        "source": stack.source,
+        "pixel_size": None if stack.pixel_size is None else list(stack.pixel_size),
+        "units": stack.units,
+    }
+    meta.update(stack.extra)
+    return {META_KEY: meta}
+
+
+def _spatial_kwargs(stack: LayerStack) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if stack.pixel_size is not None:
+        kwargs["scale"] = tuple(float(s) for s in stack.pixel_size)
+    if stack.units:
+        kwargs["units"] = (stack.units, stack.units)
+    return kwargs
+
+
+def image_layer_data(stack: LayerStack, *, max_channel_layers: int = MAX_CHANNEL_LAYERS) -> list[LayerDataTuple]:
+    """Layer-data tuples for a stack: one layer per channel, or one band-axis layer for many channels.
+
+    Args:
+        stack: The image and its channels.
+        max_channel_layers: Above this many channels, return a single layer with a band slider.
+
+    Returns:
+        A list of ``(data, kwargs, "image")``; ``data`` is a list of levels when the stack is a pyramid.
+    """
+    stack_id = uuid.uuid4().hex[:12]
+    multiscale = len(stack.levels) > 1
+    data = list(stack.levels) if multiscale else stack.levels[0]
+    preview = materialize(_preview(stack.levels))
+    if stack.count > max_channel_layers:
+        kwargs = {
+            "name": stack.name,
+            "multiscale": multiscale,
+            "contrast_limits": auto_contrast(preview),
+            "metadata": _stack_meta(stack, stack_id, None),
+            "axis_labels": ("band", "y", "x"),
+        }
+        spatial = _spatial_kwargs(stack)
+        if "scale" in spatial:
+            kwargs["scale"] = (1.0, *spatial["scale"])
+        if "units" in spatial:
+            kwargs["units"] = ("pixel", *spatial["units"])
+        return [(data, kwargs, "image")]
+    kwargs = {
+        "channel_axis": 0,
+        "name": list(stack.channels.names),
+        "colormap": channel_colors(stack.channels),
+        "blending": "additive",
+        "multiscale": multiscale,
+        "contrast_limits": [auto_contrast(preview[i]) for i in range(stack.count)],
+        "metadata": [_stack_meta(stack, stack_id, i) for i in range(stack.count)],
+        **_spatial_kwargs(stack),
+    }
+    return [(data, kwargs, "image")]

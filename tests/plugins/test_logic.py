@@ -1,0 +1,209 @@
+"""Qt-free plugin logic: layer-data conversion, stacks and spectra, composites, tiled features, plumes, writers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
+from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
+from hyperplex.plugins._embedding import pca_rgb, tiled_feature_map
+from hyperplex.plugins._layers import MAX_CHANNEL_LAYERS, LayerStack, image_layer_data
+from hyperplex.plugins._methane import delineate_plumes, plume_table
+from hyperplex.plugins._stacks import find_stacks, pixel_profile
+from hyperplex.plugins._writer import layers_to_array
+
+
+def _viewer_with(*tuples_lists):
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    for tuples in tuples_lists:
+        for data, kwargs, kind in tuples:
+            getattr(viewer, f"add_{kind}")(data, **kwargs)
+    return viewer
+
+
+# ---------------------------------------------------------------- layer data
+def test_few_channels_become_named_additive_layers(marker_image):
+    image, channels = marker_image
+    (layer,) = image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5), units="micrometer"))
+    data, kwargs, kind = layer
+    assert data is image and kind == "image"
+    assert kwargs["channel_axis"] == 0 and kwargs["name"] == list(channels.names)
+    assert kwargs["blending"] == "additive" and kwargs["multiscale"] is False
+    assert len(set(kwargs["colormap"])) == 4
+    assert [m["hyperplex"]["index"] for m in kwargs["metadata"]] == [0, 1, 2, 3]
+    assert len({m["hyperplex"]["stack"] for m in kwargs["metadata"]}) == 1
+
+
+def test_many_bands_become_one_band_axis_layer():
+    wl = np.linspace(400, 2500, MAX_CHANNEL_LAYERS + 1)
+    cube = np.random.default_rng(0).random((wl.size, 8, 9)).astype(np.float32)
+    (layer,) = image_layer_data(LayerStack([cube], ChannelSet.from_wavelengths(wl), pixel_size=(60.0, 60.0)))
+    _, kwargs, _ = layer
+    assert "channel_axis" not in kwargs and kwargs["axis_labels"] == ("band", "y", "x")
+    assert kwargs["scale"] == (1.0, 60.0, 60.0)
+    np.testing.assert_allclose(kwargs["metadata"]["hyperplex"]["channels"]["wavelengths"], wl)
+
+
+def test_own_channel_colours_are_kept(marker_image):
+    image, _ = marker_image
+    channels = ChannelSet.from_names(["a", "b", "c", "d"], colors=["#FF0000", "#00FF00", "#0000FF", "#FFFFFF"])
+    (layer,) = image_layer_data(LayerStack([image], channels))
+    assert layer[1]["colormap"] == ["#ff0000", "#00ff00", "#0000ff", "#ffffff"]
+
+
+# ---------------------------------------------------------------- stacks and spectra
+def test_pixel_profile_reads_every_channel_at_the_clicked_pixel(marker_image):
+    image, channels = marker_image
+    viewer = _viewer_with(image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5))))
+    (stack,) = find_stacks(viewer.layers)
+    assert stack.channels == channels and not stack.band_axis
+    profile = pixel_profile(stack, (12.5, 10.0))  # world (µm) -> row 25, col 20
+    assert (profile.row, profile.col) == (25, 20)
+    np.testing.assert_array_equal(profile.values, image[:, 25, 20])
+    assert profile.xlabel == "channel"
+    assert pixel_profile(stack, (-5.0, 10.0)) is None
+    assert pixel_profile(stack, (12.5, 1000.0)) is None
+
+
+def test_spectral_profile_of_band_axis_cube_uses_wavelengths():
+    from hyperplex.plugins._sample_data import emit_sample
+
+    viewer = _viewer_with(emit_sample())
+    stacks = find_stacks(viewer.layers)
+    cube = next(s for s in stacks if s.band_axis)
+    assert len(cube.channels) == 285 and cube.channels.is_spectral
+    profile = pixel_profile(cube, (0, 60.0 * 7, 60.0 * 11))
+    np.testing.assert_array_equal(profile.values, np.asarray(cube.layers[0].data)[:, 7, 11])
+    assert profile.x[0] == pytest.approx(cube.channels.wavelengths[0])
+    assert profile.xlabel == "wavelength (nm)"
+
+
+def test_deleting_a_channel_layer_shrinks_the_stack(marker_image):
+    image, channels = marker_image
+    viewer = _viewer_with(image_layer_data(LayerStack([image], channels)))
+    viewer.add_image(np.zeros((5, 5)), name="other")
+    viewer.layers.remove("CD3")
+    stacks = find_stacks(viewer.layers)
+    assert stacks[0].channels.names == ("DAPI", "CD20", "PanCK")
+    assert stacks[1].channels.names == ("other",)
+    np.testing.assert_array_equal(pixel_profile(stacks[0], (25, 20)).values, image[[0, 2, 3], 25, 20])
+
+
+# ---------------------------------------------------------------- composites
+def test_additive_composite_matches_reference_equation():
+    a = np.full((2, 3), 5.0)
+    b = np.array([[0.0, 10.0, 20.0], [np.nan, 10.0, 10.0]])
+    rgb = additive_composite([a, b], ["#ff0000", "#ffff00"], [(0.0, 10.0), (0.0, 10.0)])
+    assert rgb.shape == (2, 3, 3) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb[0, 0], [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(rgb[0, 1], [1.0, 1.0, 0.0])  # 0.5 + 1.0 clipped to 1
+    np.testing.assert_allclose(rgb[1, 0], [0.5, 0.0, 0.0])  # NaN counts as black
+
+
+def test_composite_rejects_mismatched_inputs():
+    with pytest.raises(ChannelMismatchError):
+        additive_composite([np.zeros((2, 2))], ["#ff0000", "#00ff00"])
+    with pytest.raises(ChannelMismatchError):
+        additive_composite([np.zeros((2, 2)), np.zeros((3, 2))], ["#ff0000", "#00ff00"])
+    with pytest.raises(InvalidParameterError):
+        percentile_limits(np.zeros((2, 2)), 50, 10)
+
+
+def test_composite_colours_run_blue_to_red_by_wavelength():
+    channels = ChannelSet.from_wavelengths([2300.0, 860.0, 1650.0])
+    assert composite_colors(channels) == ["#ff0000", "#0000ff", "#00ff00"]
+    assert percentile_limits(np.arange(101.0), 10, 90) == pytest.approx((10.0, 90.0))
+
+
+# ---------------------------------------------------------------- tiled features and PCA
+def _block_mean(tile, stride=4):
+    c, h, w = tile.shape
+    return tile.reshape(c, h // stride, stride, w // stride, stride).mean(axis=(2, 4))
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(16, 0), (16, 8), (24, 4), (64, 0)])
+def test_tiled_feature_map_equals_the_untiled_map(tile, overlap):
+    image = np.random.default_rng(0).random((3, 50, 37)).astype(np.float32)
+    out = tiled_feature_map(_block_mean, image, stride=4, tile_size=tile, overlap=overlap)
+    assert out.shape == (3, 13, 10)
+    reference = _block_mean(image[:, :48, :36])
+    np.testing.assert_allclose(out[:, :12, :9], reference, rtol=1e-5, atol=1e-6)
+
+
+def test_tiled_feature_map_validates_and_stops():
+    image = np.zeros((1, 32, 32), dtype=np.float32)
+    with pytest.raises(InvalidParameterError):
+        tiled_feature_map(_block_mean, image, stride=4, tile_size=18)
+    with pytest.raises(InvalidParameterError):
+        tiled_feature_map(_block_mean, image, stride=4, tile_size=16, should_stop=lambda: True)
+
+
+def test_pca_rgb_recovers_the_dominant_latent_map():
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((3, 20, 30)) * np.array([10.0, 3.0, 1.0])[:, None, None]
+    mixing = np.linalg.qr(rng.standard_normal((16, 16)))[0][:, :3]  # orthonormal columns
+    features = np.einsum("dk,khw->dhw", mixing, latent) + 0.01 * rng.standard_normal((16, 20, 30))
+    rgb, ratio = pca_rgb(features)
+    assert rgb.shape == (20, 30, 3) and 0.0 <= rgb.min() and rgb.max() <= 1.0
+    assert ratio[0] > ratio[1] > ratio[2] > 0
+    assert abs(np.corrcoef(rgb[..., 0].ravel(), latent[0].ravel())[0, 1]) > 0.95
+    np.testing.assert_array_equal(pca_rgb(features)[0], rgb)  # deterministic signs
+
+
+# ---------------------------------------------------------------- plumes
+def test_delineate_plumes_finds_known_blobs():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:120, :120]
+    centres = [(30, 30, 800.0), (80, 90, 500.0), (95, 20, 300.0)]
+    field = rng.normal(0, 40.0, (120, 120))
+    for r, c, amp in centres:
+        field += amp * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 4.0**2))
+    labels = delineate_plumes(field)
+    assert labels.max() == 3
+    assert [labels[r, c] for r, c, _ in centres] == [1, 2, 3]  # numbered by decreasing peak
+    table = plume_table(field, labels, pixel_size_m=60.0)
+    np.testing.assert_array_equal(table["pixels"], [np.sum(labels == i) for i in (1, 2, 3)])
+    np.testing.assert_allclose(table["row"][0], 30, atol=1.0)
+    from hyperplex.geo.synth import ime_kg
+
+    expected = ime_kg(field[labels == 1].sum(), 3600.0)
+    assert table["ime_kg"][0] == pytest.approx(expected)
+
+
+def test_delineate_plumes_on_noise_finds_nothing():
+    field = np.random.default_rng(1).normal(0, 40.0, (100, 100))
+    assert delineate_plumes(field).max() == 0
+
+
+# ---------------------------------------------------------------- writers
+def test_layers_to_array_and_writer_round_trip(tmp_path, marker_image):
+    from hyperplex.plugins._reader import get_reader
+    from hyperplex.plugins._writer import write_ome_tiff, write_ome_zarr
+
+    image, channels = marker_image
+    viewer = _viewer_with(image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5), units="micrometer")))
+    tuples = [layer.as_layer_data_tuple() for layer in viewer.layers]
+    array, cs, pixel_size = layers_to_array(tuples)
+    np.testing.assert_array_equal(array, image)
+    assert cs.names == channels.names and pixel_size == (0.5, 0.5)
+    for writer, name in ((write_ome_tiff, "out.ome.tif"), (write_ome_zarr, "out.ome.zarr")):
+        written = writer(str(tmp_path / name), tuples)
+        (layer,) = get_reader(written[0])(written[0])
+        data, kwargs, _ = layer
+        level0 = data[0] if isinstance(data, list) else data
+        np.testing.assert_array_equal(np.asarray(level0), image)
+        assert kwargs["name"] == list(channels.names)
+        assert kwargs["scale"] == pytest.approx((0.5, 0.5))
+
+
+def test_layers_to_array_rejects_mismatched_layers():
+    a = (np.zeros((4, 4)), {"name": "a"}, "image")
+    b = (np.zeros((5, 4)), {"name": "b"}, "image")
+    with pytest.raises(ChannelMismatchError):
+        layers_to_array([a, b])
+    with pytest.raises(InvalidParameterError):
+        layers_to_array([(np.zeros((4, 4), int), {"name": "l"}, "labels")])

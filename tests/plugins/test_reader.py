@@ -1,0 +1,111 @@
+"""The npe2 reader: round trips per format, and `get_reader` returning None (never raising) on junk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from hyperplex.common.arrays import materialize
+from hyperplex.plugins._formats import sniff_format
+from hyperplex.plugins._reader import get_reader
+
+
+def _read(path):
+    reader = get_reader(str(path))
+    assert reader is not None, f"get_reader refused {path}"
+    return reader(str(path))
+
+
+def _level0(data):
+    return data[0] if isinstance(data, list) else data
+
+
+def _split(layer_tuple):
+    """Emulate napari's channel_axis split: (data, kwargs) -> per-channel level-0 arrays."""
+    data, kwargs, kind = layer_tuple
+    assert kind == "image"
+    return materialize(_level0(data)), kwargs
+
+
+@pytest.mark.parametrize("writer", ["ome_tiff", "ome_zarr", "ome_zarr_04"])
+def test_microscopy_round_trip(tmp_path, marker_image, writer):
+    from hyperplex import bio
+
+    image, channels = marker_image
+    path = tmp_path / ("img.ome.tif" if writer == "ome_tiff" else "img.ome.zarr")
+    if writer == "ome_tiff":
+        bio.write_ome_tiff(path, image, channels, pixel_size_um=0.65, levels=2, tile=32)
+    else:
+        bio.write_ome_zarr(path, image, channels, pixel_size_um=0.65, levels=2, chunks=32,
+                           ngff_version="0.4" if writer == "ome_zarr_04" else "0.5")  # fmt: skip
+    (layer,) = _read(path)
+    data, kwargs = _split(layer)
+    np.testing.assert_array_equal(data, image)
+    assert kwargs["channel_axis"] == 0
+    assert kwargs["name"] == list(channels.names)
+    assert kwargs["multiscale"] is True and len(layer[0]) == 2
+    assert kwargs["scale"] == pytest.approx((0.65, 0.65))
+    meta = kwargs["metadata"][2]["hyperplex"]
+    assert meta["index"] == 2 and meta["channels"]["names"] == list(channels.names)
+    assert all(lo < hi for lo, hi in kwargs["contrast_limits"])
+
+
+def test_plain_tiff_stack_round_trip(tmp_path, marker_image):
+    image, _ = marker_image
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, image)
+    (layer,) = _read(path)
+    data, kwargs = _split(layer)
+    np.testing.assert_array_equal(data, image)
+    assert len(kwargs["name"]) == 4
+
+
+def test_reader_layers_open_in_viewer_model(tmp_path, marker_image):
+    """The tuples are valid napari input: a ViewerModel (no Qt) makes one named layer per channel."""
+    from napari.components import ViewerModel
+
+    from hyperplex import bio
+
+    image, channels = marker_image
+    path = tmp_path / "img.ome.tif"
+    bio.write_ome_tiff(path, image, channels, pixel_size_um=0.5, levels=2, tile=32)
+    viewer = ViewerModel()
+    for data, kwargs, kind in _read(path):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    assert [layer.name for layer in viewer.layers] == list(channels.names)
+    assert all(layer.multiscale for layer in viewer.layers)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["CD20"].data[0]), image[2])
+
+
+def _junk_paths(tmp_path):
+    rng = np.random.default_rng(1)
+    paths = {}
+    paths["random.tif"] = rng.bytes(4096)
+    paths["truncated.tif"] = b"II*\x00" + rng.bytes(20)
+    paths["empty.tif"] = b""
+    paths["text.nc"] = b"not a netcdf file\n"
+    paths["fake.hdr"] = b"not an envi header\n"
+    paths["random.zarr.bin"] = rng.bytes(100)
+    paths["hdf5.nc"] = b"\x89HDF\r\n\x1a\n" + rng.bytes(200)
+    out = []
+    for name, content in paths.items():
+        (tmp_path / name).write_bytes(content)
+        out.append(str(tmp_path / name))
+    bad_zarr = tmp_path / "bad.zarr"
+    bad_zarr.mkdir()
+    (bad_zarr / "zarr.json").write_text("{not json")
+    empty_dir = tmp_path / "empty_dir"
+    empty_dir.mkdir()
+    return [*out, str(bad_zarr), str(empty_dir), str(tmp_path / "missing.ome.tif")]
+
+
+def test_get_reader_returns_none_for_junk(tmp_path):
+    for path in _junk_paths(tmp_path):
+        assert get_reader(path) is None, path
+        assert sniff_format(path) is None, path
+
+
+@pytest.mark.parametrize("arg", [None, 3, [], ["a.tif", "b.tif"], b"bytes", object()])
+def test_get_reader_never_raises_on_odd_arguments(arg):
+    assert get_reader(arg) is None
