@@ -1,3 +1,27 @@
-"""hyperplex.bio: multiplex microscopy (OME-TIFF, OME-Zarr, TIFF stacks) and its models."""
+"""hyperplex.bio: multiplex microscopy I/O (OME-TIFF, OME-Zarr, TIFF stacks) and synthetic tissue.
 
-__all__: list[str] = []
+Readers return a :class:`MultiscaleImage`: lazy dask levels ``(C, Y, X)``, a ``ChannelSet`` of marker
+names (and colours) and the pixel size in µm. Nothing is read from disk until a level is computed.
+"""
+
+from hyperplex.bio.image import MultiscaleImage
+from hyperplex.bio.ome_tiff import read_ome_tiff
+from hyperplex.bio.ome_zarr import read_ome_zarr
+from hyperplex.bio.open import detect_format, open_image
+from hyperplex.bio.pyramid import downsample, pyramid
+from hyperplex.bio.tiff_stack import read_tiff_stack
+from hyperplex.bio.write_tiff import write_ome_tiff
+from hyperplex.bio.write_zarr import write_ome_zarr
+
+__all__ = [
+    "MultiscaleImage",
+    "detect_format",
+    "downsample",
+    "open_image",
+    "pyramid",
+    "read_ome_tiff",
+    "read_ome_zarr",
+    "read_tiff_stack",
+    "write_ome_tiff",
+    "write_ome_zarr",
+]

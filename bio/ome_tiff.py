@@ -1,0 +1,89 @@
+"""OME-TIFF reader: every pyramid level (SubIFDs or multi-resolution series), lazily, with channel metadata."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+
+from hyperplex.bio._tiff import open_tiff, series_levels
+from hyperplex.bio.axes import to_cyx
+from hyperplex.bio.image import MultiscaleImage
+from hyperplex.bio.units import to_micrometers
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import FileFormatError
+
+__all__ = ["read_ome_tiff"]
+
+_RGB = ChannelSet.from_names(("R", "G", "B"), colors=("#FF0000", "#00FF00", "#0000FF"))
+
+
+def read_ome_tiff(
+    path: str | os.PathLike[str], *, series: int = 0, select: Mapping[str, int] | None = None
+) -> MultiscaleImage:
+    """Open an OME-TIFF lazily: headers and OME-XML are parsed, no pixel is read.
+
+    Levels are dask arrays over tifffile's zarr store, one chunk per TIFF tile. Interleaved RGB
+    (e.g. H&E) comes back as 3 channels ``R, G, B``.
+
+    Args:
+        path: The ``.ome.tif(f)`` file.
+        series: Which OME image (series) to open.
+        select: Single planes along extra axes, e.g. ``{"Z": 0}`` for a z-stack.
+
+    Returns:
+        The image; ``channels`` from the OME ``Channel`` elements, ``pixel_size_um`` from ``PhysicalSizeY/X``.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        FileFormatError: If the file is not TIFF, carries no OME-XML, or has an unsupported axis layout.
+        ChannelMismatchError: If the OME-XML names a different number of channels than the pixels hold.
+    """
+    path = Path(path)
+    tif = open_tiff(path)
+    try:
+        if not tif.is_ome or not tif.ome_metadata:
+            raise FileFormatError(f"{path}: no OME-XML metadata; open plain TIFFs with read_tiff_stack.")
+        levels, axes = series_levels(tif, series, path)
+        pixels = _pixels_element(tif.ome_metadata, series, path)
+        cyx, chan_axes = zip(*(to_cyx(lvl, axes, source=str(path), select=select) for lvl in levels))
+        channels = _channels(pixels, cyx[0].shape[0], "S" in chan_axes[0])
+        image = MultiscaleImage(list(cyx), channels, _pixel_size(pixels, path), path, "ome-tiff")
+    except BaseException:
+        tif.close()
+        raise
+    image.metadata.update(axes=axes, series=series, n_series=len(tif.series))
+    image._closers.append(tif.close)
+    return image
+
+
+def _pixels_element(xml: str, series: int, path: Path) -> ET.Element | None:
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as err:
+        raise FileFormatError(f"{path}: OME-XML is not well-formed ({err}).") from err
+    images = [el for el in root if el.tag.endswith("}Image") or el.tag == "Image"]
+    if series >= len(images):
+        return None
+    return next((el for el in images[series] if el.tag.endswith("Pixels")), None)
+
+
+def _channels(pixels: ET.Element | None, count: int, interleaved: bool) -> ChannelSet:
+    if pixels is None:
+        return ChannelSet.default(count)
+    declared = [el for el in pixels if el.tag.endswith("Channel")]
+    if interleaved and count == 3 and len(declared) <= 1:
+        return _RGB
+    if not declared:
+        return ChannelSet.default(count)
+    return ChannelSet.from_ome_xml(ET.tostring(pixels, encoding="unicode"))
+
+
+def _pixel_size(pixels: ET.Element | None, path: Path) -> tuple[float, float] | None:
+    if pixels is None or pixels.get("PhysicalSizeX") is None or pixels.get("PhysicalSizeY") is None:
+        return None
+    # OME's default unit for PhysicalSize* is µm
+    sy = to_micrometers(float(pixels.get("PhysicalSizeY")), pixels.get("PhysicalSizeYUnit"), source=str(path))
+    sx = to_micrometers(float(pixels.get("PhysicalSizeX")), pixels.get("PhysicalSizeXUnit"), source=str(path))
+    return (sy, sx)

@@ -1,0 +1,88 @@
+"""OME-Zarr reader: NGFF 0.4 (zarr v2) and 0.5 (zarr v3) multiscale images, lazily, with omero channels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+
+from hyperplex.bio.axes import to_cyx
+from hyperplex.bio.image import MultiscaleImage
+from hyperplex.bio.ngff import axes_letters, level_scales, unwrap_ome
+from hyperplex.bio.units import to_micrometers
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import DataNotFoundError, FileFormatError
+
+__all__ = ["read_ome_zarr"]
+
+
+def read_ome_zarr(
+    path: str | os.PathLike[str], *, image: int = 0, select: Mapping[str, int] | None = None
+) -> MultiscaleImage:
+    """Open an OME-Zarr image lazily: only JSON metadata is read.
+
+    Handles NGFF 0.5 (zarr v3, ``attrs["ome"]``) and 0.1-0.4 (zarr v2, top-level ``multiscales``),
+    and the ``bioformats2raw.layout`` wrapper (opens image ``image`` under it).
+
+    Args:
+        path: The ``.zarr`` directory (the image group).
+        image: For bioformats2raw layouts, which numbered image to open.
+        select: Single planes along extra axes, e.g. ``{"Z": 0}``.
+
+    Returns:
+        The image; ``channels`` from ``omero.channels`` (labels and colours), ``pixel_size_um`` from the
+        level-0 ``scale`` of the ``y``/``x`` axes (None when the axes carry no unit).
+
+    Raises:
+        DataNotFoundError: If the path does not exist.
+        FileFormatError: If it is not a zarr group with NGFF ``multiscales`` metadata.
+        ChannelMismatchError: If ``omero.channels`` does not match the channel axis.
+    """
+    path = Path(path)
+    group = _open_group(path)
+    attrs, version = unwrap_ome(group.attrs.asdict())
+    if "multiscales" not in attrs and "bioformats2raw.layout" in attrs:
+        group = group[str(image)]
+        attrs, version = unwrap_ome(group.attrs.asdict())
+    if not attrs.get("multiscales"):
+        raise FileFormatError(f"{path}: a zarr group without OME-NGFF 'multiscales' metadata; not an OME-Zarr image.")
+    entry = attrs["multiscales"][0]
+    version = version or entry.get("version")
+    arrays = [group[d["path"]] for d in entry["datasets"]]
+    axes, units = axes_letters(entry, arrays[0].ndim, str(path))
+    levels = [to_cyx(da.from_zarr(a), axes, source=str(path), select=select)[0] for a in arrays]
+    channels = _channels(attrs.get("omero"), levels[0].shape[0])
+    meta = {"ngff_version": version, "zarr_format": group.metadata.zarr_format, "axes": axes}
+    return MultiscaleImage(levels, channels, _pixel_size(entry, axes, units, path), path, "ome-zarr", meta)
+
+
+def _open_group(path: Path) -> Any:
+    import zarr
+
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: no such file or directory.")
+    try:
+        return zarr.open_group(path, mode="r")
+    except (FileNotFoundError, ValueError, TypeError, KeyError) as err:
+        raise FileFormatError(f"{path}: not a zarr group ({err}).") from err
+
+
+def _channels(omero: Mapping[str, Any] | None, count: int) -> ChannelSet:
+    if not omero or not omero.get("channels"):
+        return ChannelSet.default(count)
+    return ChannelSet.from_omero(omero["channels"])
+
+
+def _pixel_size(
+    entry: Mapping[str, Any], axes: str, units: Mapping[str, str | None], path: Path
+) -> tuple[float, float] | None:
+    if units.get("Y") is None or units.get("X") is None:
+        return None
+    scale = level_scales(entry, 0, len(axes))
+    return (
+        to_micrometers(scale[axes.index("Y")], units["Y"], source=str(path)),
+        to_micrometers(scale[axes.index("X")], units["X"], source=str(path)),
+    )

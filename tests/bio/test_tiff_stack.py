@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import tifffile
+
+from hyperplex.bio import detect_format, open_image, read_tiff_stack
+from hyperplex.common.errors import ChannelMismatchError, DataNotFoundError
+
+NAMES = ["DAPI", "CD3", "CD8", "PanCK"]
+
+
+def test_multipage_stack_pages_are_channels(tmp_path, cube):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, cube, tile=(64, 64), resolution=(1e4 / 0.65, 1e4 / 0.65), resolutionunit="CENTIMETER")
+    assert detect_format(path) == "tiff-stack"
+    img = open_image(path)
+    assert img.format == "tiff-stack" and img.shape == cube.shape
+    assert list(img.channels) == ["c0", "c1", "c2", "c3"]
+    assert img.pixel_size_um == pytest.approx((0.65, 0.65))
+    np.testing.assert_array_equal(img.levels[0].compute(), cube)
+
+
+def test_imagej_labels_and_micron_unit(tmp_path, cube):
+    path = tmp_path / "ij.tif"
+    md = {"axes": "CYX", "Labels": NAMES, "unit": "\\u00B5m"}
+    tifffile.imwrite(path, cube, imagej=True, resolution=(1 / 0.3, 1 / 0.3), metadata=md)
+    img = read_tiff_stack(path)
+    assert list(img.channels) == NAMES and img.pixel_size_um == pytest.approx((0.3, 0.3))
+    np.testing.assert_array_equal(img.levels[0].compute(), cube)
+
+
+def test_inch_resolution_is_not_taken_as_a_pixel_size(tmp_path, cube):
+    path = tmp_path / "dpi.tif"
+    tifffile.imwrite(path, cube, resolution=(72, 72), resolutionunit="INCH")
+    assert read_tiff_stack(path).pixel_size_um is None
+
+
+def test_folder_of_single_channel_files(tmp_path, cube):
+    folder = tmp_path / "planes"
+    folder.mkdir()
+    for i, name in enumerate(NAMES):
+        tifffile.imwrite(folder / f"{i}_{name}.tif", cube[i])
+    img = open_image(folder)
+    assert list(img.channels) == [f"{i}_{n}" for i, n in enumerate(NAMES)]
+    np.testing.assert_array_equal(img.levels[0].compute(), cube)
+    renamed = read_tiff_stack(sorted(folder.iterdir()), channels=NAMES)
+    assert list(renamed.channels) == NAMES
+    with pytest.raises(ChannelMismatchError, match=r"2 channels but the data has 4"):
+        read_tiff_stack(folder, channels=["a", "b"])
+
+
+def test_folder_with_mismatched_sizes_names_the_file(tmp_path, cube):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", cube[0])
+    tifffile.imwrite(folder / "b.tif", cube[1, :100])
+    with pytest.raises(ChannelMismatchError, match=r"b.tif"):
+        read_tiff_stack(folder)
+    with pytest.raises(DataNotFoundError, match=r"empty"):
+        (tmp_path / "empty").mkdir()
+        read_tiff_stack(tmp_path / "empty")
