@@ -7,15 +7,27 @@ from hyperplex.common.layers.attention import Attention, key_padding_to_attn_mas
 from hyperplex.common.layers.block import Block
 from hyperplex.common.layers.drop_path import DropPath, drop_path
 from hyperplex.common.layers.layer_scale import LayerScale
+from hyperplex.common.layers.less_block import LESSBlock, LowDimPool, less_dims
+from hyperplex.common.layers.low_rank_attention import (
+    AttentionBranch,
+    AttentionPool,
+    LowRankAttention,
+    perception_field_mask,
+)
 from hyperplex.common.layers.mlp import Mlp, activation
 from hyperplex.common.layers.patch_embed import PatchEmbed, PatchEmbedPerChannel, check_patchable
-from hyperplex.common.layers.pos_embed import resample_pos_embed, sincos_1d, sincos_2d
+from hyperplex.common.layers.pos_embed import positional_channel_embed, resample_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
     "Attention",
+    "AttentionBranch",
+    "AttentionPool",
     "Block",
     "DropPath",
+    "LESSBlock",
     "LayerScale",
+    "LowDimPool",
+    "LowRankAttention",
     "Mlp",
     "PatchEmbed",
     "PatchEmbedPerChannel",
@@ -23,6 +35,9 @@ __all__ = [
     "check_patchable",
     "drop_path",
     "key_padding_to_attn_mask",
+    "less_dims",
+    "perception_field_mask",
+    "positional_channel_embed",
     "resample_pos_embed",
     "sincos_1d",
     "sincos_2d",

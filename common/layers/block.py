@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
+
 from hyperplex.common.layers.attention import Attention
 from hyperplex.common.layers.drop_path import DropPath
 from hyperplex.common.layers.layer_scale import LayerScale
 from hyperplex.common.layers.mlp import Mlp
-from torch import nn
 
 __all__ = ["Block"]
 

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["resample_pos_embed", "sincos_1d", "sincos_2d"]
+__all__ = ["positional_channel_embed", "resample_pos_embed", "sincos_1d", "sincos_2d"]
 
 
 def sincos_1d(positions: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
@@ -88,3 +88,29 @@ def resample_pos_embed(pos_embed: torch.Tensor, new_grid: tuple[int, int], num_p
     grid = F.interpolate(grid.float(), size=tuple(new_grid), mode="bicubic", align_corners=False)
     patches = grid.permute(0, 2, 3, 1).reshape(1, -1, pos_embed.shape[-1]).to(pos_embed.dtype)
     return torch.cat([prefix, patches], dim=1)
+
+
+def positional_channel_embed(
+    wavelengths: torch.Tensor, grid: tuple[int, int], dim: int, gsd: float = 1.0, cls_token: bool = True
+) -> torch.Tensor:
+    """LESS continuous positional-channel embedding of a spatial-spectral token grid.
+
+    ``E[c, n] = (sincos_1d(wavelength_c) + sincos_2d(n * gsd)) / 2``; with ``cls_token`` the CLS
+    row/column get zero for their missing component (official ``PositionalChannelEmbedding``).
+
+    Args:
+        wavelengths: Centre wavelengths in nm, (C,).
+        grid: Patch rows and columns.
+        dim: Embedding width (multiple of 4).
+        gsd: Ground sampling distance (metres per pixel); grid index times ``gsd`` is encoded.
+        cls_token: Add the CLS row and column.
+
+    Returns:
+        Tensor (C [+1], N [+1], dim).
+    """
+    chan = sincos_1d(wavelengths.detach().to(torch.float64).cpu(), dim)
+    pos = sincos_2d(grid[0], grid[1], dim, spacing=gsd)
+    if cls_token:
+        chan = torch.cat([chan.new_zeros(1, dim), chan])
+        pos = torch.cat([pos.new_zeros(1, dim), pos])
+    return (chan[:, None, :] + pos[None, :, :]) / 2

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
+
 from hyperplex.common._version import __version__
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import InvalidParameterError, ModelCompatibilityError
-from torch import nn
 
 __all__ = ["FORMAT_NAME", "HyperplexModel", "model_class", "model_classes"]
 

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from hyperplex.common.layers import (
     Attention,
     Block,

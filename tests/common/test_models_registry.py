@@ -4,6 +4,8 @@ import json
 
 import pytest
 import torch
+from torch import nn
+
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import (
     DataNotFoundError,
@@ -12,7 +14,6 @@ from hyperplex.common.errors import (
     ModelCompatibilityError,
 )
 from hyperplex.common.models import HyperplexModel, create_model, list_models, load_model, register_model
-from torch import nn
 
 
 class _Linear(HyperplexModel):

@@ -1,0 +1,290 @@
+"""ChAda-ViT: per-channel tokens, attention across all channels' tokens, mixed channel counts.
+
+Bourriez et al., "ChAda-ViT: Channel Adaptive Attention for Joint Representation Learning of
+Heterogeneous Microscopy Images", CVPR 2024, https://arxiv.org/abs/2311.15264 (official code:
+nicoboou/chadavit).
+
+Every channel of every image is tokenised by one shared ``Conv2d(1, D, p, p)``; the tokens of all
+channels (plus a CLS token) attend to each other. Images with different channel counts share a
+batch by zero padding on the channel axis plus a channel mask (True = channel present) that becomes
+a key-padding mask, so padded slots never influence real tokens. As in the official model the
+channel embedding is indexed by the channel's slot (its position in the image), unless a
+``channel_vocab`` is given, in which case it is indexed by channel name.
+
+The encoder block reproduces the official post-norm layer exactly, including its re-use of
+``norm1`` both before attention and after the residual (see :class:`ChAdaBlock`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from hyperplex.common.channels import ChannelLike, ChannelSet
+from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
+from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, resample_pos_embed
+from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._registry import register_model
+from hyperplex.common.models._vocab import channel_indices, make_vocab
+from hyperplex.common.models.channel_vit import token_mask
+
+__all__ = ["ChAdaBlock", "ChAdaViT", "convert_chadavit_state_dict", "pad_channel_batch", "unstack_channels"]
+
+
+class ChAdaBlock(nn.Module):
+    """The official ChAda-ViT encoder layer (torch ``TransformerEncoderLayer``, post-norm variant).
+
+    ``x = norm1(x + attn(norm1(x)))`` then ``x = norm2(x + ffn(x))``; ReLU feed-forward.
+
+    Args:
+        dim: Token width.
+        num_heads: Attention heads.
+        ffn_dim: Feed-forward hidden size (2048 in the official model, whatever ``dim``).
+        dropout: Dropout in attention and feed-forward (the official model passes its
+            stochastic-depth schedule here).
+        norm_eps: LayerNorm epsilon (1e-5, torch's default, in the official model).
+    """
+
+    def __init__(self, dim: int, num_heads: int, ffn_dim: int = 2048, dropout: float = 0.0, norm_eps: float = 1e-5):
+        super().__init__()
+        self.attn = Attention(dim, num_heads, qkv_bias=True, attn_drop=dropout)
+        self.drop1 = nn.Dropout(dropout)
+        self.mlp = Mlp(dim, ffn_dim, act="relu", drop=0.0)
+        self.mlp.drop1 = nn.Dropout(dropout)
+        self.drop2 = nn.Dropout(dropout)
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Apply the layer to tokens (B, L, D) with an optional SDPA mask."""
+        x = self.norm1(x + self.drop1(self.attn(self.norm1(x), attn_mask=attn_mask)))
+        return self.norm2(x + self.drop2(self.mlp(x)))
+
+
+class ChAdaViT(HyperplexModel):
+    """Channel Adaptive Vision Transformer.
+
+    Args:
+        max_channels: Channel slots (size of the slot embedding table; 10 officially).
+        channel_vocab: Optional channel names; when given the channel embedding is looked up by
+            name instead of by slot.
+        img_size: Training image size (positional embeddings are resampled for other sizes).
+        patch_size: Patch side in pixels.
+        embed_dim: Token width (192 officially).
+        depth: Number of encoder layers.
+        num_heads: Attention heads (2 in the official factory, 12 in its notebook).
+        ffn_dim: Feed-forward hidden size (2048 officially).
+        drop_rate: Dropout on the embedded tokens.
+        drop_path_rate: Largest per-layer dropout (linear from 0, as the official schedule).
+        num_classes: Linear head on the CLS token (0: return the CLS embedding).
+        norm_eps: Epsilon of the final LayerNorm (block norms use 1e-5 as torch).
+    """
+
+    def __init__(
+        self,
+        max_channels: int = 10,
+        channel_vocab: list[str] | None = None,
+        img_size: int = 224,
+        patch_size: int = 16,
+        embed_dim: int = 192,
+        depth: int = 12,
+        num_heads: int = 2,
+        ffn_dim: int = 2048,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        num_classes: int = 0,
+        norm_eps: float = 1e-6,
+    ):
+        super().__init__()
+        self.channel_vocab = None if channel_vocab is None else make_vocab(channel_vocab, None)
+        self.max_channels = max_channels if channel_vocab is None else len(self.channel_vocab)
+        self.patch_size = patch_size
+        self.grid = (img_size // patch_size, img_size // patch_size)
+        self.patch_embed = PatchEmbedPerChannel(embed_dim, patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.channel_token = nn.Parameter(torch.zeros(self.max_channels, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(ChAdaBlock(embed_dim, num_heads, ffn_dim, r) for r in rates)
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Official initialisation: truncated normal (std 0.02) embeddings and linear weights."""
+        for tensor in (self.pos_embed, self.cls_token, self.channel_token):
+            nn.init.trunc_normal_(tensor, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def check_channels(self, channels: ChannelLike) -> ChannelSet:
+        """Check the channels fit the slots (or the vocabulary); return the ChannelSet.
+
+        Raises:
+            ChannelMismatchError: If there are more channels than slots, or unknown names.
+        """
+        cs = ChannelSet.coerce(channels)
+        self._embedding_rows(cs, torch.device("cpu"))
+        return cs
+
+    def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int:
+        """``1 + C * N`` tokens (a padded batch attends over ``1 + C_max * N``)."""
+        h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
+        return 1 + num_channels * (h // self.patch_size) * (w // self.patch_size)
+
+    def _embedding_rows(self, cs: ChannelSet, device: torch.device) -> torch.Tensor:
+        if self.channel_vocab is not None:
+            return channel_indices(self.channel_vocab, cs, device)
+        if len(cs) > self.max_channels:
+            raise ChannelMismatchError(
+                f"ChAda-ViT has {self.max_channels} channel slots but got {len(cs)} channels; "
+                "build the model with a larger `max_channels`."
+            )
+        return torch.arange(len(cs), device=device)
+
+    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
+        return self.pos_embed if grid == self.grid else resample_pos_embed(self.pos_embed, grid)
+
+    def embed(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, 1 + C * N, D): CLS, then channel-major patch tokens with slot and position embeddings."""
+        tokens = self.patch_embed(x)  # (B, C, N, D)
+        pos = self._pos_embed((x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size))
+        tokens = tokens + pos[:, None, 1:, :] + self.channel_token[rows][None, :, None, :]
+        cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
+        return self.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
+
+    def forward_features(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """All output tokens after the final norm.
+
+        Args:
+            x: Images (B, C, H, W); in a padded batch, absent channels are any value (zeros).
+            channels: One entry per channel slot of ``x`` (ChannelSet or list of names / nm).
+            channel_mask: Optional (B, C) bool, True where the sample has that channel. Tokens of
+                absent channels are masked as keys, so they never change real tokens.
+
+        Returns:
+            Tokens (B, 1 + C * N, D), CLS first, channel-major.
+        """
+        cs = self._channels(channels, x)
+        if channel_mask is not None and channel_mask.shape != x.shape[:2]:
+            raise ChannelMismatchError(f"channel_mask has shape {tuple(channel_mask.shape)}, expected {x.shape[:2]}.")
+        seq = self.embed(x, self._embedding_rows(cs, x.device))
+        mask = token_mask(channel_mask, (x.shape[-2] // self.patch_size) * (x.shape[-1] // self.patch_size))
+        for block in self.blocks:
+            seq = block(seq, attn_mask=mask)
+        return self.norm(seq)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Head on the CLS token (identity when ``num_classes`` is 0)."""
+        return self.head(features[:, 0])
+
+    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """CLS embedding (or logits) of a (padded) batch; see :meth:`forward_features`."""
+        return self.forward_head(self.forward_features(x, channels, channel_mask))
+
+
+def pad_channel_batch(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack (C_i, H, W) images with different channel counts into a padded batch.
+
+    Args:
+        images: Tensors of equal spatial size.
+
+    Returns:
+        ``(x, channel_mask)``: x (B, C_max, H, W) zero padded at the end of the channel axis;
+        channel_mask (B, C_max) bool, True for real channels.
+
+    Raises:
+        InvalidParameterError: If the list is empty or the spatial sizes differ.
+    """
+    if not images:
+        raise InvalidParameterError("pad_channel_batch needs at least one image.")
+    if len({tuple(im.shape[-2:]) for im in images}) != 1:
+        raise InvalidParameterError("pad_channel_batch: all images must have the same height and width.")
+    c_max = max(im.shape[0] for im in images)
+    x = images[0].new_zeros((len(images), c_max, *images[0].shape[-2:]))
+    mask = torch.zeros(len(images), c_max, dtype=torch.bool, device=x.device)
+    for i, im in enumerate(images):
+        x[i, : im.shape[0]] = im
+        mask[i, : im.shape[0]] = True
+    return x, mask
+
+
+def unstack_channels(x_flat: torch.Tensor, counts: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convert the official input format ``(sum C_i, 1, H, W)`` + channel counts to a padded batch.
+
+    Returns:
+        ``(x, channel_mask)`` as :func:`pad_channel_batch`.
+    """
+    return pad_channel_batch(list(torch.split(x_flat[:, 0], list(counts), dim=0)))
+
+
+def convert_chadavit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map an official nicoboou/chadavit ``ChAdaViT`` state dict to :class:`ChAdaViT` keys.
+
+    Mapping:
+
+    - ``token_learner.proj.{weight,bias}`` -> ``patch_embed.proj.{weight,bias}``.
+    - ``channel_token`` (1, max_channels, 1, D) -> ``channel_token`` (max_channels, D).
+    - ``pos_embed`` (1, 1, N + 1, D) -> ``pos_embed`` (1, N + 1, D); ``cls_token``, ``norm``, ``head`` kept.
+    - ``blocks.<i>.self_attn.in_proj_{weight,bias}`` -> ``blocks.<i>.attn.qkv.{weight,bias}``
+      (same q, k, v stacking); ``self_attn.out_proj`` -> ``attn.proj``.
+    - ``blocks.<i>.linear1`` / ``linear2`` -> ``blocks.<i>.mlp.fc1`` / ``mlp.fc2``; ``norm1``, ``norm2`` kept.
+
+    ``module.``, ``backbone.`` and ``encoder.`` prefixes (solo-learn checkpoints) are stripped. The
+    head count is not stored in the weights: build the model with the one used in training.
+    """
+    renames = {
+        "token_learner.proj.": "patch_embed.proj.",
+        ".self_attn.in_proj_weight": ".attn.qkv.weight",
+        ".self_attn.in_proj_bias": ".attn.qkv.bias",
+        ".self_attn.out_proj.": ".attn.proj.",
+        ".linear1.": ".mlp.fc1.",
+        ".linear2.": ".mlp.fc2.",
+    }
+    out = {}
+    for key, value in state_dict.items():
+        for prefix in ("module.", "backbone.", "encoder."):
+            key = key[len(prefix) :] if key.startswith(prefix) else key
+        for old, new in renames.items():
+            key = key.replace(old, new)
+        if key == "channel_token":
+            value = value[0, :, 0]
+        elif key == "pos_embed" and value.ndim == 4:
+            value = value[0]
+        out[key] = value.contiguous()
+    return out
+
+
+def _preset(defaults: dict, overrides: dict) -> ChAdaViT:
+    return ChAdaViT(**{**defaults, **overrides})
+
+
+@register_model
+def chadavit_test(**overrides) -> ChAdaViT:
+    """Tiny ChAda-ViT for tests: D=32, depth 2, 2 heads, FFN 64, patch 8, 32 px, 16 slots."""
+    cfg = dict(max_channels=16, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, ffn_dim=64)
+    return _preset(cfg, overrides)
+
+
+@register_model
+def chadavit_moyen_patch16(**overrides) -> ChAdaViT:
+    """The released ChAda-ViT ("moyen"): D=192, depth 12, 2 heads, FFN 2048, patch 16, 10 slots.
+
+    The official factory uses 2 heads; its notebook builds the class with 12. The weights fit
+    both; override ``num_heads`` to match the checkpoint you load.
+    """
+    return _preset(dict(embed_dim=192, depth=12, num_heads=2, patch_size=16, max_channels=10), overrides)
+
+
+@register_model
+def chadavit_small_patch16(**overrides) -> ChAdaViT:
+    """ChAda-ViT with ViT-S width: D=384, depth 12, 6 heads, FFN 1536, patch 16, 10 slots."""
+    return _preset(dict(embed_dim=384, depth=12, num_heads=6, ffn_dim=1536, patch_size=16), overrides)

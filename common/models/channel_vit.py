@@ -1,0 +1,251 @@
+"""ChannelViT: one token per channel and patch, learned channel embeddings, shared positions.
+
+Bao, Sivanandan, Karaletsos, "Channel Vision Transformers: An Image Is Worth 1 x 16 x 16 Words",
+ICLR 2024, https://arxiv.org/abs/2309.16108 (official code: insitro/ChannelViT).
+
+Tokens are in channel-major order (token ``c * N + n``) after a CLS token, so a batch with C
+channels attends over ``1 + C * N`` tokens with fused attention. Channels are identified by name
+through the channel vocabulary in the config (``channel_vocab``; anonymous ``c0..`` by default).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hyperplex.common.channels import ChannelLike, ChannelSet
+from hyperplex.common.errors import ChannelMismatchError
+from hyperplex.common.layers import Block, PatchEmbedPerChannel, key_padding_to_attn_mask, resample_pos_embed
+from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._registry import register_model
+from hyperplex.common.models._vocab import channel_indices, make_vocab
+from hyperplex.common.models.hcs import HierarchicalChannelSampler
+
+__all__ = ["ChannelViT", "convert_channelvit_state_dict"]
+
+
+def _grid(img_size: int | list[int]) -> tuple[int, int]:
+    return (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
+
+
+def token_mask(channel_mask: torch.Tensor | None, num_patches: int) -> torch.Tensor | None:
+    """SDPA mask (B, 1, 1, 1 + C * N) from a (B, C) channel mask (True = channel present)."""
+    if channel_mask is None:
+        return None
+    pad = ~channel_mask.bool().repeat_interleave(num_patches, dim=1)
+    pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], dim=1)  # CLS is never padding
+    return key_padding_to_attn_mask(pad)
+
+
+class ChannelViT(HyperplexModel):
+    """Channel Vision Transformer (with optional Hierarchical Channel Sampling in training).
+
+    Args:
+        channel_vocab: Channel names, one row of the channel-embedding table each.
+        in_chans: Number of channels when no vocabulary is given (names ``c0..``).
+        img_size: Training image size (positional embeddings are resampled for other sizes).
+        patch_size: Patch side in pixels.
+        embed_dim: Token width.
+        depth: Number of transformer blocks.
+        num_heads: Attention heads.
+        mlp_ratio: MLP hidden size relative to ``embed_dim``.
+        qkv_bias: Bias on the qkv projections.
+        drop_rate: Dropout on tokens and projections.
+        attn_drop_rate: Dropout on attention weights.
+        drop_path_rate: Stochastic depth at the last block (linear from 0).
+        num_classes: Size of the linear head on the CLS token (0: return the CLS embedding).
+        hcs: Apply Hierarchical Channel Sampling in training mode.
+        norm_eps: LayerNorm epsilon.
+    """
+
+    def __init__(
+        self,
+        channel_vocab: list[str] | None = None,
+        in_chans: int | None = 3,
+        img_size: int | list[int] = 224,
+        patch_size: int = 16,
+        embed_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        num_classes: int = 0,
+        hcs: bool = True,
+        norm_eps: float = 1e-6,
+    ):
+        super().__init__()
+        self.channel_vocab = make_vocab(channel_vocab, None if channel_vocab is not None else in_chans)
+        self.patch_size = patch_size
+        self.grid = (_grid(img_size)[0] // patch_size, _grid(img_size)[1] // patch_size)
+        self.embed_dim = embed_dim
+        self.patch_embed = PatchEmbedPerChannel(embed_dim, patch_size)
+        self.channel_embed = nn.Embedding(len(self.channel_vocab), embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        self.hcs = HierarchicalChannelSampler(enabled=hcs)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r, norm_eps=norm_eps)
+            for r in rates
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as the official code: truncated normal (std 0.02) weights, zero biases."""
+        for tensor in (self.pos_embed, self.cls_token, self.channel_embed.weight):
+            nn.init.trunc_normal_(tensor, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    # ------------------------------------------------------------------ channels
+    def check_channels(self, channels: ChannelLike) -> ChannelSet:
+        """Check every channel is in the vocabulary; return the ChannelSet.
+
+        Raises:
+            ChannelMismatchError: If a channel name is unknown.
+        """
+        cs = ChannelSet.coerce(channels)
+        channel_indices(self.channel_vocab, cs)
+        return cs
+
+    def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int:
+        """``1 + C * N`` tokens for ``C`` channels of an image of ``img_size`` pixels."""
+        h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
+        return 1 + num_channels * (h // self.patch_size) * (w // self.patch_size)
+
+    # ------------------------------------------------------------------ forward
+    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
+        if grid == self.grid:
+            return self.pos_embed
+        return resample_pos_embed(self.pos_embed, grid)
+
+    def _sample_channels(
+        self, x: torch.Tensor, idx: torch.Tensor, channel_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        keep = self.hcs(x.shape[1])
+        if keep is None:
+            return x, idx, channel_mask
+        keep = keep.to(x.device)
+        return x[:, keep], idx[keep], None if channel_mask is None else channel_mask[:, keep]
+
+    def embed(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, 1 + C * N, D) of ``x`` (B, C, H, W) with embedding rows ``idx`` (C,)."""
+        tokens = self.patch_embed(x)  # (B, C, N, D)
+        pos = self._pos_embed((x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size))
+        tokens = tokens + self.channel_embed(idx)[None, :, None, :] + pos[:, None, 1:, :]
+        cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
+        return self.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
+
+    def forward_features(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """All output tokens after the final norm.
+
+        Args:
+            x: Images (B, C, H, W).
+            channels: One name per channel of ``x`` (ChannelSet or list), from the vocabulary.
+            channel_mask: Optional (B, C) bool, True where a sample has the channel; absent
+                channels' tokens are never attended to (a padded batch of mixed channel sets).
+
+        Returns:
+            Tokens (B, 1 + C' * N, D): CLS first, then channel-major patch tokens (C' < C when
+            Hierarchical Channel Sampling dropped channels in training).
+        """
+        cs = self._channels(channels, x)
+        if channel_mask is not None and channel_mask.shape != x.shape[:2]:
+            raise ChannelMismatchError(f"channel_mask has shape {tuple(channel_mask.shape)}, expected {x.shape[:2]}.")
+        idx = channel_indices(self.channel_vocab, cs, x.device)
+        x, idx, channel_mask = self._sample_channels(x, idx, channel_mask)
+        seq = self.embed(x, idx)
+        mask = token_mask(channel_mask, (x.shape[-2] // self.patch_size) * (x.shape[-1] // self.patch_size))
+        for block in self.blocks:
+            seq = block(seq, attn_mask=mask)
+        return self.norm(seq)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Head on the CLS token (identity when ``num_classes`` is 0)."""
+        return self.head(features[:, 0])
+
+    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """CLS embedding (or class logits) of (B, C, H, W) images; see :meth:`forward_features`."""
+        return self.forward_head(self.forward_features(x, channels, channel_mask))
+
+
+def convert_channelvit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map an official insitro/ChannelViT state dict to :class:`ChannelViT` keys.
+
+    Mapping (both official variants):
+
+    - ``patch_embed.proj.weight`` Conv3d ``(D, 1, 1, p, p)`` -> ``patch_embed.proj.weight`` Conv2d
+      ``(D, 1, p, p)``; ``patch_embed.proj.bias`` unchanged.
+    - ``hcs_channel_vit.py``: ``patch_embed.channel_embed.weight`` (C, D) -> ``channel_embed.weight``.
+    - ``channel_vit.py``: ``patch_embed.channel_embed`` (1, D, C, 1, 1) -> ``channel_embed.weight`` (C, D).
+    - ``cls_token``, ``pos_embed``, ``blocks.<i>.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``,
+      ``norm``, ``head``: same names and shapes.
+
+    A ``module.`` / ``backbone.`` prefix (DDP, meta-architecture) is stripped. The official
+    channel index ``i`` becomes vocabulary entry ``i``: build the model with ``in_chans`` equal to
+    the checkpoint's channel count, or a ``channel_vocab`` listing the channels in the official order.
+    """
+    out = {}
+    for key, value in state_dict.items():
+        key = _strip_prefix(key)
+        if key == "patch_embed.proj.weight" and value.ndim == 5:
+            value = value[:, :, 0]
+        elif key == "patch_embed.channel_embed.weight":
+            key = "channel_embed.weight"
+        elif key == "patch_embed.channel_embed":
+            key, value = "channel_embed.weight", value[0, :, :, 0, 0].t()
+        out[key] = value.contiguous()
+    return out
+
+
+def _strip_prefix(key: str) -> str:
+    for prefix in ("module.", "backbone."):
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+    return key
+
+
+def _preset(defaults: dict, overrides: dict) -> ChannelViT:
+    return ChannelViT(**{**defaults, **overrides})
+
+
+@register_model
+def channelvit_test(**overrides) -> ChannelViT:
+    """Tiny ChannelViT for tests: D=32, depth 2, 2 heads, patch 8, 32 px, 8 channels."""
+    cfg = dict(in_chans=8, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
+    return _preset(cfg, overrides)
+
+
+@register_model
+def channelvit_tiny_patch16(**overrides) -> ChannelViT:
+    """ChannelViT-T/16 (D=192, depth 12, 3 heads), 224 px."""
+    return _preset(dict(embed_dim=192, depth=12, num_heads=3, patch_size=16), overrides)
+
+
+@register_model
+def channelvit_small_patch16(**overrides) -> ChannelViT:
+    """ChannelViT-S/16 (D=384, depth 12, 6 heads), 224 px (the official ImageNet checkpoints)."""
+    return _preset(dict(embed_dim=384, depth=12, num_heads=6, patch_size=16), overrides)
+
+
+@register_model
+def channelvit_small_patch8(**overrides) -> ChannelViT:
+    """ChannelViT-S/8, 224 px, 8 channels (the official JUMP-CP cell paint + brightfield checkpoint)."""
+    return _preset(dict(in_chans=8, embed_dim=384, depth=12, num_heads=6, patch_size=8), overrides)
+
+
+@register_model
+def channelvit_base_patch16(**overrides) -> ChannelViT:
+    """ChannelViT-B/16 (D=768, depth 12, 12 heads), 224 px."""
+    return _preset(dict(embed_dim=768, depth=12, num_heads=12, patch_size=16), overrides)
