@@ -232,9 +232,9 @@ class InspectorWidget(QWidget):
         for layer in [lyr for lyr in self.viewer.layers if lyr.name.startswith("composite: ")]:
             self.viewer.layers.remove(layer)
         planes = stack.planes()
-        scale = tuple(cube.scale[-2:])
+        spatial = {"scale": tuple(cube.scale[-2:]), "units": tuple(str(u) for u in cube.units[-2:])}
         return [
-            self.viewer.add_image(planes[i], name=f"composite: {stack.channels.names[i]}", scale=scale)
+            self.viewer.add_image(planes[i], name=f"composite: {stack.channels.names[i]}", **spatial)
             for i in indices[:MAX_COMPOSITE_BANDS]
         ]
 
@@ -249,7 +249,7 @@ class InspectorWidget(QWidget):
         rgb = additive_composite(planes, colors, self._limits(stack, indices))
         return self.viewer.add_image(
             rgb, rgb=True, name=f"RGB composite ({', '.join(stack.channels[indices].names)})",
-            scale=tuple(stack.layers[0].scale[-2:]),
+            scale=tuple(stack.layers[0].scale[-2:]), units=tuple(str(u) for u in stack.layers[0].units[-2:]),
         )  # fmt: skip
 
     def closeEvent(self, event: Any) -> None:

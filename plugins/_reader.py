@@ -41,11 +41,20 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
         if single is None:
             return None
         kind = sniff_format(single)
-        if kind is None:
+        if kind is None or not _confirmed(kind, single):
             return None
         return partial(read_path, kind=kind)
     except Exception:  # the reader contract: never raise from get_reader
         return None
+
+
+def _confirmed(kind: str, path: str) -> bool:
+    """Ask ``hyperplex.geo`` whether it recognises a NetCDF or ENVI file (not every HDF5 file is EMIT)."""
+    if kind not in ("netcdf", "envi"):
+        return True
+    from hyperplex.geo.io import sniff_cube
+
+    return sniff_cube(path) in ("emit", "envi")
 
 
 def read_path(path: str | list[str], *, kind: str | None = None) -> list[LayerDataTuple]:

@@ -42,16 +42,9 @@ def emit_stack(lines: int = 128, samples: int = 128, seed: int = 0) -> tuple[Lay
 
 
 def _truth_layers(scene: Any, scale: tuple[float, float]) -> list[LayerDataTuple]:
-    enhancement = (
-        scene.truth,
-        {"name": "CH4 truth (ppm·m)", "colormap": "magma", "scale": scale, "visible": False},
-        "image",
-    )
-    labels = (
-        scene.plume_labels.astype(np.int32),
-        {"name": "plume truth", "scale": scale, "visible": False},
-        "labels",
-    )
+    spatial = {"scale": scale, "units": ("meter", "meter"), "visible": False}
+    enhancement = (scene.truth, {"name": "CH4 truth (ppm·m)", "colormap": "magma", **spatial}, "image")
+    labels = (scene.plume_labels.astype(np.int32), {"name": "plume truth", **spatial}, "labels")
     return [enhancement, labels]
 
 

@@ -54,7 +54,7 @@ def test_microscopy_round_trip(tmp_path, marker_image, writer):
 def test_plain_tiff_stack_round_trip(tmp_path, marker_image):
     image, _ = marker_image
     path = tmp_path / "stack.tif"
-    tifffile.imwrite(path, image)
+    tifffile.imwrite(path, image, photometric="minisblack")
     (layer,) = _read(path)
     data, kwargs = _split(layer)
     np.testing.assert_array_equal(data, image)
@@ -109,3 +109,59 @@ def test_get_reader_returns_none_for_junk(tmp_path):
 @pytest.mark.parametrize("arg", [None, 3, [], ["a.tif", "b.tif"], b"bytes", object()])
 def test_get_reader_never_raises_on_odd_arguments(arg):
     assert get_reader(arg) is None
+
+
+# ---------------------------------------------------------------- hyperspectral formats (hyperplex.geo)
+def _spectral_cube(bands=6):
+    from hyperplex.common.channels import ChannelSet
+
+    rng = np.random.default_rng(2)
+    cube = rng.random((bands, 20, 24)).astype(np.float32) * 10
+    return cube, ChannelSet.from_wavelengths(np.linspace(1000.0, 2400.0, bands), np.full(bands, 8.0))
+
+
+def test_emit_netcdf_round_trip(tmp_path):
+    from hyperplex.geo.synth import emit_scene, write_emit_scene
+
+    scene = emit_scene(lines=48, samples=40, plumes=1, plume_size=2.0, seed=1)
+    path = write_emit_scene(scene, tmp_path)["radiance"]
+    (layer,) = _read(path)
+    data, kwargs = _split(layer)
+    np.testing.assert_allclose(data, np.moveaxis(scene.radiance, -1, 0))
+    assert kwargs["axis_labels"] == ("band", "y", "x")  # 285 bands: one layer with a band slider
+    channels = kwargs["metadata"]["hyperplex"]["channels"]
+    np.testing.assert_allclose(channels["wavelengths"], scene.wavelengths, rtol=1e-6)
+    np.testing.assert_allclose(channels["fwhm"], scene.fwhm, rtol=1e-6)
+    truth = write_emit_scene(scene, tmp_path / "t")["truth"]
+    assert get_reader(str(truth)) is None  # a 2-D truth file is not a cube
+
+
+def test_envi_round_trip(tmp_path):
+    import spectral.io.envi as envi
+
+    cube, channels = _spectral_cube()
+    header = tmp_path / "scene.hdr"
+    meta = {"wavelength": list(channels.wavelengths), "fwhm": list(channels.fwhm), "wavelength units": "nm"}
+    envi.save_image(str(header), np.moveaxis(cube, 0, -1), metadata=meta, interleave="bil", ext=".img")
+    for path in (header, tmp_path / "scene.img"):
+        (layer,) = _read(path)
+        data, kwargs = _split(layer)
+        np.testing.assert_allclose(data, cube)
+        assert kwargs["name"] == list(channels.names)  # few bands: one layer per band, named by wavelength
+        assert kwargs["name"][0] == "1000.0 nm"
+
+
+def test_geotiff_round_trip(tmp_path):
+    from hyperplex.geo.io import write_geotiff_cube
+    from rasterio.transform import from_origin
+
+    cube, channels = _spectral_cube()
+    path = tmp_path / "cube.tif"
+    write_geotiff_cube(cube, channels, path, crs="EPSG:32613", transform=from_origin(500000, 3600000, 30, 30))
+    assert sniff_format(path) == "geotiff"
+    (layer,) = _read(path)
+    data, kwargs = _split(layer)
+    np.testing.assert_allclose(data, cube)
+    assert kwargs["name"] == list(channels.names)
+    assert kwargs["scale"] == (30.0, 30.0) and kwargs["units"] == ("meter", "meter")
+    np.testing.assert_allclose(kwargs["metadata"][0]["hyperplex"]["channels"]["wavelengths"], channels.wavelengths)

@@ -1,0 +1,60 @@
+"""Widgets in a real napari viewer under Xvfb (pytest-xvfb): layers, names and metadata they add."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hyperplex.plugins._layers import LayerStack, image_layer_data
+
+pytestmark = pytest.mark.qt
+
+
+def _add(viewer, tuples):
+    for data, kwargs, kind in tuples:
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+
+
+def test_inspector_plots_marker_intensities_and_builds_composite(qt_viewer, marker_image):
+    from hyperplex.plugins._inspector import InspectorWidget
+
+    viewer = qt_viewer()
+    image, channels = marker_image
+    _add(viewer, image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5))))
+    widget = InspectorWidget(viewer)
+    assert widget.stack is not None and widget.channel_list.count() == 4
+    profile = widget.show_profile((12.5, 10.0))
+    np.testing.assert_array_equal(profile.values, image[:, 25, 20])
+    assert [t.get_text() for t in widget.axes.get_xticklabels()] == list(channels.names)
+    widget.select_channels(["DAPI", "PanCK"])
+    layers = widget.apply_composite()
+    assert [layer.name for layer in layers] == ["DAPI", "PanCK"]
+    assert [layer.visible for layer in viewer.layers] == [True, False, False, True]
+    assert all(layer.blending == "additive" for layer in layers)
+    lo, hi = layers[1].contrast_limits
+    assert lo < 4000 < hi  # PanCK's bright band is inside its 1-99 % window
+    rgb_layer = widget.add_rgb_layer()
+    assert rgb_layer.rgb and rgb_layer.data.shape == (96, 80, 3)
+    np.testing.assert_array_less([0.9, 0.9], [rgb_layer.data[5, 20, 2], rgb_layer.data[65, 20, 0]])  # DAPI, PanCK
+    assert rgb_layer.data[25, 20].max() < 0.1  # CD3 is not in the composite
+
+
+def test_inspector_on_emit_cube_plots_spectrum_and_adds_band_layers(qt_viewer):
+    from hyperplex.plugins._inspector import InspectorWidget
+    from hyperplex.plugins._sample_data import emit_sample
+
+    viewer = qt_viewer()
+    _add(viewer, emit_sample())
+    widget = InspectorWidget(viewer)
+    widget.select_stack("EMIT radiance (synthetic)")
+    profile = widget.show_profile((0, 60.0 * 3, 60.0 * 4))
+    line = widget.axes.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), widget.stack.channels.wavelengths)
+    np.testing.assert_allclose(line.get_ydata(), profile.values)
+    indices = widget.select_channels([2300.0, 1650.0, 860.0])
+    layers = widget.apply_composite()
+    assert [layer.name for layer in layers] == [f"composite: {widget.stack.channels.names[i]}" for i in sorted(indices)]
+    tints = [tuple(layer.colormap.colors[-1][:3]) for layer in layers]
+    assert tints == [(0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]  # blue to red by wavelength
+    assert tuple(layers[0].scale) == (60.0, 60.0)
+    widget.refresh()
+    assert widget.stack_box.count() == 2  # cube + truth image; composite bands are not stacks
