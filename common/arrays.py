@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from hyperplex.common.errors import InvalidParameterError
 
 __all__ = ["as_channel_first", "is_lazy", "materialize", "unwrap"]

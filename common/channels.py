@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 
 __all__ = ["ChannelLike", "ChannelSet"]

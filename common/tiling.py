@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from hyperplex.common.arrays import as_channel_first, materialize
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.progress import progress

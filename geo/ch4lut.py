@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from hyperplex.common.errors import DataNotFoundError, InvalidParameterError
 
 __all__ = ["CH4_LUT_CONCENTRATIONS", "CH4Lut", "band_response", "ch4_lut_dir", "load_ch4_lut"]

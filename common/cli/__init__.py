@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import click
+
 from hyperplex.common._version import __version__
 
 __all__ = ["main"]

@@ -1,0 +1,92 @@
+"""Readers: EMIT NetCDF (lazy, GLT ortho), ENVI and GeoTIFF cubes keep wavelengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from hyperplex.common import ChannelSet, DataNotFoundError, FileFormatError
+from hyperplex.geo.io import open_cube, open_emit, open_envi, open_geotiff, sniff_cube, write_geotiff_cube
+from hyperplex.geo.ortho import apply_glt
+
+
+def test_open_emit_is_lazy_and_channel_first(emit_small):
+    scene, paths = emit_small
+    ds = open_emit(paths["radiance"], chunks={"downtrack": 32})
+    rad = ds["radiance"]
+    assert rad.dims == ("band", "downtrack", "crosstrack") and rad.chunks is not None
+    cs = ChannelSet.from_xarray(rad)
+    np.testing.assert_allclose(cs.wavelengths, scene.wavelengths, rtol=1e-6)
+    np.testing.assert_allclose(cs.fwhm, scene.fwhm, rtol=1e-6)
+    band = rad.isel(band=200).values
+    expected = np.where(scene.radiance[:, :, 200] == -9999, np.nan, scene.radiance[:, :, 200])
+    np.testing.assert_array_equal(band, expected)
+
+
+def test_ortho_equals_manual_glt_gather(emit_small):
+    scene, paths = emit_small
+    ortho = open_emit(paths["radiance"], ortho=True)
+    geo = scene.geometry
+    assert ortho["radiance"].shape == (285, *geo.glt_x.shape)
+    assert tuple(ortho.rio.transform().to_gdal()) == pytest.approx(geo.geotransform)
+    assert ortho.rio.crs.to_epsg() == 4326
+    i, j = np.argwhere(geo.glt_x > 0)[len(np.argwhere(geo.glt_x > 0)) // 2]
+    src = scene.radiance[geo.glt_y[i, j] - 1, geo.glt_x[i, j] - 1]
+    np.testing.assert_array_equal(ortho["radiance"].values[:, i, j], np.where(src == -9999, np.nan, src))
+    assert np.isnan(ortho["radiance"].values[:, geo.glt_x == 0]).all()
+
+
+def test_apply_glt_rejects_mismatched_data():
+    with pytest.raises(ValueError, match="GLT points to line"):
+        apply_glt(np.zeros((4, 4)), np.array([[5]]), np.array([[5]]))
+
+
+def test_geotiff_round_trip_keeps_wavelengths(tmp_path):
+    cs = ChannelSet.from_wavelengths([2200.0, 2300.0, 2400.0], [8.5, 8.6, 8.7])
+    data = np.random.default_rng(0).random((3, 20, 30)).astype(np.float32)
+    path = write_geotiff_cube(data, cs, tmp_path / "cube.tif", crs="EPSG:32614",
+                              transform=Affine(30, 0, 500000, 0, -30, 3500000))  # fmt: skip
+    da = open_geotiff(path)
+    assert da.dims == ("band", "y", "x") and ChannelSet.from_xarray(da) == cs
+    np.testing.assert_array_equal(da.values, data)
+    assert sniff_cube(path) == "geotiff" and ChannelSet.from_xarray(open_cube(path)) == cs
+
+
+def test_envi_round_trip_keeps_wavelengths(tmp_path):
+    import spectral.io.envi as envi
+
+    cs = ChannelSet.from_wavelengths([2200.0, 2300.0, 2400.0, 2450.0], [8.5, 8.6, 8.7, 8.8])
+    data = np.random.default_rng(1).random((15, 12, 4)).astype(np.float32)
+    data[0, 0, :] = -9999
+    envi.save_image(str(tmp_path / "rdn.hdr"), data, metadata=cs.to_envi_header(), interleave="bil")
+    da = open_envi(tmp_path / "rdn.hdr")
+    assert da.dims == ("band", "y", "x") and ChannelSet.from_xarray(da) == cs
+    expected = np.moveaxis(data, -1, 0).copy()
+    expected[expected == -9999] = np.nan
+    np.testing.assert_array_equal(da.values, expected)
+    assert sniff_cube(tmp_path / "rdn.img") == "envi"
+
+
+def test_clear_errors_for_missing_and_wrong_files(tmp_path):
+    with pytest.raises(DataNotFoundError, match="no such file"):
+        open_emit(tmp_path / "EMIT_missing.nc")
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netcdf")
+    with pytest.raises(FileFormatError, match="junk.nc"):
+        open_emit(junk)
+    with pytest.raises(FileFormatError, match="not a recognised cube"):
+        open_cube(junk)
+    assert sniff_cube(junk) is None and sniff_cube(tmp_path) is None and sniff_cube(tmp_path / "nope") is None
+
+
+def test_missing_group_is_named(tmp_path):
+    import h5netcdf
+
+    path = tmp_path / "EMIT_fake.nc"
+    with h5netcdf.File(path, "w") as f:
+        f.dimensions = {"downtrack": 2, "crosstrack": 2, "bands": 3}
+        f.create_variable("radiance", ("downtrack", "crosstrack", "bands"), "f4")
+        f.create_group("sensor_band_parameters")
+    with pytest.raises(FileFormatError, match="sensor_band_parameters.*wavelengths"):
+        open_emit(path)
