@@ -9,12 +9,14 @@ from hyperplex.bio.ome_tiff import read_ome_tiff
 from hyperplex.bio.ome_zarr import read_ome_zarr
 from hyperplex.bio.open import detect_format, open_image
 from hyperplex.bio.pyramid import downsample, pyramid
+from hyperplex.bio.synth import SyntheticTissue, synthetic_tissue, tissue, write_dataset
 from hyperplex.bio.tiff_stack import read_tiff_stack
 from hyperplex.bio.write_tiff import write_ome_tiff
 from hyperplex.bio.write_zarr import write_ome_zarr
 
 __all__ = [
     "MultiscaleImage",
+    "SyntheticTissue",
     "detect_format",
     "downsample",
     "open_image",
@@ -22,6 +24,9 @@ __all__ = [
     "read_ome_tiff",
     "read_ome_zarr",
     "read_tiff_stack",
+    "synthetic_tissue",
+    "tissue",
     "write_ome_tiff",
     "write_ome_zarr",
+    "write_dataset",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 
@@ -37,6 +38,7 @@ def prepare(
         if channels is None and hasattr(data, "dims") and hasattr(data, "coords"):
             channels = ChannelSet.from_xarray(data)
         arr = unwrap(data)
+        eager = isinstance(arr, np.ndarray)
         base = arr if isinstance(arr, da.Array) else da.asarray(arr)
         base = base[None] if base.ndim == 2 else base
         given = None
@@ -44,6 +46,8 @@ def prepare(
         raise InvalidParameterError(f"`data` must be (C, Y, X) or (Y, X); got shape {base.shape}.")
     chans = ChannelSet.default(base.shape[0]) if channels is None else ChannelSet.coerce(channels, base.shape[0])
     lvls = list(given) if given is not None and levels is None else pyramid(base, levels, method)
+    if given is None and eager:  # in-memory input: build the (small) pyramid once, then write from memory
+        lvls = [da.from_array(lvl, chunks=(1, 1024, 1024)) for lvl in dask.compute(*lvls)]
     return lvls, chans, _pixel_size(pixel_size_um)
 
 
