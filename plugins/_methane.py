@@ -57,10 +57,24 @@ class MethaneResult:
 def _detector(method: str) -> tuple[Any, str]:
     if method not in METHODS:
         raise InvalidParameterError(f"Unknown methane method {method!r}; choose one of {', '.join(METHODS)}.")
+    name, units = METHODS[method]
+    return _find_function(name), units
+
+
+def _find_function(name: str) -> Any:
+    """``hyperplex.geo.methane.<name>``, looked up in the package, then in its modules."""
+    import importlib
+    import pkgutil
+
     import hyperplex.geo.methane as methane
 
-    name, units = METHODS[method]
-    return getattr(methane, name), units
+    if callable(getattr(methane, name, None)):  # not the submodule of the same name
+        return getattr(methane, name)
+    for info in pkgutil.iter_modules(methane.__path__):
+        module = importlib.import_module(f"{methane.__name__}.{info.name}")
+        if callable(getattr(module, name, None)):
+            return getattr(module, name)
+    raise InvalidParameterError(f"hyperplex.geo.methane has no `{name}` in this installation; pick another method.")
 
 
 def run_detector(
@@ -110,17 +124,21 @@ def delineate_plumes(
     high_sigma: float = 5.0,
     low_sigma: float = 2.5,
     min_pixels: int = 5,
+    smooth: float = 1.0,
 ) -> np.ndarray:
-    """Plume mask by hysteresis thresholding of the enhancement against its robust background.
+    """Plume mask by hysteresis thresholding of the (smoothed) enhancement against its robust background.
 
-    Seeds are pixels above ``median + high_sigma * σ`` (σ from the MAD); plumes grow into connected
-    pixels above ``median + low_sigma * σ``; components smaller than ``min_pixels`` are dropped.
+    The map is smoothed with a Gaussian of ``smooth`` pixels (sparse, spiky mag1c output becomes
+    contiguous); seeds are pixels above ``median + high_sigma * σ`` (σ from the MAD of the smoothed
+    map); plumes grow into connected pixels above ``median + low_sigma * σ``; components smaller than
+    ``min_pixels`` are dropped.
 
     Args:
         enhancement: ``(H, W)`` enhancement or score; NaN is background.
         high_sigma: Seed threshold in robust standard deviations.
         low_sigma: Growth threshold in robust standard deviations (``<= high_sigma``).
         min_pixels: Smallest plume kept.
+        smooth: Gaussian sigma in pixels (0 = none).
 
     Returns:
         ``(H, W)`` int32 labels, plumes numbered 1..N by decreasing peak.
@@ -135,8 +153,11 @@ def delineate_plumes(
     if low_sigma > high_sigma:
         raise InvalidParameterError(f"Need low_sigma <= high_sigma; got {low_sigma} > {high_sigma}.")
     values = np.asarray(enhancement, dtype=np.float64)
-    median, sigma = _robust_stats(values)
+    median, _ = _robust_stats(values)
     filled = np.where(np.isfinite(values), values, median)
+    if smooth > 0:
+        filled = ndimage.gaussian_filter(filled, smooth)
+    median, sigma = _robust_stats(filled)
     mask = apply_hysteresis_threshold(filled, median + low_sigma * sigma, median + high_sigma * sigma)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count == 0:
@@ -175,7 +196,7 @@ def plume_table(
     centroids = np.asarray(ndimage.center_of_mass(np.ones_like(values), labels, ids)).reshape(-1, 2)
     table["row"], table["col"] = centroids[:, 0], centroids[:, 1]
     if pixel_size_m is not None and units == "ppm·m":
-        from hyperplex.geo.synth import ime_kg
+        from hyperplex.geo.geodesy import ime_kg
 
         area = float(pixel_size_m) ** 2
         sums = np.asarray(ndimage.sum_labels(values, labels, ids), dtype=np.float64)
@@ -184,12 +205,15 @@ def plume_table(
     return table
 
 
-def methane_layers(result: MethaneResult, *, scale: tuple[float, float] | None = None) -> list[tuple]:
+def methane_layers(
+    result: MethaneResult, *, scale: tuple[float, float] | None = None, units: tuple[str, str] | None = None
+) -> list[tuple]:
     """Layer-data tuples for a result: the enhancement image and the plume labels (with the table as features).
 
     Args:
         result: The detector output.
         scale: ``(dy, dx)`` of the cube's layer, so the results overlay it.
+        units: Spatial units of the cube's layer (e.g. ``("meter", "meter")``).
 
     Returns:
         ``[(enhancement, kwargs, "image"), (labels, kwargs, "labels")]``.
@@ -198,6 +222,7 @@ def methane_layers(result: MethaneResult, *, scale: tuple[float, float] | None =
     high = float(np.percentile(finite, 99.5)) if finite.size else 1.0
     meta = {"hyperplex": {"method": result.method, "units": result.units, "window": list(result.window)}}
     spatial = {} if scale is None else {"scale": tuple(scale)}
+    spatial |= {} if units is None else {"units": tuple(units)}
     image = (
         result.enhancement,
         {

@@ -34,7 +34,7 @@ def emit_stack(lines: int = 128, samples: int = 128, seed: int = 0) -> tuple[Lay
         [cube],
         scene.channels,
         name="EMIT radiance (synthetic)",
-        pixel_size=(float(scene.params["pixel_size_m"]),) * 2,
+        pixel_size=(float(np.sqrt(scene.pixel_area_m2)),) * 2,
         units="meter",
         extra={"domain": "geo", "fill_value": -9999.0},
     )

@@ -152,8 +152,9 @@ def test_envi_round_trip(tmp_path):
 
 
 def test_geotiff_round_trip(tmp_path):
-    from hyperplex.geo.io import write_geotiff_cube
     from rasterio.transform import from_origin
+
+    from hyperplex.geo.io import write_geotiff_cube
 
     cube, channels = _spectral_cube()
     path = tmp_path / "cube.tif"

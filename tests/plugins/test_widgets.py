@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from hyperplex.plugins._layers import LayerStack, image_layer_data
 
 pytestmark = pytest.mark.qt
@@ -46,7 +47,9 @@ def test_inspector_on_emit_cube_plots_spectrum_and_adds_band_layers(qt_viewer):
     _add(viewer, emit_sample())
     widget = InspectorWidget(viewer)
     widget.select_stack("EMIT radiance (synthetic)")
-    profile = widget.show_profile((0, 60.0 * 3, 60.0 * 4))
+    sy, sx = widget.stack.layers[0].scale[-2:]
+    profile = widget.show_profile((0, sy * 3, sx * 4))
+    assert (profile.row, profile.col) == (3, 4)
     line = widget.axes.get_lines()[0]
     np.testing.assert_allclose(line.get_xdata(), widget.stack.channels.wavelengths)
     np.testing.assert_allclose(line.get_ydata(), profile.values)
@@ -55,6 +58,60 @@ def test_inspector_on_emit_cube_plots_spectrum_and_adds_band_layers(qt_viewer):
     assert [layer.name for layer in layers] == [f"composite: {widget.stack.channels.names[i]}" for i in sorted(indices)]
     tints = [tuple(layer.colormap.colors[-1][:3]) for layer in layers]
     assert tints == [(0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]  # blue to red by wavelength
-    assert tuple(layers[0].scale) == (60.0, 60.0)
+    assert tuple(layers[0].scale) == (sy, sx)
     widget.refresh()
     assert widget.stack_box.count() == 2  # cube + truth image; composite bands are not stacks
+
+
+@pytest.fixture(scope="module")
+def small_emit():
+    from hyperplex.plugins._sample_data import emit_stack
+
+    return emit_stack(lines=64, samples=64, seed=3)
+
+
+def _emit_viewer(qt_viewer, small_emit):
+    stack, scene = small_emit
+    viewer = qt_viewer()
+    _add(viewer, image_layer_data(stack))
+    return viewer, scene
+
+
+def test_methane_widget_blocking_run_finds_the_plumes(qt_viewer, small_emit):
+    from hyperplex.plugins._methane_widget import MethaneWidget
+
+    viewer, scene = _emit_viewer(qt_viewer, small_emit)
+    widget = MethaneWidget(viewer)
+    assert widget.cube_box.currentText() == "EMIT radiance (synthetic)"
+    widget.method_box.setCurrentText("mag1c")
+    result = widget.run(blocking=True)
+    enhancement = viewer.layers["CH4 mag1c (ppm·m)"]
+    plumes = viewer.layers["CH4 plumes (mag1c)"]
+    assert enhancement.colorbar.visible and enhancement.metadata["hyperplex"]["units"] == "ppm·m"
+    cube_scale = tuple(viewer.layers["EMIT radiance (synthetic)"].scale[-2:])
+    assert tuple(enhancement.scale) == cube_scale == tuple(plumes.scale)
+    for plume in scene.plumes:  # every injected plume's peak lies inside a detected plume
+        assert plumes.data[round(plume["row"]), round(plume["col"])] > 0, plume
+    assert not np.any((plumes.data > 0) & (scene.truth == 0))  # no detection outside the truth footprint
+    assert widget.table.rowCount() == len(result.table["label"]) == plumes.data.max()
+    assert list(plumes.features["ime_kg"]) == pytest.approx(list(result.table["ime_kg"]))
+    assert widget.progress.value() == 100
+
+
+def test_methane_widget_worker_thread_and_cancel(qt_viewer, small_emit, qtbot):
+    from hyperplex.plugins._methane_widget import MethaneWidget
+
+    viewer, _ = _emit_viewer(qt_viewer, small_emit)
+    widget = MethaneWidget(viewer)
+    widget.method_box.setCurrentText("cem")
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert widget.last_result is not None and widget.last_result.units == "score"
+    assert "CH4 cem (score)" in viewer.layers and "CH4 plumes (cem)" in viewer.layers
+    widget.last_result = None
+    worker = widget.run()
+    widget.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert widget.last_result is None and widget.status.text() == "cancelled"

@@ -1,0 +1,238 @@
+"""Methane dock widget: pick a cube, method and window; run in a worker thread with progress and cancel.
+
+Results arrive as an enhancement image (ppm·m, colour bar), a plume labels layer (the plume table as
+its features) and the table in the dock. Logic lives in :mod:`hyperplex.plugins._methane`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hyperplex.common.arrays import materialize
+from hyperplex.plugins._methane import (
+    METHODS,
+    MethaneResult,
+    delineate_plumes,
+    methane_layers,
+    plume_table,
+    run_detector,
+)
+from hyperplex.plugins._stacks import ChannelStack, find_stacks
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["MethaneWidget"]
+
+#: Bands read per step while loading a lazy cube (each step reports progress and can be cancelled).
+BANDS_PER_STEP = 16
+
+Progress = tuple[float, str]
+
+
+def _read_cube(stack: ChannelStack) -> Generator[Progress, None, np.ndarray]:
+    """Read a spectral stack into a float32 ``(bands, H, W)`` array, a few bands per step."""
+    planes = stack.planes()
+    if stack.band_axis:
+        source = stack.layers[0].data[0] if stack.layers[0].multiscale else stack.layers[0].data
+        cube = np.empty(source.shape, dtype=np.float32)
+        for start in range(0, source.shape[0], BANDS_PER_STEP):
+            cube[start : start + BANDS_PER_STEP] = materialize(source[start : start + BANDS_PER_STEP])
+            yield 0.3 * min(1.0, (start + BANDS_PER_STEP) / source.shape[0]), "reading bands"
+        return cube
+    cube = np.stack([materialize(p) for p in planes]).astype(np.float32)
+    yield 0.3, "read bands"
+    return cube
+
+
+def compute_methane(
+    stack: ChannelStack, method: str, window: tuple[float, float], pixel_size_m: float | None
+) -> Generator[Progress, None, MethaneResult]:
+    """The widget's computation as a generator: yields ``(fraction, stage)``, returns the result."""
+    cube = yield from _read_cube(stack)
+    yield 0.35, f"running {method}"
+    channels = stack.channels
+    fwhm = channels.fwhm if channels.fwhm is not None else np.gradient(channels.wavelengths)
+    enhancement, units = run_detector(method, cube, channels.wavelengths, fwhm, window=window)
+    yield 0.85, "delineating plumes"
+    labels = delineate_plumes(enhancement)
+    table = plume_table(enhancement, labels, pixel_size_m=pixel_size_m, units=units)
+    yield 1.0, "done"
+    return MethaneResult(enhancement, labels, table, method, units, window)
+
+
+class MethaneWidget(QWidget):
+    """Run a CH4 detector on a hyperspectral layer and show enhancement, plumes and the plume table.
+
+    Args:
+        napari_viewer: The viewer (injected by napari).
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.last_result: MethaneResult | None = None
+        self._stacks: list[ChannelStack] = []
+        self._build_ui()
+        self.viewer.layers.events.inserted.connect(self.refresh)
+        self.viewer.layers.events.removed.connect(self.refresh)
+        self.refresh()
+
+    def _build_ui(self) -> None:
+        self.cube_box = QComboBox()
+        self.method_box = QComboBox()
+        self.method_box.addItems(list(METHODS))
+        self.low_box, self.high_box = self._spin(2122.0), self._spin(2488.0)
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(lambda: self.run())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.status = QLabel("")
+        self.table = QTableWidget(0, 0)
+        form = QFormLayout()
+        form.addRow("Radiance cube", self.cube_box)
+        form.addRow("Method", self.method_box)
+        window = QHBoxLayout()
+        window.addWidget(self.low_box)
+        window.addWidget(self.high_box)
+        form.addRow("Window (nm)", window)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout()
+        for item in (form, buttons):
+            layout.addLayout(item)
+        for widget in (self.progress, self.status, QLabel("Plumes:"), self.table):
+            layout.addWidget(widget)
+        self.setLayout(layout)
+
+    @staticmethod
+    def _spin(value: float) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(300.0, 2600.0)
+        box.setDecimals(1)
+        box.setValue(value)
+        return box
+
+    def refresh(self, *_: Any) -> None:
+        """List the spectral stacks (at least 10 bands with wavelengths)."""
+        current = self.cube_box.currentText()
+        stacks = [s for s in find_stacks(self.viewer.layers) if s.channels.is_spectral and len(s.channels) >= 10]
+        self._stacks = stacks
+        self.cube_box.clear()
+        self.cube_box.addItems([s.layers[0].name for s in stacks])
+        if current in [s.layers[0].name for s in stacks]:
+            self.cube_box.setCurrentText(current)
+
+    @property
+    def stack(self) -> ChannelStack | None:
+        """The chosen cube."""
+        index = self.cube_box.currentIndex()
+        return self._stacks[index] if 0 <= index < len(self._stacks) else None
+
+    def _job(self) -> Generator[Progress, None, MethaneResult]:
+        stack = self.stack
+        if stack is None:
+            raise ValueError("Open a hyperspectral cube with wavelengths first (e.g. File > Open Sample > EMIT).")
+        layer = stack.layers[0]
+        units = [str(u) for u in getattr(layer, "units", ())][-1:]
+        pixel = float(layer.scale[-1]) if units == ["meter"] else None
+        window = (self.low_box.value(), self.high_box.value())
+        return compute_methane(stack, self.method_box.currentText(), window, pixel)
+
+    # ------------------------------------------------------------------ running
+    def run(self, *, blocking: bool = False) -> Any:
+        """Start the computation in a worker thread (or here, when ``blocking``); returns the worker or result."""
+        job = self._job()
+        if blocking:
+            result = None
+            try:
+                while True:
+                    self._on_progress(next(job))
+            except StopIteration as stop:
+                result = stop.value
+            self._on_result(result)
+            return result
+        from napari.qt.threading import create_worker
+
+        def steps() -> Generator[Progress, None, MethaneResult]:
+            return (yield from job)
+
+        self.worker = create_worker(steps)
+        self.worker.yielded.connect(self._on_progress)
+        self.worker.returned.connect(self._on_result)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        """Ask the worker to stop at its next step."""
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.setText("cancelling…")
+
+    def _on_progress(self, update: Progress) -> None:
+        fraction, stage = update
+        self.progress.setValue(round(100 * fraction))
+        self.status.setText(stage)
+
+    def _on_error(self, error: Exception) -> None:
+        self.status.setText(f"error: {error}")
+
+    def _on_finished(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.worker is not None and self.worker.abort_requested:
+            self.status.setText("cancelled")
+            self.progress.setValue(0)
+        self.worker = None
+
+    def _on_result(self, result: MethaneResult) -> None:
+        self.last_result = result
+        stack_layer = self.stack.layers[0] if self.stack is not None else None
+        scale = None if stack_layer is None else tuple(stack_layer.scale[-2:])
+        units = None if stack_layer is None else tuple(str(u) for u in stack_layer.units[-2:])
+        for data, kwargs, kind in methane_layers(result, scale=scale, units=units):
+            name = kwargs["name"]
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+            if kind == "image":
+                layer.colorbar.visible = True
+        self._fill_table(result.table)
+        self.status.setText(f"{len(result.table['label'])} plumes ({result.method}, {result.units})")
+
+    def _fill_table(self, table: dict[str, np.ndarray]) -> None:
+        columns = list(table)
+        rows = len(table["label"])
+        self.table.setColumnCount(len(columns))
+        self.table.setRowCount(rows)
+        self.table.setHorizontalHeaderLabels(columns)
+        for c, key in enumerate(columns):
+            for r in range(rows):
+                value = table[key][r]
+                text = f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
+                self.table.setItem(r, c, QTableWidgetItem(text))
