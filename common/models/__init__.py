@@ -28,7 +28,8 @@ def _import_families() -> None:
         module = importlib.import_module(f"{__name__}.{info.name}")
         for public in getattr(module, "__all__", ()):
             globals()[public] = getattr(module, public)
-            __all__.append(public)
+            if public not in __all__:
+                __all__.append(public)
 
 
 _import_families()

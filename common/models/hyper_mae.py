@@ -23,7 +23,7 @@ from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models.less_vit import LESSViT
 
-__all__ = ["HyperMAE", "hyper_mae_loss", "patchify", "random_keep"]
+__all__ = ["HyperMAE", "hyper_mae_loss"]
 
 
 def patchify(x: torch.Tensor, patch_size: int, normalize: bool = True) -> torch.Tensor:
