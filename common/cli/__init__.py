@@ -57,3 +57,8 @@ def main() -> None:
 @main.group(cls=EntryPointGroup, entry_point_group="hyperplex.synth")
 def synth() -> None:
     """Write synthetic data sets with known truth (offline, deterministic)."""
+
+
+from hyperplex.common.cli.models import models  # noqa: E402  (torch is imported inside its commands)
+
+main.add_command(models)
