@@ -12,7 +12,7 @@ import numpy as np
 
 from hyperplex.plugins._layers import LayerDataTuple, LayerStack, image_layer_data
 
-__all__ = ["emit_sample", "emit_stack", "tissue_sample", "tissue_stack"]
+__all__ = ["emit_sample", "emit_stack", "he_layer", "tissue_sample", "tissue_stack"]
 
 
 def emit_stack(lines: int = 128, samples: int = 128, seed: int = 0) -> tuple[LayerStack, Any]:
@@ -54,29 +54,42 @@ def emit_sample() -> list[LayerDataTuple]:
     return image_layer_data(stack) + _truth_layers(scene, stack.pixel_size)
 
 
-def tissue_stack(size: int = 256, seed: int = 0) -> LayerStack:
-    """The synthetic multiplex tissue (marker channels, pyramid) as a stack.
+def tissue_stack(size: int = 256, seed: int = 0, markers: int = 8) -> tuple[LayerStack, Any]:
+    """The synthetic multiplex tissue as a two-level stack, plus the tissue (H&E, cell masks, truth).
 
     Args:
         size: Image height and width in pixels.
         seed: Random seed.
+        markers: Number of marker channels.
 
     Returns:
-        The stack.
+        ``(stack, tissue)``.
     """
-    from hyperplex.bio import synthetic_tissue
+    from hyperplex.bio.synth import tissue
 
-    image = synthetic_tissue(size=size, seed=seed)
-    return LayerStack(
+    sample = tissue(size=size, markers=markers, seed=seed)
+    image = sample.to_image(levels=2)
+    stack = LayerStack(
         list(image.levels),
         image.channels,
         name="tissue (synthetic)",
         pixel_size=image.pixel_size_um,
-        units="micrometer" if image.pixel_size_um is not None else None,
+        units="micrometer",
         extra={"domain": "bio"},
     )
+    return stack, sample
+
+
+def he_layer(sample: Any, *, visible: bool = False) -> LayerDataTuple:
+    """The tissue's H&E rendering as an RGB layer (``(H, W, 3)`` uint8) on the same grid."""
+    spatial = {"scale": (sample.pixel_size_um,) * 2, "units": ("micrometer", "micrometer")}
+    kwargs = {"name": "H&E (synthetic)", "rgb": True, "visible": visible, **spatial}
+    return (np.moveaxis(sample.he, 0, -1), kwargs, "image")
 
 
 def tissue_sample() -> list[LayerDataTuple]:
-    """Layers for the synthetic multiplex tissue: one additive layer per marker."""
-    return image_layer_data(tissue_stack())
+    """Layers for the synthetic tissue: one additive layer per marker, the H&E and the cell masks (hidden)."""
+    stack, sample = tissue_stack()
+    spatial = {"scale": (sample.pixel_size_um,) * 2, "units": ("micrometer", "micrometer")}
+    cells = (sample.cells, {"name": "cells (truth)", "visible": False, **spatial}, "labels")
+    return [he_layer(sample), *image_layer_data(stack), cells]

@@ -140,7 +140,7 @@ def test_tiled_feature_map_validates_and_stops():
     image = np.zeros((1, 32, 32), dtype=np.float32)
     with pytest.raises(InvalidParameterError):
         tiled_feature_map(_block_mean, image, stride=4, tile_size=18)
-    with pytest.raises(InvalidParameterError):
+    with pytest.raises(InvalidParameterError, match="stopped"):
         tiled_feature_map(_block_mean, image, stride=4, tile_size=16, should_stop=lambda: True)
 
 

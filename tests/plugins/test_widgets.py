@@ -115,3 +115,96 @@ def test_methane_widget_worker_thread_and_cancel(qt_viewer, small_emit, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
     assert widget.last_result is None and widget.status.text() == "cancelled"
+
+
+@pytest.fixture(scope="module")
+def small_tissue():
+    from hyperplex.plugins._sample_data import tissue_stack
+
+    return tissue_stack(size=128, seed=1, markers=5)
+
+
+def _tissue_viewer(qt_viewer, small_tissue):
+    from hyperplex.plugins._sample_data import he_layer
+
+    stack, sample = small_tissue
+    viewer = qt_viewer()
+    _add(viewer, [he_layer(sample), *image_layer_data(stack)])
+    return viewer, stack, sample
+
+
+def test_models_widget_embeddings_add_a_pca_colour_map(qt_viewer, small_tissue):
+    from hyperplex.plugins._models_widget import ModelsWidget
+
+    viewer, stack, _ = _tissue_viewer(qt_viewer, small_tissue)
+    widget = ModelsWidget(viewer)
+    widget.preset_box.setCurrentText("chadavit_test")
+    widget.tile_box.setValue(64)
+    widget.overlap_box.setValue(16)
+    assert widget.image_box.currentText().startswith(stack.channels.names[0])
+    result = widget.compute_embeddings(blocking=True)
+    layer = viewer.layers["embeddings PCA (chadavit_test)"]
+    assert layer.rgb and layer.data.shape == (16, 16, 3) and result.stride == 8
+    assert tuple(layer.scale) == pytest.approx((4.0, 4.0))  # 8 px cells of 0.5 µm
+    meta = layer.metadata["hyperplex"]
+    assert meta["model"] == "chadavit_test" and meta["stride"] == 8
+    assert sum(meta["explained_variance_ratio"]) <= 1.0 and np.ptp(layer.data) > 0.5
+    assert "embeddings" not in widget.image_box.currentText()
+
+
+def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, small_tissue, tmp_path, qtbot):
+    from hyperplex.common.models import create_model
+    from hyperplex.plugins._models_widget import ModelsWidget
+
+    path = tmp_path / "he2mplex.safetensors"
+    create_model("hypersegformer_test", in_chans=3, num_classes=3).save(path)
+    viewer, _, sample = _tissue_viewer(qt_viewer, small_tissue)
+    widget = ModelsWidget(viewer)
+    widget.path_edit.setText(str(path))
+    widget.he_box.setCurrentText("H&E (synthetic)")
+    widget.tile_box.setValue(64)
+    worker = widget.predict_channels()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    names = ["c0 (predicted)", "c1 (predicted)", "c2 (predicted)"]
+    assert all(name in viewer.layers for name in names)
+    layer = viewer.layers["c1 (predicted)"]
+    assert layer.data.shape == sample.he.shape[1:] and np.isfinite(layer.data).all()
+    assert tuple(layer.scale) == pytest.approx((0.5, 0.5)) and layer.blending == "additive"
+    assert layer.metadata["hyperplex"]["index"] == 1 and layer.metadata["hyperplex"]["model"] == str(path)
+    assert widget.progress.value() == 100
+
+
+def test_sample_data_opens_through_napari(qt_viewer):
+    viewer = qt_viewer()
+    viewer.open_sample("hyperplex", "emit")
+    cube = viewer.layers["EMIT radiance (synthetic)"]
+    assert cube.data.shape == (285, 128, 128) and cube.metadata["hyperplex"]["index"] is None
+    assert not viewer.layers["CH4 truth (ppm·m)"].visible
+    viewer = qt_viewer()  # metres and micrometres in one viewer overflow napari's dims sliders
+    viewer.open_sample("hyperplex", "tissue")
+    markers = [layer for layer in viewer.layers if layer.metadata.get("hyperplex", {}).get("domain") == "bio"]
+    assert [layer.name for layer in markers][:3] == ["DAPI", "CD3", "CD8"]
+    assert all(layer.multiscale and layer.blending == "additive" for layer in markers)
+    assert viewer.layers["H&E (synthetic)"].rgb
+
+
+def test_screenshot_of_shown_viewer_shows_the_composite(qt_viewer, small_tissue):
+    from qtpy.QtWidgets import QApplication
+
+    from hyperplex.plugins._inspector import InspectorWidget
+
+    stack, _ = small_tissue
+    viewer = qt_viewer(show=True)
+    _add(viewer, image_layer_data(stack))
+    widget = InspectorWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Inspector")
+    widget.select_channels(["DAPI", "CD3", "CD8"])
+    widget.apply_composite()
+    viewer.reset_view()
+    QApplication.processEvents()
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    rgb = shot[..., :3].astype(float)
+    assert rgb.mean() > 10, "composite rendered black"
+    dominant = np.argmax(rgb, axis=-1)[rgb.max(axis=-1) > 60]
+    assert len(np.unique(dominant)) >= 2  # blue DAPI nuclei and red/green membranes both show
