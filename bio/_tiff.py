@@ -9,7 +9,7 @@ import dask.array as da
 
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 
-__all__ = ["open_tiff", "series_levels"]
+__all__ = ["TiffLevel", "open_tiff", "series_levels"]
 
 
 def open_tiff(path: Path) -> Any:
@@ -29,6 +29,36 @@ def open_tiff(path: Path) -> Any:
         raise FileFormatError(f"{path}: not a readable TIFF file ({err}).") from err
 
 
+class TiffLevel:
+    """Array-like view of one pyramid level of a TIFF series that can be pickled (for dask.distributed).
+
+    Slicing goes through tifffile's zarr store, opened on first use; a pickled copy carries only the
+    path, series and level and reopens the file in the receiving process.
+    """
+
+    def __init__(self, path: Path, series: int, level: int, node: Any | None = None):
+        self.path, self.series, self.level = Path(path), series, level
+        self._node = node
+        meta = self._array()
+        self.shape, self.dtype, self.chunks = tuple(meta.shape), meta.dtype, tuple(meta.chunks)
+        self.ndim = len(self.shape)
+
+    def _array(self) -> Any:
+        if self._node is None:
+            import tifffile
+            import zarr
+
+            tif = tifffile.TiffFile(self.path)
+            self._node = zarr.open(tif.series[self.series].aszarr(level=self.level), mode="r")
+        return self._node
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._array()[key]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_node"} | {"_node": None}
+
+
 def series_levels(tif: Any, series: int, path: Path) -> tuple[list[da.Array], str]:
     """Every pyramid level of one series as dask arrays chunked like the TIFF tiles (no pixel read).
 
@@ -39,17 +69,24 @@ def series_levels(tif: Any, series: int, path: Path) -> tuple[list[da.Array], st
 
     Returns:
         The levels (finest first) in the series' own axis order, and that order (``series.axes``).
+        The arrays pickle (they reopen the file by path), so they work with dask.distributed.
 
     Raises:
         FileFormatError: If the series does not exist.
     """
+    import numpy as np
     import zarr
 
     if not 0 <= series < len(tif.series):
         raise FileFormatError(f"{path}: has {len(tif.series)} image series; series={series} does not exist.")
     ser = tif.series[series]
     node = zarr.open(ser.aszarr(), mode="r")
-    if hasattr(node, "shape"):  # a single level comes back as an array
-        return [da.from_zarr(node)], ser.axes
-    keys = sorted(node.array_keys(), key=int)
-    return [da.from_zarr(node[k]) for k in keys], ser.axes
+    nodes = [node] if hasattr(node, "shape") else [node[k] for k in sorted(node.array_keys(), key=int)]
+    token = f"{path.resolve()}-{path.stat().st_mtime_ns}-{series}"
+    levels = []
+    for index, arr in enumerate(nodes):
+        view = TiffLevel(path, series, index, arr)
+        meta = np.empty((0,) * view.ndim, view.dtype)
+        name = f"tiff-{index}-{token}"
+        levels.append(da.from_array(view, chunks=view.chunks, name=name, lock=False, meta=meta, asarray=False))
+    return levels, ser.axes

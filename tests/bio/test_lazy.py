@@ -90,3 +90,16 @@ def test_gigabyte_virtual_slide_opens_without_reading_pixels(tmp_path, tiff_read
     assert tiff_reads == []
     assert elapsed < 5.0  # generous bound for a loaded CI machine; benchmarks/ measures the real number
     assert img.levels[0][1, 20000:20010, 30000:30010].compute().sum() == 0
+
+
+def test_levels_pickle_for_distributed_workers(tmp_path, cube):
+    """dask.distributed ships graphs to other processes: levels must pickle and reopen the file by path."""
+    import pickle
+
+    for path in (
+        write_ome_tiff(tmp_path / "p.ome.tif", cube, NAMES, tile=64, levels=2),
+        write_ome_zarr(tmp_path / "p.ome.zarr", cube, NAMES, levels=2, chunks=64),
+    ):
+        level = open_image(path).levels[1]
+        clone = pickle.loads(pickle.dumps(level))
+        np.testing.assert_array_equal(clone[:, 10:90, 5:70].compute(), level[:, 10:90, 5:70].compute())
