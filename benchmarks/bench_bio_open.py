@@ -50,7 +50,7 @@ def write_virtual_zarr(path: Path) -> None:
     for k in range(LEVELS):
         shape = (SHAPE[0], SHAPE[1] >> k, SHAPE[2] >> k)
         root.create_array(str(k), shape=shape, chunks=(1, TILE, TILE), dtype=np.uint16, dimension_names=("c", "y", "x"))
-    paths, factors = [str(k) for k in range(LEVELS)], [2**k for k in range(LEVELS)]
+    paths, factors = [str(k) for k in range(LEVELS)], [(2.0**k, 2.0**k) for k in range(LEVELS)]
     content = {"multiscales": [build_multiscales("virtual", "cyx", paths, factors, (0.25, 0.25), "0.5")],
                "omero": {"channels": ChannelSet.default(SHAPE[0]).to_omero()}}  # fmt: skip
     root.attrs.update(ome_attrs(content, "0.5"))

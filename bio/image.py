@@ -10,6 +10,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
+from hyperplex.bio.pyramid import level_factor
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 
@@ -86,7 +87,7 @@ class MultiscaleImage:
         _, h0, w0 = self.levels[0].shape
         _, h, w = self.levels[level].shape
         # pyramids trim odd edges, so 530 -> 265 -> 132: the factor is the rounded ratio, not the exact one
-        return (self.pixel_size_um[0] * _factor(h0, h), self.pixel_size_um[1] * _factor(w0, w))
+        return (self.pixel_size_um[0] * level_factor(h0, h), self.pixel_size_um[1] * level_factor(w0, w))
 
     # ------------------------------------------------------------------ conversions
     def to_xarray(self, level: int = 0) -> Any:
@@ -133,8 +134,3 @@ class MultiscaleImage:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _factor(full: int, reduced: int) -> float:
-    ratio = full / max(reduced, 1)
-    return float(round(ratio)) if ratio >= 1.5 else ratio

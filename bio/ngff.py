@@ -18,7 +18,7 @@ def build_multiscales(
     name: str,
     axes: str,
     paths: Sequence[str],
-    factors: Sequence[float],
+    factors: Sequence[tuple[float, float]],
     pixel_size_um: tuple[float, float] | None,
     version: str,
 ) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def build_multiscales(
         name: Image name.
         axes: Axis letters; ``c`` is a channel axis, ``y``/``x`` space axes (in µm when the pixel size is known).
         paths: Dataset paths, finest first.
-        factors: Downsampling factor of each level relative to level 0.
+        factors: Downsampling factor ``(y, x)`` of each level relative to level 0.
         pixel_size_um: Level-0 ``(y, x)`` pixel size in µm, or None (unitless scale 1).
         version: ``"0.4"`` or ``"0.5"`` (0.5 keeps the version in the ``ome`` wrapper instead).
 
@@ -39,7 +39,7 @@ def build_multiscales(
     axis_list = [_axis(a, pixel_size_um is not None) for a in axes]
     datasets = []
     for path, factor in zip(paths, factors):
-        scale = [1.0 if a == "c" else float(base[0 if a == "y" else 1] * factor) for a in axes]
+        scale = [1.0 if a == "c" else float(base[0] * factor[0] if a == "y" else base[1] * factor[1]) for a in axes]
         datasets.append({"path": path, "coordinateTransformations": [{"type": "scale", "scale": scale}]})
     entry: dict[str, Any] = {"name": name, "axes": axis_list, "datasets": datasets}
     if version == "0.4":

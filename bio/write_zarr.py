@@ -12,7 +12,7 @@ import numpy as np
 
 from hyperplex.bio._source import prepare
 from hyperplex.bio.ngff import build_multiscales, ome_attrs
-from hyperplex.bio.pyramid import pyramid
+from hyperplex.bio.pyramid import level_factor, pyramid
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
@@ -79,7 +79,9 @@ def write_ome_zarr(
 def _image_content(
     lvls: list[da.Array], chans: ChannelSet, size: tuple[float, float] | None, name: str, version: str
 ) -> dict[str, Any]:
-    factors = [lvls[0].shape[1] / lvl.shape[1] for lvl in lvls]
+    factors = [
+        (level_factor(lvls[0].shape[1], lvl.shape[1]), level_factor(lvls[0].shape[2], lvl.shape[2])) for lvl in lvls
+    ]
     multiscales = build_multiscales(name, "cyx", [str(i) for i in range(len(lvls))], factors, size, version)
     omero = {"name": name, "channels": chans.to_omero(_windows(lvls[-1])), "rdefs": {"model": "color"}}
     if version == "0.4":
@@ -126,7 +128,7 @@ def _write_labels(
 ) -> None:
     group = root.create_group("labels")
     group.attrs.update(ome_attrs({"labels": list(labels)}, version))
-    factors = [2**i for i in range(count)]
+    factors = [(2.0**i, 2.0**i) for i in range(count)]
     for key, mask in labels.items():
         arr = da.asarray(mask)
         if arr.shape != tuple(shape) or not np.issubdtype(arr.dtype, np.integer):

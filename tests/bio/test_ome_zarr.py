@@ -112,3 +112,20 @@ def test_errors_name_the_store(tmp_path, cube):
         read_ome_zarr(path)
     with pytest.raises(InvalidParameterError, match=r"ngff_version"):
         write_ome_zarr(tmp_path / "v.ome.zarr", cube, ngff_version="0.3")
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+def test_output_validates_against_the_ngff_schema_models(tmp_path, cube, version):
+    """ome-zarr-models (pydantic models of the NGFF spec) accept the image and its label groups."""
+    models = pytest.importorskip(f"ome_zarr_models.v0{version[-1]}")
+    from importlib import import_module
+
+    image_cls = import_module(f"{models.__name__}.image").Image
+    label_cls = import_module(f"{models.__name__}.image_label").ImageLabel
+    labels = {"cells": (cube[0] > 1200).astype(np.int32)}
+    path = write_ome_zarr(tmp_path / "v.ome.zarr", cube[:, :299, :259], NAMES, (0.5, 0.25), levels=3,
+                          chunks=64, ngff_version=version, labels={"cells": labels["cells"][:299, :259]})  # fmt: skip
+    image = image_cls.from_zarr(zarr.open_group(path, mode="r"))
+    scales = [d.coordinateTransformations[0].scale for d in image.ome_attributes.multiscales[0].datasets]
+    assert scales == [[1, 0.5, 0.25], [1, 1.0, 0.5], [1, 2.0, 1.0]]  # exact 2**k even though 299 -> 149 -> 74
+    label_cls.from_zarr(zarr.open_group(path / "labels" / "cells", mode="r"))
