@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from hyperplex.common.layers.drop_path import DropPath
 from torch import nn
+
+from hyperplex.common.layers.drop_path import DropPath
 
 __all__ = ["EfficientSelfAttention", "MixFFN", "OverlapPatchEmbed", "SegFormerLayer", "tokens_to_map"]
 

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from hyperplex.common.channels import ChannelLike
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.efficientvit_blocks import ConvNormAct, DSConv, EfficientViTBlock, MBConv, Residual
 from hyperplex.common.layers.upscale import UpscaleBlock
 from hyperplex.common.models.hyperspectral_vits_base import FixedChannelModel
-from torch import nn
 
 __all__ = ["HyperEfficientViT"]
 
@@ -211,6 +212,13 @@ class HyperEfficientViT(FixedChannelModel):
             widths[4:1:-1], head_width, head_depth, num_classes, head_stride, expand_ratio, final_expand,
             upscale_layers, act, dropout,
         )  # fmt: skip
+
+    def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int | None:
+        """Positions of the first linear-attention stage (stride 16), attended over by LiteMLA."""
+        h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
+        for _ in range(4):
+            h, w = -(-h // 2), -(-w // 2)
+        return h * w
 
     def forward_features(
         self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None

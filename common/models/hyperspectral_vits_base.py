@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.common.models._base import HyperplexModel

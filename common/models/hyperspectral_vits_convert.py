@@ -30,10 +30,11 @@ import re
 from collections.abc import Mapping
 
 import torch
+from torch import nn
+
 from hyperplex.common.errors import ModelCompatibilityError
 from hyperplex.common.models.efficientvit import HyperEfficientViT
 from hyperplex.common.models.segformer import HyperSegFormer
-from torch import nn
 
 __all__ = ["convert_efficientvit_state_dict", "convert_segformer_state_dict", "load_hyperspectral_vits_state_dict"]
 

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from hyperplex.common.channels import ChannelLike
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.segformer_blocks import OverlapPatchEmbed, SegFormerLayer, tokens_to_map
 from hyperplex.common.layers.upscale import UpscaleBlock
 from hyperplex.common.models.hyperspectral_vits_base import FixedChannelModel
-from torch import nn
 
 __all__ = ["HyperSegFormer"]
 
@@ -196,6 +197,12 @@ class HyperSegFormer(FixedChannelModel):
             embed_dims, decoder_dim, num_classes, classifier_dropout, upscale, upscale_ratio, upscale_layers
         )
         self.apply(_init_weights)
+
+    def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int | None:
+        """Tokens of the first (largest) stage, where attention queries run over every position."""
+        h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
+        stride = self.config["strides"][0]
+        return -(-h // stride) * -(-w // stride)
 
     def forward_features(
         self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None

@@ -67,6 +67,14 @@ def test_forward_features_strides(preset: str) -> None:
     assert sizes == expected
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_num_tokens_matches_attention_grid(preset: str) -> None:
+    model = create_model(preset).eval()
+    feats = model.forward_features(torch.randn(1, 8, 50, 70))
+    grid = feats[0] if preset.startswith("hypersegformer") else feats[3]
+    assert model.num_tokens(8, (50, 70)) == grid.shape[-2] * grid.shape[-1]
+
+
 def test_segformer_mit_strides_and_no_upscale() -> None:
     model = create_model("hypersegformer_test", strides=(4, 2, 2, 2), upscale=False).eval()
     feats = model.forward_features(torch.randn(1, 8, 64, 64))
