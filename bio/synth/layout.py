@@ -64,10 +64,20 @@ def _regions(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarra
         cy, cx = rng.uniform(0.25, 0.75, 2) * size
         yy, xx = np.ogrid[:size, :size]
         region[((yy - cy) ** 2 + (xx - cx) ** 2 < (size / 9) ** 2) & tissue] = 3
-    angle = smooth_field(rng, shape, size / 8) * np.pi / 2
-    streaks = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), (0.8, 6.0))
-    fibres = np.clip(0.5 + 2.5 * streaks, 0, 1).astype(np.float32)
-    return region, angle.astype(np.float32), fibres
+    angle = (smooth_field(rng, shape, size / 8) * np.pi / 2).astype(np.float32)
+    return region, angle, _fibres(rng, angle)
+
+
+def _fibres(rng: np.random.Generator, angle: np.ndarray, reach: int = 8) -> np.ndarray:
+    """Collagen-like streaks: noise averaged along the local fibre direction (line-integral convolution)."""
+    noise = ndimage.gaussian_filter(rng.standard_normal(angle.shape).astype(np.float32), 0.7)
+    yy, xx = np.indices(angle.shape, dtype=np.float32)
+    dy, dx = np.sin(angle), np.cos(angle)
+    acc = np.zeros_like(noise)
+    for t in range(-reach, reach + 1):
+        acc += ndimage.map_coordinates(noise, (yy + t * dy, xx + t * dx), order=1, mode="wrap")
+    acc /= acc.std() or 1.0
+    return np.clip(0.5 + 0.3 * acc, 0, 1).astype(np.float32)
 
 
 def _place(rng: np.random.Generator, region: np.ndarray, angle: np.ndarray, cells: int | None) -> list[tuple]:
