@@ -1,0 +1,137 @@
+"""Statistics groups (detector columns or tiles) and chunked, pixel-major reading of a prepared cube."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hyperplex.common.errors import InvalidParameterError
+from hyperplex.geo.methane.inputs import PreparedCube
+
+__all__ = ["Chunk", "Grouping", "chunk_groups", "iter_chunks", "read_chunk", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch device; None picks CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How pixels share statistics.
+
+    ``kind='column'``: one group per ``columns`` adjacent detector columns (all lines). ``kind='tile'``:
+    one group per ``tile`` x ``tile`` block (``tile=None``: the whole cube is one group).
+    """
+
+    kind: str
+    height: int
+    width: int
+    columns: int = 1
+    tile: int | None = None
+
+    @classmethod
+    def create(cls, group: str, shape: tuple[int, int], columns: int = 1, tile: int | None = None) -> Grouping:
+        """Validate and build a grouping for a cube of spatial ``shape``."""
+        if group not in ("column", "tile"):
+            raise InvalidParameterError(f"`group` must be 'column' or 'tile'; got {group!r}.")
+        if int(columns) < 1 or (tile is not None and int(tile) < 1):
+            raise InvalidParameterError("`group_columns` and `tile_size` must be positive integers.")
+        return cls(group, int(shape[0]), int(shape[1]), int(columns), None if tile is None else int(tile))
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """Tile height and width (tile mode)."""
+        return (self.tile or self.height, self.tile or self.width)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups."""
+        if self.kind == "column":
+            return -(-self.width // self.columns)
+        th, tw = self.tile_shape
+        return -(-self.height // th) * -(-self.width // tw)
+
+    def column_groups(self) -> np.ndarray:
+        """Group of each column (column mode), shape (W,)."""
+        return np.arange(self.width) // self.columns
+
+    def group_map(self) -> np.ndarray:
+        """Group id of every pixel, shape (H, W), int64."""
+        if self.kind == "column":
+            return np.broadcast_to(self.column_groups(), (self.height, self.width)).astype(np.int64)
+        th, tw = self.tile_shape
+        rows = np.arange(self.height)[:, None] // th
+        cols = np.arange(self.width)[None, :] // tw
+        return (rows * -(-self.width // tw) + cols).astype(np.int64)
+
+    def segments(self, r0: int) -> list[tuple[int, int, int]]:
+        """Column ranges of one chunk starting at row ``r0`` with their group (tile mode)."""
+        th, tw = self.tile_shape
+        first = (r0 // th) * -(-self.width // tw)
+        return [(c, min(c + tw, self.width), first + c // tw) for c in range(0, self.width, tw)]
+
+    def split(self, chunks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Cut row ranges at tile-row boundaries so each chunk lies in one row of tiles."""
+        if self.kind == "column":
+            return chunks
+        th = self.tile_shape[0]
+        out = []
+        for r0, r1 in chunks:
+            edges = sorted({r0, r1, *range((r0 // th + 1) * th, r1, th)})
+            out.extend(itertools.pairwise(edges))
+        return out
+
+
+@dataclass
+class Chunk:
+    """Rows ``r0:r1`` as a pixel-major tensor.
+
+    Attributes:
+        r0: First row.
+        r1: End row.
+        data: float32 (W, h, C) on the compute device (column-major pixel order).
+        valid: bool (W, h).
+    """
+
+    r0: int
+    r1: int
+    data: torch.Tensor
+    valid: torch.Tensor
+
+
+def iter_chunks(
+    prepared: PreparedCube, grouping: Grouping, device: torch.device, rows_per_chunk: int | None = None
+) -> Iterator[Chunk]:
+    """Read the cube chunk by chunk as (W, h, C) float32 tensors with their validity."""
+    for r0, r1 in grouping.split(prepared.row_chunks(rows_per_chunk)):
+        yield read_chunk(prepared, r0, r1, device)
+
+
+def read_chunk(prepared: PreparedCube, r0: int, r1: int, device: torch.device) -> Chunk:
+    """Rows ``r0:r1`` as a (W, h, C) float32 tensor (invalid pixels zeroed) with their validity."""
+    block = prepared.read(r0, r1)
+    data = torch.from_numpy(np.ascontiguousarray(block.transpose(2, 1, 0))).to(device)
+    valid = torch.isfinite(data).all(-1) & (data != 0).any(-1)
+    if prepared.fill_value is not None:
+        valid &= ~(data == prepared.fill_value).any(-1)
+    if prepared.mask is not None:
+        valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1].T)).to(device)
+    data.mul_(valid[:, :, None])
+    return Chunk(r0, r1, torch.nan_to_num_(data, nan=0.0, posinf=0.0, neginf=0.0), valid)
+
+
+def chunk_groups(grouping: Grouping, r0: int, device: torch.device) -> torch.Tensor:
+    """Group id of each column of a chunk starting at row ``r0`` (a chunk lies in one row of tiles)."""
+    if grouping.kind == "column":
+        ids = grouping.column_groups()
+    else:
+        th, tw = grouping.tile_shape
+        ids = (r0 // th) * -(-grouping.width // tw) + np.arange(grouping.width) // tw
+    return torch.from_numpy(ids.astype(np.int64)).to(device)

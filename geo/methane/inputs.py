@@ -1,0 +1,236 @@
+"""Input handling shared by the methane filters: band window, validity, chunked row reading, outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hyperplex.common.arrays import as_channel_first, is_lazy, materialize, unwrap
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError, NoValidDataError
+from hyperplex.geo.methane.target import target_spectrum
+
+__all__ = ["FILL_VALUE", "MIN_BANDS", "PreparedCube", "prepare_cube", "require_valid", "wrap_output"]
+
+#: Fill value of EMIT L1B radiance (and mag1c's NODATA).
+FILL_VALUE = -9999.0
+#: Fewest bands a filter accepts inside its window.
+MIN_BANDS = 3
+#: Bytes of float32 data read per chunk of rows.
+CHUNK_BYTES = 16 * 2**20
+
+
+@dataclass
+class PreparedCube:
+    """A validated (C, H, W) cube restricted to the filter's bands.
+
+    Attributes:
+        source: Channel-first array (all bands); read through :meth:`rows`.
+        bands: Band selection into ``source`` (a slice when contiguous).
+        wavelengths: Selected band centres, nm.
+        fwhm: Selected band FWHM, nm.
+        template: Unit CH4 absorption of the selected bands (x 1e5), float64.
+        mask: (H, W) bool, True where the caller excluded pixels; or None.
+        fill_value: Value marking missing data.
+        like: The xarray input (for wrapping outputs) or None.
+        channel_dim: Name of the xarray channel dimension.
+    """
+
+    source: Any
+    bands: slice | np.ndarray
+    wavelengths: np.ndarray
+    fwhm: np.ndarray
+    template: np.ndarray
+    mask: np.ndarray | None
+    fill_value: float | None
+    like: Any = None
+    channel_dim: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Spatial shape (H, W)."""
+        return int(self.source.shape[1]), int(self.source.shape[2])
+
+    @property
+    def n_bands(self) -> int:
+        """Number of selected bands."""
+        return int(self.wavelengths.size)
+
+    def row_chunks(self, rows_per_chunk: int | None = None) -> list[tuple[int, int]]:
+        """Row ranges covering the cube, each about :data:`CHUNK_BYTES` of float32 data."""
+        height, width = self.shape
+        step = rows_per_chunk or max(1, CHUNK_BYTES // max(1, 4 * self.n_bands * width))
+        return [(r, min(r + step, height)) for r in range(0, height, step)]
+
+    def read(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of the selected bands as float32 (C, r1-r0, W) (validity: see ``read_chunk``)."""
+        if isinstance(self.bands, slice):
+            return materialize(self.source[self.bands, r0:r1, :], np.float32)
+        return materialize(_take_bands(self.source, self.bands, r0, r1), np.float32)
+
+    def in_memory(self) -> PreparedCube:
+        """This cube with the selected bands read into a numpy array (no-op for numpy/memmap sources)."""
+        if not is_lazy(self.source):
+            return self
+        data = np.empty((self.n_bands, *self.shape), dtype=np.float32)
+        for r0, r1 in self.row_chunks():
+            data[:, r0:r1] = self.read(r0, r1)
+        return PreparedCube(
+            data,
+            slice(None),
+            self.wavelengths,
+            self.fwhm,
+            self.template,
+            self.mask,
+            self.fill_value,
+            self.like,
+            self.channel_dim,
+        )
+
+    def gather(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Spectra of the pixels (rows[i], cols[i]) as float32 (n, C); needs an in-memory source."""
+        if isinstance(self.bands, slice):
+            out = self.source[self.bands][:, rows, cols]
+        else:
+            out = self.source[self.bands[:, None], rows[None, :], cols[None, :]]
+        return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+def prepare_cube(
+    cube: Any,
+    wavelengths: Any = None,
+    fwhm: Any = None,
+    *,
+    channel_axis: int = 0,
+    mask: Any = None,
+    window: tuple[float, float] | None = (2122.0, 2488.0),
+    bands: Sequence[int] | np.ndarray | None = None,
+    fill_value: float | None = FILL_VALUE,
+) -> PreparedCube:
+    """Validate a filter's inputs and select its bands.
+
+    Args:
+        cube: 3-D radiance (numpy, memmap, dask, zarr or xarray DataArray with a wavelength/band dimension).
+        wavelengths: Band centres in nm (taken from the DataArray's coordinates when None).
+        fwhm: Band FWHM in nm (taken from the DataArray's coordinates when None).
+        channel_axis: Axis of ``cube`` holding bands (ignored for xarray, which uses its band dimension).
+        mask: Optional (H, W) bool array, True = exclude the pixel.
+        window: Wavelength range (nm) of the bands used, inclusive; None uses every band.
+        bands: Explicit band indices (e.g. from :func:`select_bands`); overrides ``window``.
+        fill_value: Value marking missing data (None disables the check).
+
+    Returns:
+        The prepared cube.
+
+    Raises:
+        ChannelMismatchError: If the band count differs from ``wavelengths``/``fwhm``.
+        InvalidParameterError: For non-finite wavelengths/FWHM, a bad mask or too few bands.
+    """
+    like, channel_dim = None, None
+    if hasattr(cube, "dims") and hasattr(cube, "variable"):
+        like, (cube, channel_axis, channel_dim, wavelengths, fwhm) = cube, _from_xarray(cube, wavelengths, fwhm)
+    source = as_channel_first(cube, channel_axis, name="cube")
+    channels = _channels(wavelengths, fwhm, int(source.shape[0]))
+    selection = _select(channels.wavelengths, window, bands)
+    wl, fw = channels.wavelengths[selection], channels.fwhm[selection]
+    return PreparedCube(
+        source, selection, wl, fw, target_spectrum(wl, fw), _mask(mask, source.shape[1:]), fill_value, like, channel_dim
+    )
+
+
+def wrap_output(prepared: PreparedCube, image: np.ndarray, name: str, units: str) -> Any:
+    """Return ``image`` (H, W) as is, or as a DataArray shaped like the xarray input minus its band dim."""
+    if prepared.like is None:
+        return image
+    import xarray as xr
+
+    template = prepared.like.isel({prepared.channel_dim: 0}, drop=True)
+    spatial = [d for d in prepared.like.dims if d != prepared.channel_dim]
+    coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(spatial)}
+    return xr.DataArray(image, dims=spatial, coords=coords, name=name, attrs={"units": units})
+
+
+def _from_xarray(array: Any, wavelengths: Any, fwhm: Any) -> tuple[Any, int, str, Any, Any]:
+    channels = ChannelSet.from_xarray(array)
+    dim = next(d for d in array.dims if array.sizes[d] == len(channels) and _is_channel_dim(array, d))
+    axis = array.dims.index(dim)
+    return (
+        unwrap(array),
+        axis,
+        dim,
+        channels.wavelengths if wavelengths is None else wavelengths,
+        channels.fwhm if fwhm is None else fwhm,
+    )
+
+
+def _is_channel_dim(array: Any, dim: str) -> bool:
+    from hyperplex.common.channels import find_channel_dim
+
+    return find_channel_dim(array) == dim
+
+
+def _channels(wavelengths: Any, fwhm: Any, count: int) -> ChannelSet:
+    if wavelengths is None or fwhm is None:
+        raise InvalidParameterError(
+            "`wavelengths` and `fwhm` (nm) are required: pass them or use a DataArray "
+            "whose band dimension has `wavelength` and `fwhm` coordinates."
+        )
+    wl = np.asarray(wavelengths, dtype=np.float64).ravel()
+    fw = np.asarray(fwhm, dtype=np.float64).ravel()
+    if wl.size != count or fw.size != count:
+        raise ChannelMismatchError(
+            f"`cube` has {count} bands but `wavelengths` has {wl.size} and `fwhm` {fw.size} values; "
+            "pass one value per band (check `channel_axis`)."
+        )
+    if not (np.isfinite(wl).all() and np.isfinite(fw).all() and (fw > 0).all()):
+        raise InvalidParameterError("`wavelengths` and `fwhm` must be finite (nm), and `fwhm` positive.")
+    return ChannelSet.from_wavelengths(wl, fw)
+
+
+def _select(wavelengths: np.ndarray, window: tuple[float, float] | None, bands: Any) -> slice | np.ndarray:
+    if bands is not None:
+        index = np.unique(np.asarray(bands, dtype=np.int64))
+        if index.size and (index.min() < 0 or index.max() >= wavelengths.size):
+            raise InvalidParameterError(f"`bands` must index the cube's {wavelengths.size} bands.")
+        where = f"`bands` ({index.size} given)"
+    elif window is None:
+        index = np.arange(wavelengths.size)
+        where = "the cube"
+    else:
+        lo, hi = float(window[0]), float(window[1])
+        index = np.flatnonzero((wavelengths >= lo) & (wavelengths <= hi))
+        where = f"the window {lo:g}-{hi:g} nm"
+    if index.size < MIN_BANDS:
+        raise InvalidParameterError(
+            f"{where} holds {index.size} band(s); the filters need at least {MIN_BANDS}. "
+            f"The cube covers {wavelengths.min():.1f}-{wavelengths.max():.1f} nm: widen `window` or pass `bands`."
+        )
+    if np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def _mask(mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    if mask is None:
+        return None
+    array = materialize(mask).astype(bool, copy=False)
+    if array.shape != tuple(shape):
+        raise InvalidParameterError(f"`mask` must have the cube's spatial shape {tuple(shape)}; got {array.shape}.")
+    return array
+
+
+def _take_bands(source: Any, bands: np.ndarray, r0: int, r1: int) -> Any:
+    if isinstance(source, np.ndarray) or hasattr(source, "dask"):
+        return source[bands, r0:r1, :]
+    return materialize(source[:, r0:r1, :])[bands]
+
+
+def require_valid(count: int, what: str = "cube") -> None:
+    """Raise :class:`NoValidDataError` when no pixel is valid."""
+    if count == 0:
+        raise NoValidDataError(
+            f"The {what} has no valid pixel: every pixel is fill (-9999), non-finite, all-zero or masked."
+        )

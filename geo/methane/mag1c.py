@@ -1,0 +1,337 @@
+"""Mag1c: albedo-corrected, reweighted-L1 matched filter (Foote et al. 2020), faithful to mag1c 1.2.0's ``acrwl1mf``.
+
+Per statistics group (default: one detector column) with valid pixels x_i, N of them::
+
+    mu = mean(x); R_i = x_i.mu / mu.mu; t = k * mu; C = cov_N(x); alpha_i = relu((x_i - mu).C^-1 t / (R_i t.C^-1 t))
+    repeat num_iter times:
+        w_i = 1 / (R_i (alpha_i + 1e-9));  x'_i = x_i - s R_i alpha_i t
+        mu = mean(x'); t = k * mu; C = cov_N(x'); n = max(t.C^-1 t, 1)
+        alpha_i = relu(((x_i - mu).C^-1 t - w_i) / (R_i n))
+    return 1e5 * alpha (ppm*m), R
+
+Nothing of size N x B^2 is recomputed per iteration: with a_i = s R_i alpha_i, y_i = x_i - m (m a fixed
+reference near the mean), S = sum y_i and G = sum y_i y_i^T from one streamed pass,
+
+    mean(x') = m + (S - A1 t) / N,   sum (y_i - a_i t)(y_i - a_i t)^T = G - t V^T - V t^T + A2 t t^T,
+
+where A1 = sum a_i, A2 = sum a_i^2 and V = sum a_i y_i only involve pixels with alpha_i > 0. A pixel whose
+alpha is 0 gets the weight w_i = 1 / (R_i 1e-9); it stays 0 as long as (x_i - mu).C^-1 t <= w_i, which is
+certified from the bound |x_i - mu| |C^-1 t| computed once per iteration for all pixels. So after the first
+dense pass only the candidate pixels (alpha > 0, packed per group) are touched, and the result is the same
+as the full update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hyperplex.common.errors import InvalidParameterError
+from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks
+from hyperplex.geo.methane.inputs import FILL_VALUE
+from hyperplex.geo.methane.linalg import group_shrinkage, solve
+from hyperplex.geo.methane.runner import Setup, setup, wrap
+from hyperplex.geo.methane.stats import GroupStats, accumulate, group_add
+from hyperplex.geo.methane.target import TARGET_SCALING
+
+__all__ = ["mag1c"]
+
+EPSILON = 1e-9
+
+
+def mag1c(
+    cube: Any,
+    wavelengths: Any = None,
+    fwhm: Any = None,
+    *,
+    channel_axis: int = 0,
+    mask: Any = None,
+    window: tuple[float, float] | None = (2122.0, 2488.0),
+    bands: Sequence[int] | None = None,
+    num_iter: int = 30,
+    albedo: bool = True,
+    nonnegative: bool = True,
+    sparsity: bool = True,
+    covariance_update_scaling: float = 1.0,
+    shrinkage: float = 0.0,
+    group: str = "column",
+    group_columns: int = 1,
+    tile_size: int | None = None,
+    fill_value: float | None = FILL_VALUE,
+    device: str | torch.device | None = None,
+    return_albedo: bool = False,
+) -> Any:
+    """Mag1c CH4 enhancement (ppm*m), column-wise by default.
+
+    Args:
+        cube: Radiance, 3-D (numpy, memmap, dask, zarr or an xarray DataArray with a band dimension). Lazy
+            arrays are read into memory once (the selected bands only).
+        wavelengths: Band centres, nm (from the DataArray's coordinates when None).
+        fwhm: Band FWHM, nm.
+        channel_axis: Axis of ``cube`` holding bands.
+        mask: (H, W) bool, True = excluded from statistics and output (NaN).
+        window: Wavelength range of the bands used (nm); mag1c's default 2122-2488.
+        bands: Explicit band indices (overrides ``window``).
+        num_iter: Reweighted-L1 iterations (mag1c ``--iter``).
+        albedo: Apply the albedo factor R (mag1c ``--noalbedo`` = False).
+        nonnegative: Clip the initial estimate at 0 (mag1c ``--nonnegativeoff`` = False); iterations always clip.
+        sparsity: Use the reweighted-L1 weights (mag1c ``--no-sparsity`` = False).
+        covariance_update_scaling: Fraction of the detected signal removed before re-estimating statistics.
+        shrinkage: Covariance shrinkage towards its diagonal (mag1c ``--covariance-lerp-alpha``).
+        group: 'column' (mag1c; ``group_columns`` adjacent columns per group) or 'tile'.
+        group_columns: Adjacent columns per group (mag1c ``--group``).
+        tile_size: Tile edge (tile mode); None = whole cube.
+        fill_value: Value marking missing data.
+        device: Torch device; None = CUDA when available, else CPU.
+        return_albedo: Also return the albedo factor R.
+
+    Returns:
+        (H, W) float32 enhancement in ppm*m (NaN where invalid), or ``(enhancement, albedo)``; DataArrays
+        for xarray input.
+
+    Raises:
+        ChannelMismatchError: If the band count differs from ``wavelengths``.
+        InvalidParameterError: For bad parameters or too few bands in the window.
+        NoValidDataError: If no pixel is valid.
+    """
+    if int(num_iter) < 0 or not 0.0 <= float(shrinkage) <= 1.0:
+        raise InvalidParameterError("`num_iter` must be >= 0 and `shrinkage` in [0, 1].")
+    opts = {k: v for k, v in locals().items() if k in _SETUP_KEYS}
+    run = setup(cube, wavelengths, fwhm, opts)
+    run.prepared = run.prepared.in_memory()
+    flags = _Flags(albedo, nonnegative, sparsity, float(covariance_update_scaling))
+    solver = Mag1cSolver(run, flags, float(shrinkage))
+    enhancement, factor = solver.execute(int(num_iter))
+    out = wrap(run, enhancement, "ch4_enhancement", "ppm m")
+    return (out, wrap(run, factor, "albedo_factor", "1")) if return_albedo else out
+
+
+_SETUP_KEYS = ("channel_axis", "mask", "window", "bands", "fill_value", "group", "group_columns", "tile_size", "device")
+
+
+@dataclass(frozen=True)
+class _Flags:
+    albedo: bool
+    nonnegative: bool
+    sparsity: bool
+    update_scaling: float
+
+
+@dataclass
+class _Packed:
+    """Candidate pixels padded per group: flat index, slot mask, shifted spectra y = x - m, R and alpha (G, K)."""
+
+    index: torch.Tensor
+    mask: torch.Tensor
+    y: torch.Tensor
+    ratio: torch.Tensor
+    alpha: torch.Tensor
+
+
+class Mag1cSolver:
+    """State of one Mag1c run: group statistics, per-pixel R and alpha, and the packed candidate pixels."""
+
+    def __init__(self, run: Setup, flags: _Flags, shrinkage: float, what: str = "mag1c") -> None:
+        self.run, self.flags, self.what = run, flags, what
+        self.height, self.width = run.prepared.shape
+        self.valid = np.zeros(run.prepared.shape, dtype=bool)
+        self.stats: GroupStats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid)
+        self.shrinkage = group_shrinkage(self.stats.count, run.prepared.n_bands, shrinkage, what)
+        self.groups = torch.from_numpy(run.grouping.group_map().ravel()).to(run.device)
+        self.valid_t = torch.from_numpy(self.valid.ravel()).to(run.device)
+        size = self.height * self.width
+        dev = run.device
+        self.ratio = torch.ones(size, dtype=torch.float64, device=dev)
+        self.alpha = torch.zeros(size, dtype=torch.float64, device=dev)
+        self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
+        self.pack: _Packed | None = None
+        #: Mean (G, C), C^-1 t (G, C) and normaliser (G,) of the last iteration's statistics.
+        self.final: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.bound_terms: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # --- statistics -------------------------------------------------------------------------------------------
+    def initial(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean offset mu_y (G, C), target t (G, C) and covariance (G, C, C) of the raw data."""
+        n = self.stats.count.clamp(min=1)[:, None]
+        mu_y = self.stats.sum / n
+        cov = self.stats.gram / n[:, :, None] - mu_y[:, :, None] * mu_y[:, None, :]
+        return mu_y, self.run.template * (self.stats.shift + mu_y), cov
+
+    def updated(
+        self, t_prev: torch.Tensor, moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean offset, target and covariance of x - a t_prev from the first pass's sums (low-rank update)."""
+        a1, a2, v = moments
+        n = self.stats.count.clamp(min=1)[:, None]
+        mu_y = (self.stats.sum - a1[:, None] * t_prev) / n
+        tv = t_prev[:, :, None] * v[:, None, :]
+        scatter = (
+            self.stats.gram - tv - tv.transpose(1, 2) + a2[:, None, None] * (t_prev[:, :, None] * t_prev[:, None, :])
+        )
+        cov = scatter / n[:, :, None] - mu_y[:, :, None] * mu_y[:, None, :]
+        return mu_y, self.run.template * (self.stats.shift + mu_y), cov
+
+    def filter_vector(self, t: torch.Tensor, cov: torch.Tensor, clamp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """C^-1 t (G, C) and the normaliser t.C^-1 t (G,) (clamped at 1 inside the iterations, like mag1c)."""
+        cit, _ = solve(cov, t, self.shrinkage, self.what, self.stats.count)
+        norm = (t * cit).sum(-1)
+        return cit, (norm.clamp(min=1.0) if clamp else norm)
+
+    # --- passes ---------------------------------------------------------------------------------------------
+    def dense_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, first: bool) -> tuple:
+        """Update alpha (and, on the first pass, R, |y| and the active set) for all pixels; next moments."""
+        g, c, dev = self.run.grouping.n_groups, self.run.prepared.n_bands, self.run.device
+        a1 = torch.zeros(g, dtype=torch.float64, device=dev)
+        a2 = torch.zeros(g, dtype=torch.float64, device=dev)
+        v = torch.zeros(g, c, dtype=torch.float64, device=dev)
+        mean = self.stats.shift + mu_y
+        for chunk in iter_chunks(self.run.prepared, self.run.grouping, dev):
+            gid = chunk_groups(self.run.grouping, chunk.r0, dev)
+            y32 = (chunk.data - self.stats.shift.to(torch.float32)[gid][:, None, :]).mul_(chunk.valid[:, :, None])
+            y = y32.to(torch.float64)
+            dev_ = y - mu_y[gid][:, None, :]
+            rows = (chunk.r0, chunk.r1)
+            if first:
+                self._init_pixels(rows, y, dev_, mean[gid], chunk.valid)
+            proj = torch.bmm(dev_, cit[gid][:, :, None])[..., 0]
+            alpha = self._alpha(rows, proj, norm[gid][:, None], first) * chunk.valid
+            self.alpha.view(self.height, self.width)[chunk.r0 : chunk.r1] = alpha.T
+            a = self.flags.update_scaling * self.ratio.view(self.height, self.width)[chunk.r0 : chunk.r1].T * alpha
+            group_add(a1, gid, a.sum(1))
+            group_add(a2, gid, a.square().sum(1))
+            group_add(v, gid, torch.bmm(a[:, None, :], y)[:, 0])
+        return a1, a2, v
+
+    def _init_pixels(
+        self, rows: tuple[int, int], y: torch.Tensor, dev_: torch.Tensor, mean: torch.Tensor, valid: torch.Tensor
+    ) -> None:
+        r0, r1 = rows
+        if self.flags.albedo:
+            ratio = 1.0 + (dev_ * mean[:, None, :]).sum(-1) / (mean * mean).sum(-1)[:, None]
+            self.ratio.view(self.height, self.width)[r0:r1] = torch.where(valid, ratio, 1.0).T
+        self.norm.view(self.height, self.width)[r0:r1] = y.norm(dim=-1).T
+
+    def _alpha(self, rows: tuple[int, int], proj: torch.Tensor, norm: torch.Tensor, first: bool) -> torch.Tensor:
+        """New alpha of a chunk (W, h) from projections; uses the previous alpha for the weights."""
+        r0, r1 = rows
+        ratio = self.ratio.view(self.height, self.width)[r0:r1].T
+        if first:
+            alpha = proj / (ratio * norm)
+            return alpha.clamp(min=0) if self.flags.nonnegative else alpha
+        prev = self.alpha.view(self.height, self.width)[r0:r1].T
+        weight = 1.0 / (ratio * (prev + EPSILON)) if self.flags.sparsity else 0.0
+        return ((proj - weight) / (ratio * norm)).clamp(min=0)
+
+    def sparse_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor) -> tuple:
+        """Update alpha on the packed candidates only (all other pixels are certified to stay 0)."""
+        self._admit(mu_y, cit)
+        pk = self.pack
+        offset = (mu_y * cit).sum(-1)
+        proj = torch.bmm(pk.y, cit.to(torch.float32)[:, :, None])[..., 0].to(torch.float64) - offset[:, None]
+        weight = 1.0 / (pk.ratio * (pk.alpha + EPSILON))
+        pk.alpha = ((proj - weight) / (pk.ratio * norm[:, None])).clamp(min=0) * pk.mask
+        a = self.flags.update_scaling * pk.ratio * pk.alpha
+        v = torch.bmm(a.to(torch.float32)[:, None, :], pk.y)[:, 0].to(torch.float64)
+        if 2 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum(1).max()) < pk.alpha.shape[1]:
+            self._repack()
+        return a.sum(1), a.square().sum(1), v
+
+    # --- candidate set --------------------------------------------------------------------------------------
+    def _start_pack(self) -> None:
+        """Pack the pixels with alpha > 0 (and any with R <= 0) and the per-group bound terms."""
+        candidates = self.valid_t & ((self.alpha > 0) | (self.ratio <= 0))
+        self.pack = self._pack(torch.nonzero(candidates)[:, 0])
+        g = self.run.grouping.n_groups
+        positive = self.valid_t & (self.ratio > 0)
+        scaled = torch.where(positive, self.norm * self.ratio, 0.0)
+        zeros = torch.zeros(g, dtype=torch.float64, device=self.run.device)
+        self.bound_terms = (
+            zeros.scatter_reduce(0, self.groups, scaled, "amax"),
+            zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
+        )
+
+    def _pack(self, index: torch.Tensor, y: torch.Tensor | None = None) -> _Packed:
+        """Pad the pixels ``index`` (with spectra ``y`` if known, else read) into a (G, K) layout."""
+        dev, g_count, n_bands = self.run.device, self.run.grouping.n_groups, self.run.prepared.n_bands
+        group = self.groups[index]
+        order = torch.argsort(group * self.groups.numel() + index)
+        index, group = index[order], group[order]
+        counts = torch.bincount(group, minlength=g_count)
+        width = max(int(counts.max()) if index.numel() else 1, 1)
+        slot = torch.arange(index.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
+        packed = torch.zeros(g_count, width, n_bands, dtype=torch.float32, device=dev)
+        if y is not None:
+            packed[group, slot] = y[order]
+        else:
+            for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 16):
+                packed[group[part], slot[part]] = self._read(index[part], group[part])
+        flat = torch.zeros(g_count, width, dtype=torch.int64, device=dev)
+        flat[group, slot] = index
+        mask = torch.zeros(g_count, width, dtype=torch.bool, device=dev)
+        mask[group, slot] = True
+        ratio = torch.where(mask, self.ratio[flat], 1.0)
+        return _Packed(flat, mask, packed, ratio, torch.where(mask, self.alpha[flat], 0.0))
+
+    def _read(self, index: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+        idx = index.cpu().numpy()
+        spectra = torch.from_numpy(self.run.prepared.gather(idx // self.width, idx % self.width)).to(self.run.device)
+        return spectra - self.stats.shift.to(torch.float32)[group]
+
+    def _store(self) -> None:
+        """Write the packed alpha back into the full image."""
+        pk = self.pack
+        self.alpha[pk.index[pk.mask]] = pk.alpha[pk.mask]
+
+    def _repack(self) -> None:
+        pk = self.pack
+        self._store()
+        keep = pk.mask & ((pk.alpha > 0) | (pk.ratio <= 0))
+        self.pack = self._pack(pk.index[keep], pk.y[keep])
+
+    def _admit(self, mu_y: torch.Tensor, cit: torch.Tensor) -> None:
+        """Certify per group that unpacked pixels stay 0; re-pack with any pixel that is not certified."""
+        scaled, ratio_max = self.bound_terms
+        bound = (scaled + mu_y.norm(dim=-1) * ratio_max) * cit.norm(dim=-1) * EPSILON
+        failing = bound >= 1.0 - 1e-6
+        if not bool(failing.any()):
+            return
+        self._store()
+        inside = torch.zeros_like(self.valid_t)
+        inside[self.pack.index[self.pack.mask]] = True
+        pixel = (self.norm + mu_y.norm(dim=-1)[self.groups]) * cit.norm(dim=-1)[self.groups] * self.ratio * EPSILON
+        unsafe = self.valid_t & ~inside & failing[self.groups] & (pixel >= 1.0 - 1e-6)
+        if bool(unsafe.any()):
+            self.pack = self._pack(torch.nonzero(inside | unsafe)[:, 0])
+
+    # --- driver ---------------------------------------------------------------------------------------------
+    def execute(self, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run the filter; returns the enhancement (ppm*m) and albedo factor images, NaN where invalid."""
+        mu_y, t, cov = self.initial()
+        cit, norm = self.filter_vector(t, cov, clamp=False)
+        self.final = (self.stats.shift + mu_y, cit, norm)
+        moments = self.dense_pass(mu_y, cit, norm, first=True)
+        for _ in range(num_iter):
+            mu_y, t_new, cov = self.updated(t, moments)
+            cit, norm = self.filter_vector(t_new, cov, clamp=True)
+            self.final = (self.stats.shift + mu_y, cit, norm)
+            if self.pack is None and self.flags.sparsity and bool((self.alpha >= 0).all()):
+                self._start_pack()
+            if self.pack is None:
+                moments = self.dense_pass(mu_y, cit, norm, first=False)
+            else:
+                moments = self.sparse_pass(mu_y, cit, norm)
+            t = t_new
+        if self.pack is not None:
+            self._store()
+        return self._images()
+
+    def _images(self) -> tuple[np.ndarray, np.ndarray]:
+        alpha = (self.alpha * TARGET_SCALING).to(torch.float32).cpu().numpy().reshape(self.height, self.width)
+        ratio = self.ratio.to(torch.float32).cpu().numpy().reshape(self.height, self.width)
+        alpha[~self.valid] = np.nan
+        ratio[~self.valid] = np.nan
+        return alpha, ratio

@@ -1,0 +1,81 @@
+"""Shared plumbing of the filters: setup, applying per-group linear functionals, assembling outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hyperplex.geo.methane.grouping import Grouping, chunk_groups, iter_chunks, resolve_device
+from hyperplex.geo.methane.inputs import PreparedCube, prepare_cube, wrap_output
+from hyperplex.geo.methane.stats import project
+
+__all__ = ["Setup", "apply_functionals", "setup", "wrap"]
+
+
+@dataclass
+class Setup:
+    """A prepared cube with its grouping, compute device and template tensor."""
+
+    prepared: PreparedCube
+    grouping: Grouping
+    device: torch.device
+
+    @property
+    def template(self) -> torch.Tensor:
+        """The unit CH4 absorption (x 1e5) of the used bands, float64 on the device."""
+        return torch.as_tensor(self.prepared.template, dtype=torch.float64, device=self.device)
+
+
+def setup(cube: Any, wavelengths: Any, fwhm: Any, options: dict[str, Any]) -> Setup:
+    """Validate inputs and build the grouping.
+
+    ``options`` holds the filter's keyword arguments: channel_axis, mask, window, bands, fill_value,
+    group, group_columns, tile_size, device.
+    """
+    prepared = prepare_cube(
+        cube,
+        wavelengths,
+        fwhm,
+        channel_axis=options["channel_axis"],
+        mask=options["mask"],
+        window=options["window"],
+        bands=options["bands"],
+        fill_value=options["fill_value"],
+    )
+    grouping = Grouping.create(options["group"], prepared.shape, options["group_columns"], options["tile_size"])
+    return Setup(prepared, grouping, resolve_device(options["device"]))
+
+
+def apply_functionals(
+    run: Setup,
+    offsets: torch.Tensor,
+    weights: torch.Tensor,
+    finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> np.ndarray:
+    """Evaluate ``finish((x - offsets[g]) @ weights[g], g)`` for every pixel; NaN where invalid.
+
+    Args:
+        run: The setup.
+        offsets: (G, C) offsets.
+        weights: (G, C, K) functionals.
+        finish: Maps the (W, h, K) functionals and the chunk's column groups (W,) to a (W, h) image.
+
+    Returns:
+        The (H, W) float32 image.
+    """
+    out = np.full(run.prepared.shape, np.nan, dtype=np.float32)
+    for chunk in iter_chunks(run.prepared, run.grouping, run.device):
+        gid = chunk_groups(run.grouping, chunk.r0, run.device)
+        values = finish(project(chunk, gid, offsets, weights), gid).to(torch.float32)
+        values = torch.where(chunk.valid, values, torch.full_like(values, float("nan")))
+        out[chunk.r0 : chunk.r1] = values.T.cpu().numpy()
+    return out
+
+
+def wrap(run: Setup, image: np.ndarray, name: str, units: str) -> Any:
+    """The filter's output: the image, or a DataArray for xarray input."""
+    return wrap_output(run.prepared, image, name, units)

@@ -1,0 +1,171 @@
+"""Streamed per-group statistics (counts, sums, Gram matrices) and per-pixel linear functionals.
+
+A chunk holds rows ``r0:r1`` as a (W, h, C) tensor; every column of a chunk belongs to one group
+(see :func:`chunk_groups`), so per-group reductions are a batched product per column followed by an
+``index_add`` into the groups. Data are shifted by a per-group reference spectrum close to the mean
+before forming Gram matrices (products and sums in float64), so the covariance does not suffer from
+cancellation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_chunks, read_chunk
+from hyperplex.geo.methane.inputs import PreparedCube, require_valid
+
+__all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project", "weighted_sum"]
+
+#: Rows read (at most) to estimate the per-group reference spectra.
+SHIFT_SAMPLE_ROWS = 64
+
+
+@dataclass
+class GroupStats:
+    """Per-group sufficient statistics of shifted data ``y = x - shift``.
+
+    Attributes:
+        shift: Reference spectra, float64 (G, C).
+        count: Valid pixels per group, float64 (G,).
+        sum: Sum of y over valid pixels, float64 (G, C).
+        gram: Sum of y y^T over valid pixels, float64 (G, C, C).
+    """
+
+    shift: torch.Tensor
+    count: torch.Tensor
+    sum: torch.Tensor
+    gram: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Per-group mean spectrum (G, C), float64 (the shift where a group is empty)."""
+        return self.shift + self.sum / self.count.clamp(min=1)[:, None]
+
+    def covariance(self, ddof: int = 0) -> torch.Tensor:
+        """Per-group covariance (G, C, C), float64, dividing by ``count - ddof``."""
+        n = self.count.clamp(min=1)[:, None, None]
+        mu = self.sum[:, :, None] / n
+        scatter = self.gram - n * mu @ mu.transpose(1, 2)
+        return scatter / (self.count[:, None, None] - ddof).clamp(min=1)
+
+    def correlation(self) -> torch.Tensor:
+        """Per-group second moment E[x x^T] (G, C, C), float64 (exact for any shift)."""
+        n = self.count.clamp(min=1)[:, None, None]
+        s = self.shift[:, :, None]
+        raw = self.gram + s @ self.sum[:, None, :] + self.sum[:, :, None] @ s.transpose(1, 2)
+        return raw / n + s @ s.transpose(1, 2) * (self.count[:, None, None] > 0)
+
+
+def group_add(out: torch.Tensor, gid: torch.Tensor, partial: torch.Tensor) -> torch.Tensor:
+    """``out.index_add_(0, gid, partial)`` for the sorted column groups of a chunk, without slow paths.
+
+    One column per group is a plain add; a few long runs of equal ids (tiles) are summed run by run.
+    """
+    partial = partial.to(out.dtype)
+    if gid.numel() == out.shape[0] and bool((gid == torch.arange(gid.numel(), device=gid.device)).all()):
+        return out.add_(partial)
+    ids, counts = torch.unique_consecutive(gid, return_counts=True)
+    if ids.numel() > 64:
+        return out.index_add_(0, gid, partial)
+    for g, part in zip(ids.tolist(), torch.split(partial, counts.tolist())):
+        out[g] += part.sum(0)
+    return out
+
+
+def shifted(chunk: Chunk, gid: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``x - shift[group]`` for a chunk, zero at invalid pixels, float32 (W, h, C)."""
+    y = chunk.data - shift.to(torch.float32)[gid][:, None, :]
+    return y.mul_(chunk.valid[:, :, None])
+
+
+def estimate_shift(prepared: PreparedCube, grouping: Grouping, device: torch.device) -> torch.Tensor:
+    """Approximate per-group mean spectra from a strided sample of rows (float64, (G, C))."""
+    n_groups, n_bands = grouping.n_groups, prepared.n_bands
+    total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device)
+    count = torch.zeros(n_groups, dtype=torch.float64, device=device)
+    th = grouping.tile_shape[0] if grouping.kind == "tile" else prepared.shape[0]
+    step = max(1, min(th, prepared.shape[0]) // SHIFT_SAMPLE_ROWS)
+    for r in range(0, prepared.shape[0], step):
+        chunk = _row(prepared, r, device)
+        gid = chunk_groups(grouping, r, device)
+        y = chunk.data * chunk.valid[:, :, None]
+        group_add(total, gid, y.sum(1, dtype=torch.float64))
+        group_add(count, gid, chunk.valid.sum(1))
+    overall = total.sum(0) / count.sum().clamp(min=1)
+    shift = torch.where(count[:, None] > 0, total / count.clamp(min=1)[:, None], overall[None, :])
+    return shift.to(torch.float32).to(torch.float64)  # float32-representable: x - shift is exact in float32
+
+
+def _row(prepared: PreparedCube, r: int, device: torch.device) -> Chunk:
+    return read_chunk(prepared, r, r + 1, device)
+
+
+def accumulate(
+    prepared: PreparedCube,
+    grouping: Grouping,
+    device: torch.device,
+    shift: torch.Tensor | None = None,
+    valid_out: np.ndarray | None = None,
+) -> GroupStats:
+    """One pass over the cube: per-group counts, sums and Gram matrices of ``x - shift``.
+
+    Args:
+        prepared: The cube.
+        grouping: Statistics groups.
+        device: Compute device.
+        shift: Reference spectra (G, C); estimated from a row sample when None.
+        valid_out: Optional (H, W) bool array filled with pixel validity.
+
+    Returns:
+        The statistics.
+
+    Raises:
+        NoValidDataError: If no pixel is valid.
+    """
+    shift = estimate_shift(prepared, grouping, device) if shift is None else shift
+    n_groups, n_bands = grouping.n_groups, prepared.n_bands
+    count = torch.zeros(n_groups, dtype=torch.float64, device=device)
+    total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device)
+    gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
+    for chunk in iter_chunks(prepared, grouping, device):
+        gid = chunk_groups(grouping, chunk.r0, device)
+        y64 = shifted(chunk, gid, shift).to(torch.float64)
+        if grouping.kind == "tile":
+            for c0, c1, g in grouping.segments(chunk.r0):
+                seg = y64[c0:c1].reshape(-1, n_bands)
+                gram[g] += seg.T @ seg
+                total[g] += seg.sum(0)
+                count[g] += chunk.valid[c0:c1].sum()
+        else:
+            group_add(gram, gid, torch.bmm(y64.transpose(1, 2), y64))
+            group_add(total, gid, y64.sum(1))
+            group_add(count, gid, chunk.valid.sum(1))
+        if valid_out is not None:
+            valid_out[chunk.r0 : chunk.r1] = chunk.valid.T.cpu().numpy()
+    require_valid(int(count.sum().item()))
+    return GroupStats(shift, count, total, gram)
+
+
+def weighted_sum(
+    chunk: Chunk, gid: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, n_groups: int
+) -> torch.Tensor:
+    """Per-group sum of ``weights * y`` for a chunk, float64 (G, C); weights (W, h)."""
+    partial = torch.bmm(weights[:, None, :].to(y.dtype), y).squeeze(1)
+    out = torch.zeros(n_groups, y.shape[-1], dtype=torch.float64, device=y.device)
+    return group_add(out, gid, partial)
+
+
+def project(chunk: Chunk, gid: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Linear functionals ``(x - offsets[g]) @ weights[g]`` of every chunk pixel, float32 (W, h, K).
+
+    Args:
+        chunk: The chunk.
+        gid: Group of each chunk column (W,).
+        offsets: Per-group offsets (G, C).
+        weights: Per-group functionals (G, C, K).
+    """
+    y = chunk.data - offsets.to(torch.float32)[gid][:, None, :]
+    return torch.bmm(y, weights.to(torch.float32)[gid])

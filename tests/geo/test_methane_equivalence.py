@@ -1,0 +1,225 @@
+"""Equivalence of hyperplex.geo.methane with reference equations, `spectral`'s detectors and mag1c 1.2.0."""
+
+import numpy as np
+import pytest
+import torch
+
+from hyperplex.geo.ch4lut import load_ch4_lut
+from hyperplex.geo.methane import ace, cem, mag1c, mag1c_sas, matched_filter, target_spectrum
+
+WL = 381.006 + 7.4363 * np.arange(285)
+FWHM = np.full(285, 8.7)
+WINDOW = (WL >= 2122) & (WL <= 2488)
+
+
+def lut_cube(lines=60, samples=8, seed=0, peak=2000.0, noise=0.01):
+    """(C, H, W) float32 radiance of the window bands: albedo x slope x LUT background, a Gaussian plume, noise."""
+    rng = np.random.default_rng(seed)
+    wl, fw = WL[WINDOW], FWHM[WINDOW]
+    base = load_ch4_lut().convolve(wl, fw)[0]
+    k = target_spectrum(wl, fw) / 1e5
+    albedo = rng.uniform(0.3, 1.5, (lines, samples))
+    slope = rng.normal(0, 0.1, (lines, samples))
+    yy, xx = np.mgrid[:lines, :samples]
+    truth = peak * np.exp(-((yy - lines / 2) ** 2 + (xx - samples / 2) ** 2) / (2 * 3.0**2))
+    cube = albedo[None] * (1 + slope[None] * (wl[:, None, None] - 2300) / 200) * base[:, None, None]
+    cube = cube * np.exp(k[:, None, None] * truth[None]) + rng.normal(0, noise, cube.shape)
+    return cube.astype(np.float32), wl, fw, truth
+
+
+def flat(cube):
+    return cube.reshape(cube.shape[0], -1).T.astype(np.float64)
+
+
+def ref_mf(x, t, multiplicative=True):
+    u = x.mean(0)
+    c = np.cov(x.T)
+    tc = t * u if multiplicative else t - u
+    ci = np.linalg.solve(c, tc)
+    return (x - u) @ ci / (tc @ ci)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return lut_cube(lines=40, samples=30, seed=3)
+
+
+@pytest.mark.parametrize("target", ["multiplicative", "additive"])
+def test_matched_filter_tile_equals_reference_equation(scene, target):
+    cube, wl, fw, _ = scene
+    t = target_spectrum(wl, fw)
+    ours = matched_filter(cube, wl, fw, group="tile", target=target)
+    ref = ref_mf(flat(cube), t, target == "multiplicative") * (1e5 if target == "multiplicative" else 1)
+    np.testing.assert_allclose(ours.ravel(), ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
+def test_matched_filter_column_equals_per_column_reference():
+    cube, wl, fw, _ = lut_cube(lines=120, samples=5, seed=1)
+    t = target_spectrum(wl, fw)
+    ours = matched_filter(cube, wl, fw)
+    for col in range(cube.shape[2]):
+        ref = ref_mf(cube[:, :, col].T.astype(np.float64), t) * 1e5
+        np.testing.assert_allclose(ours[:, col], ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
+def test_matched_filter_equals_spectral(scene):
+    from spectral.algorithms.algorithms import calc_stats
+    from spectral.algorithms.detectors import matched_filter as spectral_mf
+
+    cube, wl, fw, _ = scene
+    t = target_spectrum(wl, fw)
+    pixels = cube.transpose(1, 2, 0).astype(np.float64)
+    stats = calc_stats(pixels)
+    additive = spectral_mf(pixels, t, stats)  # target t: (t - mean) as in the additive MF
+    multiplicative = spectral_mf(pixels, stats.mean * (1 + t), stats) * 1e5  # target offset t * mean
+    for kind, ref in (("additive", additive), ("multiplicative", multiplicative)):
+        ours = matched_filter(cube, wl, fw, group="tile", target=kind)
+        np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
+def test_ace_equals_spectral_and_equation(scene):
+    from spectral.algorithms.algorithms import calc_stats
+    from spectral.algorithms.detectors import ace as spectral_ace
+
+    cube, wl, fw, _ = scene
+    t = target_spectrum(wl, fw)
+    pixels = cube.transpose(1, 2, 0).astype(np.float64)
+    stats = calc_stats(pixels)
+    ours = ace(cube, wl, fw)
+    ref = spectral_ace(pixels, stats.mean * (1 + t), stats)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    x = flat(cube)
+    u, c = x.mean(0), np.cov(x.T)
+    ci = np.linalg.inv(c)
+    d = x - u
+    tc = t - u
+    eq = (d @ ci @ tc) ** 2 / ((tc @ ci @ tc) * np.einsum("ij,jk,ik->i", d, ci, d))
+    np.testing.assert_allclose(ace(cube, wl, fw, target="additive").ravel(), eq, atol=1e-4)
+    assert np.all((ours >= 0) & (ours <= 1 + 1e-5))
+
+
+def test_cem_equals_equation(scene):
+    cube, wl, fw, _ = scene
+    t = target_spectrum(wl, fw)
+    x = flat(cube)
+    r = x.T @ x / x.shape[0]
+    ri = np.linalg.solve(r, t)
+    ref = x @ ri / (t @ ri)
+    np.testing.assert_allclose(cem(cube, wl, fw).ravel(), ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
+def _acrwl1mf(x_bnp, template, num_iter=30, albedo=True, alpha=0.0, nonneg=True):
+    """mag1c 1.2.0's acrwl1mf (float64) on a [batch, pixels, bands] array, with a torch.cholesky shim."""
+    if not hasattr(torch, "cholesky"):
+        torch.cholesky = lambda a, upper=False: torch.linalg.cholesky(a, upper=upper)
+    from mag1c.mag1c import acrwl1mf
+
+    x = torch.from_numpy(np.ascontiguousarray(x_bnp, dtype=np.float64))
+    mask = torch.ones(x.shape[1], dtype=torch.bool)
+    mf, r = acrwl1mf(x, torch.from_numpy(template), num_iter, not albedo, not nonneg, False, 1.0, alpha, mask)
+    return mf[..., 0].numpy(), r[..., 0].numpy()
+
+
+def _close(ours, ref):
+    scale = max(np.abs(ref).max(), 1.0)
+    assert np.abs(ours - ref).max() <= 1e-3 * scale, np.abs(ours - ref).max() / scale
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"num_iter": 5, "albedo": False}, {"shrinkage": 1e-4}, {"nonnegative": False, "num_iter": 0}]
+)
+def test_mag1c_columns_equal_acrwl1mf(kwargs):
+    cube, wl, fw, _ = lut_cube(lines=200, samples=6, seed=2)
+    ours, ratio = mag1c(cube, wl, fw, return_albedo=True, **kwargs)
+    ref, ref_ratio = _acrwl1mf(
+        cube.transpose(2, 1, 0),
+        target_spectrum(wl, fw),
+        kwargs.get("num_iter", 30),
+        kwargs.get("albedo", True),
+        kwargs.get("shrinkage", 0.0),
+        kwargs.get("nonnegative", True),
+    )
+    _close(ours, ref.T)
+    np.testing.assert_allclose(ratio, ref_ratio.T, rtol=1e-5)
+    assert (ours > 0).sum() > 10
+
+
+def test_mag1c_column_groups_and_tiles_equal_acrwl1mf():
+    cube, wl, fw, _ = lut_cube(lines=90, samples=6, seed=4)
+    t = target_spectrum(wl, fw)
+    grouped = mag1c(cube, wl, fw, group_columns=3, num_iter=10)
+    x = cube.transpose(2, 1, 0).reshape(2, 3 * 90, -1)  # two groups of 3 columns, all lines
+    ref = _acrwl1mf(x, t, 10)[0].reshape(6, 90).T
+    _close(grouped, ref)
+    tiled = mag1c(cube, wl, fw, group="tile", tile_size=45, num_iter=10)
+    for r0 in (0, 45):
+        block = cube[:, r0 : r0 + 45, :]
+        for c0 in (0, 45):
+            if c0 >= 6:
+                continue
+            sub = block[:, :, c0 : c0 + 45]
+            ref = _acrwl1mf(sub.reshape(sub.shape[0], -1).T[None], t, 10)[0].reshape(45, -1)
+            _close(tiled[r0 : r0 + 45, c0 : c0 + 45], ref)
+
+
+def test_mag1c_invalid_pixels_are_excluded_like_removing_them():
+    cube, wl, fw, _ = lut_cube(lines=150, samples=3, seed=5)
+    cube[:, 10, 0] = -9999.0
+    cube[3, 20, 1] = np.nan
+    cube[:, 30, 2] = 0.0
+    mask = np.zeros(cube.shape[1:], bool)
+    mask[40:45, 1] = True
+    ours = mag1c(cube, wl, fw, mask=mask)
+    bad = ~np.isfinite(cube).all(0) | (cube == -9999).any(0) | (cube == 0).all(0) | mask
+    assert np.array_equal(np.isnan(ours), bad)
+    t = target_spectrum(wl, fw)
+    for col in range(3):
+        keep = ~bad[:, col]
+        ref = _acrwl1mf(cube[:, keep, col].T[None], t)[0][0]
+        _close(ours[keep, col], ref)
+
+
+def test_mag1c_float_device_argument_cpu():
+    cube, wl, fw, _ = lut_cube(lines=80, samples=4, seed=6)
+    a = mag1c(cube, wl, fw, device="cpu", num_iter=5)
+    b = mag1c(cube, wl, fw, device=None, num_iter=5)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-2)
+
+
+def _sas_reference(cube, t, sample_step, num_iter=30, steps=3):
+    """Plain numpy Mag1c-SAS on one tile: full mag1c loop on the lattice sample, frozen statistics on all."""
+    x = cube.reshape(cube.shape[0], -1).T.astype(np.float64)
+    lat = cube[:, sample_step // 2 :: sample_step, sample_step // 2 :: sample_step]
+    s = lat.reshape(lat.shape[0], -1).T.astype(np.float64)
+    n_pix = s.shape[0]
+    mu = s.mean(0)
+    r = s @ mu / (mu @ mu)
+    tgt = t * mu
+    c = (s - mu).T @ (s - mu) / n_pix
+    cit = np.linalg.solve(c, tgt)
+    norm = tgt @ cit
+    a = np.maximum((s - mu) @ cit / (r * norm), 0)
+    for _ in range(num_iter):
+        w = 1 / (r * (a + 1e-9))
+        mod = s - (r * a)[:, None] * tgt
+        mu = mod.mean(0)
+        tgt = t * mu
+        c = (mod - mu).T @ (mod - mu) / n_pix
+        cit = np.linalg.solve(c, tgt)
+        norm = max(tgt @ cit, 1.0)
+        a = np.maximum(((s - mu) @ cit - w) / (r * norm), 0)
+    rr = x @ mu / (mu @ mu)
+    a0 = np.maximum((x - mu) @ cit / (rr * norm), 0)
+    a = a0
+    for _ in range(steps):
+        a = np.maximum(a0 - 1 / (rr * (a + 1e-9)) / (rr * norm), 0)
+    return (a * 1e5).reshape(cube.shape[1:])
+
+
+def test_mag1c_sas_equals_numpy_reference():
+    cube, wl, fw, _ = lut_cube(lines=100, samples=100, seed=7)
+    t = target_spectrum(wl, fw)
+    ours = mag1c_sas(cube, wl, fw, sample=0.04)  # lattice step 5
+    ref = _sas_reference(cube, t, 5)
+    _close(ours, ref)
+    assert (ours > 0).sum() > 10
