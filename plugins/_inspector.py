@@ -33,6 +33,8 @@ __all__ = ["InspectorWidget"]
 
 #: Most band layers a composite of a band-axis cube adds.
 MAX_COMPOSITE_BANDS = 8
+#: Name of the points layer marking the inspected pixel.
+MARK_LAYER = "inspected pixel"
 
 
 def _preview(plane: Any, max_pixels: int = 512 * 512) -> Any:
@@ -68,6 +70,7 @@ class InspectorWidget(QWidget):
         self.stack_box.currentIndexChanged.connect(self._fill_channels)
         self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(220)
         self.axes = self.figure.add_subplot(111)
         self.channel_list = QListWidget()
         self.channel_list.setSelectionMode(QListWidget.ExtendedSelection)
@@ -162,7 +165,20 @@ class InspectorWidget(QWidget):
             return None
         self.profile = profile
         self._plot(profile)
+        self._mark(stack, profile)
         return profile
+
+    def _mark(self, stack: ChannelStack, profile: Profile) -> None:
+        """Show the inspected pixel as a point (layer ``inspected pixel``)."""
+        layer = stack.layers[0]
+        world = layer.data_to_world([0] * (layer.ndim - 2) + [profile.row, profile.col])[-2:]
+        if MARK_LAYER in self.viewer.layers:
+            self.viewer.layers[MARK_LAYER].data = np.asarray([world])
+            return
+        self.viewer.add_points(
+            np.asarray([world]), name=MARK_LAYER, symbol="cross", size=max(float(layer.scale[-1]) * 6, 1e-9),
+            face_color="white", border_color="black", units=tuple(str(u) for u in layer.units[-2:]),
+        )  # fmt: skip
 
     def _plot(self, profile: Profile) -> None:
         self.axes.clear()

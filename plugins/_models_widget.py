@@ -82,7 +82,7 @@ class ModelsWidget(QWidget):
         self.tile_box, self.overlap_box = _spin(16, 4096, 128, 16), _spin(0, 1024, 16, 8)
         self.embed_button = QPushButton("Compute embeddings")
         self.embed_button.clicked.connect(lambda: self.compute_embeddings())
-        self.predict_button = QPushButton("Predict channels from H&E")
+        self.predict_button = QPushButton("Predict channels from H&&E")
         self.predict_button.clicked.connect(lambda: self.predict_channels())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -101,7 +101,7 @@ class ModelsWidget(QWidget):
         form.addRow("Model file", path_row)
         form.addRow("Tile / overlap (px)", self._pair(self.tile_box, self.overlap_box))
         form.addRow("Multichannel image", self.image_box)
-        form.addRow("H&E image", self.he_box)
+        form.addRow("H&&E image", self.he_box)
         layout = QVBoxLayout()
         layout.addLayout(form)
         for widget in (self.embed_button, self.predict_button, self.cancel_button, self.progress, self.status):

@@ -26,10 +26,11 @@ def test_inspector_plots_marker_intensities_and_builds_composite(qt_viewer, mark
     profile = widget.show_profile((12.5, 10.0))
     np.testing.assert_array_equal(profile.values, image[:, 25, 20])
     assert [t.get_text() for t in widget.axes.get_xticklabels()] == list(channels.names)
+    np.testing.assert_allclose(viewer.layers["inspected pixel"].data, [[12.5, 10.0]])
     widget.select_channels(["DAPI", "PanCK"])
     layers = widget.apply_composite()
     assert [layer.name for layer in layers] == ["DAPI", "PanCK"]
-    assert [layer.visible for layer in viewer.layers] == [True, False, False, True]
+    assert [viewer.layers[n].visible for n in channels.names] == [True, False, False, True]
     assert all(layer.blending == "additive" for layer in layers)
     lo, hi = layers[1].contrast_limits
     assert lo < 4000 < hi  # PanCK's bright band is inside its 1-99 % window
