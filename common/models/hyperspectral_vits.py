@@ -21,7 +21,7 @@ from hyperplex.common.models._registry import register_model
 from hyperplex.common.models.efficientvit import HyperEfficientViT
 from hyperplex.common.models.segformer import HyperSegFormer
 
-__all__ = ["HyperEfficientViT", "HyperSegFormer"]
+__all__: list[str] = []  # the model classes are exported by their own modules (segformer, efficientvit)
 
 _MIT_B1 = {"embed_dims": (64, 128, 320, 512), "num_heads": (1, 2, 5, 8)}
 

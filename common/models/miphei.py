@@ -155,6 +155,11 @@ class MIPHEI(FixedChannelModel):
         """The predicted markers, as a ChannelSet of names (output channel order)."""
         return ChannelSet.from_names(self.markers)
 
+    @property
+    def fixed_input_size(self) -> int | None:
+        """The only image side a timm encoder accepts (its ``img_size``); None for the built-in ViT (any size)."""
+        return None if self.config.get("encoder", "vit") == "vit" else int(self.config["img_size"])
+
     def normalize(self, rgb: torch.Tensor) -> torch.Tensor:
         """Normalise an RGB batch with values in [0, 1] to the encoder's input statistics."""
         return (rgb - self.input_mean.to(rgb.dtype)) / self.input_std.to(rgb.dtype)

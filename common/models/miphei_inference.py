@@ -30,18 +30,21 @@ def _input_scale(dtype: Any, input_scale: float | None) -> float:
     return 255.0 if np.issubdtype(np.dtype(dtype), np.integer) else 1.0
 
 
-def _padded_to_16(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+def _padded(x: torch.Tensor, size: int | None) -> tuple[torch.Tensor, int, int]:
+    """Pad (edge replication) to ``size`` x ``size`` when given, else up to multiples of 16."""
     h, w = x.shape[-2:]
-    ph, pw = -h % 16, -w % 16
+    ph, pw = (size - h, size - w) if size else (-h % 16, -w % 16)
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     return x, h, w
 
 
 def _tile_predictor(model: torch.nn.Module, scale: float, normalize: bool, device: torch.device):
+    fixed = getattr(model, "fixed_input_size", None)
+
     def predict(tile: np.ndarray, window: Window) -> np.ndarray:
         x = torch.as_tensor(np.asarray(tile, dtype=np.float32) / scale, device=device)[None]
-        x, h, w = _padded_to_16(x)
+        x, h, w = _padded(x, fixed)
         if normalize:
             x = model.normalize(x)
         out = model(x)[0, :, :h, :w]
@@ -67,7 +70,9 @@ def predict_markers(
         model: A :class:`~hyperplex.common.models.miphei.MIPHEI` model (any module with
             ``output_channels``, ``normalize`` and ``in_chans`` works).
         rgb: The image, ``(3, H, W)`` by default; numpy, memmap, zarr, dask or xarray.
-        tile_size: Tile side in pixels; a multiple of 16 (the model's training size is best).
+        tile_size: Tile side in pixels; a multiple of 16 (the model's training size is best). Models
+            with a fixed-size (timm) encoder need ``tile_size == model.fixed_input_size``; edge tiles are
+            padded to it.
         overlap: Pixels shared by neighbouring tiles (blended with linear ramps).
         channel_axis: Axis of ``rgb`` holding the colour channels (``-1`` for ``(H, W, 3)``).
         input_scale: Divisor bringing pixel values to [0, 1]; default 255 for integer images, 1 for floats.
@@ -84,6 +89,9 @@ def predict_markers(
     """
     if tile_size % 16:
         raise InvalidParameterError(f"`tile_size` must be a multiple of 16 for MIPHEI; got {tile_size}.")
+    fixed = getattr(model, "fixed_input_size", None)
+    if fixed is not None and tile_size != fixed:
+        raise InvalidParameterError(f"This model's encoder only accepts {fixed}x{fixed} images; use tile_size={fixed}.")
     data = as_channel_first(rgb, channel_axis, name="rgb")
     if data.shape[0] != model.in_chans:
         raise ChannelMismatchError(

@@ -284,6 +284,11 @@ def test_timm_encoder_path_with_a_timm_like_vit(monkeypatch) -> None:
     assert kwargs["pretrained"] is False and kwargs["num_classes"] == 0 and kwargs["global_pool"] == ""
     assert isinstance(model.encoder.vit.blocks[0].attn.qkv, LoRAQkv)
     assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+    assert model.fixed_input_size == 32
+    markers, _ = predict_markers(model, np.zeros((3, 40, 20), np.uint8), tile_size=32, overlap=8)
+    assert markers.shape == (1, 40, 20)  # edge tiles padded to the encoder's fixed 32x32 input
+    with pytest.raises(InvalidParameterError, match="tile_size=32"):
+        predict_markers(model, np.zeros((3, 64, 64), np.uint8), tile_size=64)
 
 
 # --------------------------------------------------------------------------- tiled inference
