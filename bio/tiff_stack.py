@@ -74,10 +74,9 @@ def _read_one(path: Path, select: Mapping[str, int] | None) -> MultiscaleImage:
     tif = open_tiff(path)
     try:
         levels, axes = series_levels(tif, 0, path)
-        cyx = [to_cyx(lvl, axes, source=str(path), select=select, strict=False)[0] for lvl in levels]
-        names = _page_names(tif, cyx[0].shape[0])
-        channels = ChannelSet.from_names(names) if names else ChannelSet.default(cyx[0].shape[0])
-        image = MultiscaleImage(cyx, channels, _pixel_size(tif), path, "tiff-stack", {"axes": axes})
+        cyx, chan = zip(*(to_cyx(lvl, axes, source=str(path), select=select, strict=False) for lvl in levels))
+        channels = _channels(tif, cyx[0].shape[0], chan[0])
+        image = MultiscaleImage(list(cyx), channels, _pixel_size(tif), path, "tiff-stack", {"axes": axes})
     except BaseException:
         tif.close()
         raise
@@ -101,6 +100,15 @@ def _read_many(files: list[Path], select: Mapping[str, int] | None) -> Multiscal
     image = MultiscaleImage([stack], names, size, files[0].parent, "tiff-stack", {"files": [str(f) for f in files]})
     image._closers += closers
     return image
+
+
+def _channels(tif: Any, count: int, channel_axes: str) -> ChannelSet:
+    names = _page_names(tif, count)
+    if names:
+        return ChannelSet.from_names(names)
+    if channel_axes == "S" and count == 3:  # plain RGB (e.g. a bright-field / H&E snapshot)
+        return ChannelSet.from_names(("R", "G", "B"), colors=("#FF0000", "#00FF00", "#0000FF"))
+    return ChannelSet.default(count)
 
 
 def _page_names(tif: Any, count: int) -> list[str] | None:

@@ -29,6 +29,7 @@ def write_ome_zarr(
     *,
     levels: int | None = None,
     chunks: int = 256,
+    shards: int | None = None,
     ngff_version: str = "0.5",
     labels: Mapping[str, Any] | None = None,
     name: str | None = None,
@@ -47,6 +48,8 @@ def write_ome_zarr(
         pixel_size_um: Pixel size in µm, one number or ``(y, x)``.
         levels: Number of levels including full resolution (None: automatic, or a MultiscaleImage's own).
         chunks: Spatial chunk edge in pixels.
+        shards: NGFF 0.5 only: spatial shard edge (a multiple of ``chunks``); many chunks then share one
+            file, which keeps object counts low on cloud storage while reads stay chunk-sized.
         ngff_version: ``"0.5"`` (zarr v3) or ``"0.4"`` (zarr v2, ``/`` chunk keys).
         labels: Optional ``{name: (Y, X) integer array}`` label images of the same size.
         name: Image name in the metadata (default: the file stem).
@@ -61,18 +64,17 @@ def write_ome_zarr(
     """
     import zarr
 
-    if chunks <= 0:
-        raise InvalidParameterError(f"`chunks` must be positive; got {chunks}.")
+    _check_chunking(chunks, shards, ngff_version)
     lvls, chans, size = prepare(data, channels, pixel_size_um, levels, downsample)
     image_name = name or Path(path).name.split(".")[0]
     attrs = ome_attrs(_image_content(lvls, chans, size, image_name, ngff_version), ngff_version)
     zarr_format = 3 if ngff_version == "0.5" else 2
     with atomic_path(path) as tmp:
         root = zarr.open_group(tmp, mode="w", zarr_format=zarr_format)
-        _write_levels(root, lvls, "cyx", chunks, zarr_format)
+        _write_levels(root, lvls, "cyx", (chunks, shards), zarr_format)
         root.attrs.update(attrs)
         if labels:
-            _write_labels(root, labels, lvls[0].shape[1:], len(lvls), size, chunks, ngff_version)
+            _write_labels(root, labels, lvls[0].shape[1:], len(lvls), size, (chunks, shards), ngff_version)
     return Path(path)
 
 
@@ -96,12 +98,31 @@ def _windows(smallest: da.Array) -> list[tuple[float, float]]:
     return [(float(a), float(b if b > a else a + 1)) for a, b in zip(lo, hi)]
 
 
-def _write_levels(group: Any, lvls: list[da.Array], axes: str, chunks: int, zarr_format: int) -> None:
+def _check_chunking(chunks: int, shards: int | None, version: str) -> None:
+    if chunks <= 0:
+        raise InvalidParameterError(f"`chunks` must be positive; got {chunks}.")
+    if shards is not None and (version != "0.5" or shards <= 0 or shards % chunks):
+        raise InvalidParameterError(
+            f"`shards` ({shards}) needs ngff_version='0.5' (zarr v3) and a positive multiple of `chunks` ({chunks})."
+        )
+
+
+def _write_levels(
+    group: Any, lvls: list[da.Array], axes: str, chunking: tuple[int, int | None], zarr_format: int
+) -> None:
     import zarr
 
+    chunks, shards = chunking
     for index, lvl in enumerate(progress(lvls, desc="write levels", unit="level")):
         shape_chunks = tuple(1 if a == "c" else min(chunks, n) for a, n in zip(axes, lvl.shape))
         options: dict[str, Any] = {"compressors": [_compressor(zarr_format)]}
+        write_blocks = shape_chunks
+        if shards is not None:
+            # a shard must hold whole chunks; dask then writes whole shards, so no two tasks share a file
+            write_blocks = tuple(
+                1 if a == "c" else min(shards, -(-n // c) * c) for a, n, c in zip(axes, lvl.shape, shape_chunks)
+            )
+            options["shards"] = write_blocks
         if zarr_format == 3:
             options["dimension_names"] = tuple(axes)
         else:
@@ -110,7 +131,7 @@ def _write_levels(group: Any, lvls: list[da.Array], axes: str, chunks: int, zarr
             group.store, name=str(index) if not group.path else f"{group.path}/{index}",
             shape=lvl.shape, chunks=shape_chunks, dtype=lvl.dtype, zarr_format=zarr_format, **options,
         )  # fmt: skip
-        da.store(lvl.rechunk(shape_chunks), target, lock=False)
+        da.store(lvl.rechunk(write_blocks), target, lock=False)
 
 
 def _compressor(zarr_format: int) -> Any:
@@ -124,7 +145,13 @@ def _compressor(zarr_format: int) -> Any:
 
 
 def _write_labels(
-    root: Any, labels: Mapping[str, Any], shape: tuple[int, int], count: int, size: Any, chunks: int, version: str
+    root: Any,
+    labels: Mapping[str, Any],
+    shape: tuple[int, int],
+    count: int,
+    size: Any,
+    chunking: tuple[int, int | None],
+    version: str,
 ) -> None:
     group = root.create_group("labels")
     group.attrs.update(ome_attrs({"labels": list(labels)}, version))
@@ -137,7 +164,7 @@ def _write_labels(
             )
         lvls = [lvl[0] for lvl in pyramid(arr[None], count, "nearest")]
         sub = group.create_group(key)
-        _write_levels(sub, lvls, "yx", chunks, root.metadata.zarr_format)
+        _write_levels(sub, lvls, "yx", chunking, root.metadata.zarr_format)
         content = {
             "multiscales": [build_multiscales(key, "yx", [str(i) for i in range(count)], factors, size, version)],
             "image-label": {"source": {"image": "../../"}, **({"version": "0.4"} if version == "0.4" else {})},

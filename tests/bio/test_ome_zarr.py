@@ -129,3 +129,20 @@ def test_output_validates_against_the_ngff_schema_models(tmp_path, cube, version
     scales = [d.coordinateTransformations[0].scale for d in image.ome_attributes.multiscales[0].datasets]
     assert scales == [[1, 0.5, 0.25], [1, 1.0, 0.5], [1, 2.0, 1.0]]  # exact 2**k even though 299 -> 149 -> 74
     label_cls.from_zarr(zarr.open_group(path / "labels" / "cells", mode="r"))
+
+
+def test_sharded_v05_round_trip(tmp_path, cube):
+    path = write_ome_zarr(tmp_path / "sh.ome.zarr", cube, NAMES, 0.5, levels=2, chunks=32, shards=128)
+    meta = json.loads((path / "0" / "zarr.json").read_text())
+    codec = meta["codecs"][0]
+    assert codec["name"] == "sharding_indexed" and codec["configuration"]["chunk_shape"] == [1, 32, 32]
+    assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [1, 128, 128]
+    img = read_ome_zarr(path)
+    np.testing.assert_array_equal(img.levels[0].compute(), cube)
+    plain = read_ome_zarr(write_ome_zarr(tmp_path / "plain.ome.zarr", cube, NAMES, 0.5, levels=2, chunks=32))
+    np.testing.assert_array_equal(img.levels[1].compute(), plain.levels[1].compute())
+    assert len(list((path / "0" / "c").rglob("*"))) < len(list((tmp_path / "plain.ome.zarr" / "0" / "c").rglob("*")))
+    with pytest.raises(InvalidParameterError, match="shards"):
+        write_ome_zarr(tmp_path / "bad.ome.zarr", cube, shards=100, chunks=32)
+    with pytest.raises(InvalidParameterError, match="shards"):
+        write_ome_zarr(tmp_path / "bad.ome.zarr", cube, shards=64, chunks=32, ngff_version="0.4")

@@ -58,3 +58,11 @@ def test_folder_with_mismatched_sizes_names_the_file(tmp_path, cube):
     with pytest.raises(DataNotFoundError, match=r"empty"):
         (tmp_path / "empty").mkdir()
         read_tiff_stack(tmp_path / "empty")
+
+
+def test_plain_rgb_tiff_reads_as_r_g_b(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "snap.tif", rgb, photometric="rgb")
+    img = open_image(tmp_path / "snap.tif")
+    assert list(img.channels) == ["R", "G", "B"] and img.shape == (3, 40, 50)
+    np.testing.assert_array_equal(img.levels[0].compute(), np.moveaxis(rgb, -1, 0))
