@@ -1,3 +1,58 @@
-"""hyperplex.plugins: the napari plugin (npe2). The only subpackage that imports napari or Qt."""
+"""hyperplex.plugins: the napari plugin (npe2). The only subpackage that imports napari or Qt.
 
-__all__: list[str] = []
+The manifest (``napari.yaml``) contributes a reader (OME-TIFF, OME-Zarr, TIFF stacks, EMIT NetCDF,
+ENVI, GeoTIFF), OME-TIFF/OME-Zarr writers, two samples and three dock widgets. The Qt-free logic
+behind them is importable here without napari, Qt or torch; the widgets load on first access.
+"""
+
+from typing import Any
+
+from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
+from hyperplex.plugins._embedding import pca_rgb, tiled_feature_map
+from hyperplex.plugins._layers import LayerStack, image_layer_data
+from hyperplex.plugins._methane import delineate_plumes, plume_table, run_detector
+from hyperplex.plugins._reader import get_reader, open_stack, read_path
+from hyperplex.plugins._sample_data import emit_sample, tissue_sample
+from hyperplex.plugins._stacks import find_stacks, pixel_profile
+from hyperplex.plugins._writer import layers_to_array, write_ome_tiff, write_ome_zarr
+
+__all__ = [
+    "InspectorWidget",
+    "LayerStack",
+    "MethaneWidget",
+    "ModelsWidget",
+    "additive_composite",
+    "composite_colors",
+    "delineate_plumes",
+    "emit_sample",
+    "find_stacks",
+    "get_reader",
+    "image_layer_data",
+    "layers_to_array",
+    "open_stack",
+    "pca_rgb",
+    "percentile_limits",
+    "pixel_profile",
+    "plume_table",
+    "read_path",
+    "run_detector",
+    "tiled_feature_map",
+    "tissue_sample",
+    "write_ome_tiff",
+    "write_ome_zarr",
+]
+
+_WIDGETS = {
+    "InspectorWidget": "hyperplex.plugins._inspector",
+    "MethaneWidget": "hyperplex.plugins._methane_widget",
+    "ModelsWidget": "hyperplex.plugins._models_widget",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the Qt widgets only when first used (napari start-up stays light)."""
+    if name in _WIDGETS:
+        import importlib
+
+        return getattr(importlib.import_module(_WIDGETS[name]), name)
+    raise AttributeError(f"module 'hyperplex.plugins' has no attribute {name!r}")

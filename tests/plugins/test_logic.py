@@ -209,3 +209,35 @@ def test_layers_to_array_rejects_mismatched_layers():
         layers_to_array([a, b])
     with pytest.raises(InvalidParameterError):
         layers_to_array([(np.zeros((4, 4), int), {"name": "l"}, "labels")])
+
+
+@pytest.fixture(scope="module")
+def emit64():
+    from hyperplex.plugins._sample_data import emit_stack
+
+    return emit_stack(lines=64, samples=64, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("method", "units"), [("mag1c-sas", "ppm·m"), ("mf", "ppm·m"), ("cem", "score"), ("ace", "score")]
+)
+def test_each_method_runs_and_its_plumes_cover_the_injected_sources(emit64, method, units):
+    from hyperplex.plugins._methane import run_detector
+
+    stack, scene = emit64
+    enhancement, got_units = run_detector(method, stack.levels[0], scene.wavelengths, scene.fwhm)
+    assert got_units == units and enhancement.shape == (64, 64)
+    labels = delineate_plumes(enhancement)
+    assert all(labels[round(p["row"]), round(p["col"])] > 0 for p in scene.plumes)
+    if method != "ace":  # ACE scores are bounded and skewed: the MAD threshold also admits surface pixels
+        assert not np.any((labels > 0) & (scene.truth == 0))
+
+
+def test_run_detector_rejects_unknown_method_and_bad_window(emit64):
+    from hyperplex.plugins._methane import run_detector
+
+    stack, scene = emit64
+    with pytest.raises(InvalidParameterError, match="Unknown methane method"):
+        run_detector("nope", stack.levels[0], scene.wavelengths, scene.fwhm)
+    with pytest.raises(InvalidParameterError, match="low < high"):
+        run_detector("mf", stack.levels[0], scene.wavelengths, scene.fwhm, window=(2400.0, 2100.0))
