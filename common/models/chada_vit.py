@@ -28,7 +28,7 @@ from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, resamp
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
-from hyperplex.common.models.channel_vit import token_mask
+from hyperplex.common.models.channel_vit import channel_mean_map, token_mask
 
 __all__ = ["ChAdaBlock", "ChAdaViT", "convert_chadavit_state_dict", "pad_channel_batch", "unstack_channels"]
 
@@ -107,7 +107,7 @@ class ChAdaViT(HyperplexModel):
         self.channel_token = nn.Parameter(torch.zeros(self.max_channels, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
         self.blocks = nn.ModuleList(ChAdaBlock(embed_dim, num_heads, ffn_dim, r) for r in rates)
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -189,6 +189,13 @@ class ChAdaViT(HyperplexModel):
     def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
         """CLS embedding (or logits) of a (padded) batch; see :meth:`forward_features`."""
         return self.forward_head(self.forward_features(x, channels, channel_mask))
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Dense features (B, D, H / p, W / p): patch tokens averaged over each sample's present channels."""
+        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+        return channel_mean_map(self.forward_features(x, channels, channel_mask), grid, channel_mask)
 
 
 def pad_channel_batch(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
 from hyperplex.common.models.hcs import HierarchicalChannelSampler
 
-__all__ = ["ChannelViT", "convert_channelvit_state_dict"]
+__all__ = ["ChannelViT", "channel_mean_map", "convert_channelvit_state_dict"]
 
 
 def _grid(img_size: int | list[int]) -> tuple[int, int]:
@@ -35,6 +35,27 @@ def token_mask(channel_mask: torch.Tensor | None, num_patches: int) -> torch.Ten
     pad = ~channel_mask.bool().repeat_interleave(num_patches, dim=1)
     pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], dim=1)  # CLS is never padding
     return key_padding_to_attn_mask(pad)
+
+
+def channel_mean_map(
+    features: torch.Tensor, grid: tuple[int, int], channel_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Average channel-major patch tokens over channels into a (B, D, rows, cols) feature map.
+
+    Args:
+        features: Tokens (B, 1 + C * N, D), CLS first.
+        grid: Patch rows and columns (N = rows * cols).
+        channel_mask: Optional (B, C) bool; absent channels are left out of the mean.
+    """
+    b, _, d = features.shape
+    n = grid[0] * grid[1]
+    tokens = features[:, 1:].reshape(b, -1, n, d)  # (B, C, N, D)
+    if channel_mask is not None and channel_mask.shape[1] == tokens.shape[1]:
+        weight = channel_mask.to(tokens.dtype)[:, :, None, None]
+        mean = (tokens * weight).sum(1) / weight.sum(1).clamp_min(1)
+    else:
+        mean = tokens.mean(1)
+    return mean.transpose(1, 2).reshape(b, d, *grid)
 
 
 class ChannelViT(HyperplexModel):
@@ -87,7 +108,7 @@ class ChannelViT(HyperplexModel):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         self.hcs = HierarchicalChannelSampler(enabled=hcs)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r, norm_eps=norm_eps)
             for r in rates
@@ -178,6 +199,17 @@ class ChannelViT(HyperplexModel):
     def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
         """CLS embedding (or class logits) of (B, C, H, W) images; see :meth:`forward_features`."""
         return self.forward_head(self.forward_features(x, channels, channel_mask))
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Dense features (B, D, H / p, W / p): patch tokens averaged over the (present) channels.
+
+        The official code has no dense output (insitro/ChannelViT#17); averaging over channels per
+        position is the usual choice for a segmentation decoder.
+        """
+        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+        return channel_mean_map(self.forward_features(x, channels, channel_mask), grid, channel_mask)
 
 
 def convert_channelvit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -114,7 +114,7 @@ class LESSViT(HyperplexModel):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.spatial_cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.channel_cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
         self.blocks = nn.ModuleList(
             LESSBlock(
                 embed_dim, num_heads, channel_dim, spatial_dim, mlp_ratio, qkv_bias, proj_drop_rate,

@@ -134,3 +134,14 @@ def test_official_layout_loads_strictly_and_matches_reference(heads):
         ours = model.eval()(x, [f"s{i}" for i in range(5)], channel_mask=mask)
         ref = _official_forward(sd, x_flat, counts, 2, heads, 6)
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_feature_map_padded_equals_unpadded():
+    model = _model()
+    images = [torch.randn(2, 32, 64), torch.randn(4, 32, 64)]
+    x, mask = pad_channel_batch(images)
+    with torch.no_grad():
+        fmap = model.feature_map(x, [f"s{i}" for i in range(4)], channel_mask=mask)
+        alone = model.feature_map(images[0][None], ["s0", "s1"])
+    assert fmap.shape == (2, 32, 4, 8)
+    torch.testing.assert_close(fmap[:1], alone, rtol=1e-5, atol=1e-5)

@@ -154,3 +154,13 @@ def test_official_plain_layout_and_prefixes():
     torch.testing.assert_close(
         model.channel_embed.weight, sd["module.backbone.patch_embed.channel_embed"][0, :, :, 0, 0].t()
     )
+
+
+def test_feature_map_is_channel_mean_of_tokens():
+    model = _model()
+    x = torch.randn(1, 3, 32, 48)  # non-square: positional embedding resampled
+    with torch.no_grad():
+        fmap = model.feature_map(x, NAMES[:3])
+        tokens = model.forward_features(x, NAMES[:3])[:, 1:].reshape(1, 3, 4, 6, -1)
+    assert fmap.shape == (1, 32, 4, 6)
+    torch.testing.assert_close(fmap, tokens.mean(1).permute(0, 3, 1, 2))

@@ -138,3 +138,39 @@ def test_hypermae_pretraining_smoke_lowers_loss():
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-3:]) < 0.75 * np.mean(losses[:3]), losses
+
+
+def _record_attention(monkeypatch):
+    """Route every attention through a recorder (all layers call F.scaled_dot_product_attention)."""
+    import hyperplex.common.layers.attention as attention_module
+    import hyperplex.common.layers.low_rank_attention as low_rank_module
+
+    calls = []
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    class _Recorder:
+        def __getattr__(self, name):
+            return getattr(torch.nn.functional, name)
+
+        @staticmethod
+        def scaled_dot_product_attention(q, k, v, **kw):
+            calls.append((q.shape[-2], k.shape[-2]))
+            return real(q, k, v, **kw)
+
+    monkeypatch.setattr(attention_module, "F", _Recorder())
+    monkeypatch.setattr(low_rank_module, "F", _Recorder())
+    return calls
+
+
+@pytest.mark.parametrize(("preset", "kind"), FAMILIES)
+def test_attention_is_fused_and_never_quadratic_in_c_times_n(preset, kind, monkeypatch):
+    calls = _record_attention(monkeypatch)
+    model = _build(preset, 12).eval()
+    with torch.no_grad():
+        model(torch.randn(1, 12, 32, 32), _channels(kind, 12))
+    assert calls, "attention must go through fused scaled_dot_product_attention"
+    longest = max(max(c) for c in calls)
+    if preset == "lessvit_test":
+        assert longest == max(12 + 1, 16 + 1)  # spectral (C+1) or spatial (N+1) tokens only
+    else:
+        assert longest == 1 + 12 * 16  # one sequence of all channel tokens, but fused (no L x L tensor kept)
