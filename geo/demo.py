@@ -1,13 +1,11 @@
-"""The built-in demo: a small synthetic EMIT scene through the most complete pipeline we have."""
+"""The built-in demo: a small synthetic EMIT scene through the full methane detection pipeline."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from hyperplex.common.channels import ChannelSet
-from hyperplex.geo.io.emit import open_emit
-from hyperplex.geo.quicklook import true_color, write_quicklook
+from hyperplex.geo.detect import DetectConfig, detect_scene
 from hyperplex.geo.synth import emit_scene, write_emit_scene
 
 __all__ = ["DEMO_SCENE", "run_demo"]
@@ -19,16 +17,17 @@ DEMO_SCENE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def run_demo(out_dir: str | Path) -> dict[str, Any]:
-    """Write the demo scene into ``out_dir`` and process it.
+def run_demo(out_dir: str | Path, method: str = "mag1c") -> dict[str, Any]:
+    """Write the demo scene into ``out_dir/scene`` and detect methane in it into ``out_dir``.
 
     Returns:
-        Paths of everything written, keyed by product.
+        The detection summary (see :func:`hyperplex.geo.detect.detect_scene`) plus ``truth``: the
+        injected plumes.
     """
     out = Path(out_dir)
-    scene_paths = write_emit_scene(emit_scene(**DEMO_SCENE), out / "scene")
-    ds = open_emit(scene_paths["radiance"], ortho=True)
-    channels = ChannelSet.from_xarray(ds["radiance"])
-    rgb = true_color(ds["radiance"].values, channels)
-    quicklook = write_quicklook(out / f"{scene_paths['radiance'].stem}_quicklook.png", rgb, title="EMIT (synthetic)")
-    return {**scene_paths, "quicklook": quicklook}
+    scene = emit_scene(**DEMO_SCENE)
+    paths = write_emit_scene(scene, out / "scene")
+    summary = detect_scene(paths["radiance"], out, DetectConfig(method=method, overwrite=True))
+    summary["outputs"] = {"radiance": str(paths["radiance"]), "truth": str(paths["table"]), **summary["outputs"]}
+    summary["truth"] = scene.plumes
+    return summary

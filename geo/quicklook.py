@@ -11,13 +11,14 @@ from hyperplex.common.arrays import materialize
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 
-__all__ = ["RGB_NM", "true_color", "write_quicklook"]
+__all__ = ["RGB_NM", "stretch", "true_color", "write_quicklook"]
 
 #: Band centres used for red, green and blue.
 RGB_NM = (640.0, 550.0, 460.0)
 
 
-def _stretch(band: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
+def stretch(band: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
+    """Linear stretch of the ``low``-``high`` percentile range to [0, 1] (NaN-aware)."""
     finite = band[np.isfinite(band)]
     if finite.size == 0:
         return np.zeros_like(band, dtype=np.float32)
@@ -37,7 +38,7 @@ def true_color(cube: Any, channels: ChannelSet) -> np.ndarray:
     """
     idx = [channels.nearest(w) for w in RGB_NM]
     bands = [materialize(cube[i]).astype(np.float32) for i in idx]
-    rgb = np.stack([_stretch(b) for b in bands], axis=-1)
+    rgb = np.stack([stretch(b) for b in bands], axis=-1)
     rgb[~np.all(np.isfinite(np.stack(bands, -1)), axis=-1)] = 0.0
     return rgb
 

@@ -8,7 +8,7 @@ ACE return detection scores. Computation runs on torch (CUDA when available, CPU
 
 from hyperplex.geo.methane.bands import select_bands
 from hyperplex.geo.methane.classic import ace, cem, matched_filter
-from hyperplex.geo.methane.mag1c import mag1c
+from hyperplex.geo.methane.mag1c_filter import mag1c
 from hyperplex.geo.methane.sas import mag1c_sas
 from hyperplex.geo.methane.target import target_spectrum
 

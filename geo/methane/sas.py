@@ -21,7 +21,7 @@ import torch
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.grouping import Grouping
 from hyperplex.geo.methane.inputs import FILL_VALUE, PreparedCube
-from hyperplex.geo.methane.mag1c import EPSILON, Mag1cSolver, _Flags
+from hyperplex.geo.methane.mag1c_filter import EPSILON, Mag1cSolver, _Flags
 from hyperplex.geo.methane.runner import Setup, apply_functionals, setup, wrap
 from hyperplex.geo.methane.target import TARGET_SCALING
 

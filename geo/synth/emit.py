@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 from hyperplex.geo.synth.geometry import SceneGeometry, make_geometry
 from hyperplex.geo.synth.spectra import (
     ch4_log_transmittance,
@@ -26,18 +27,13 @@ from hyperplex.geo.synth.spectra import (
     transmittance,
 )
 
-__all__ = ["FILL_VALUE", "EmitScene", "emit_scene", "ime_kg"]
+__all__ = ["FILL_VALUE", "EmitScene", "emit_scene", "pixel_area"]
 
 FILL_VALUE = -9999.0
 _TRUTH_FLOOR_PPMM = 20.0  # enhancements below this are set to zero in the truth
 _STREAMS = ("water", "lookalike", "plumes", "surface", "noise", "artifacts")
 _TEXTURE_BASIS = 24  # number of smooth spectral basis functions for per-pixel variety
 _NOISE_A, _NOISE_B, _NOISE_C = 0.0018, 0.27, 0.0004  # NEdL = A*sqrt(B + L) + C (EMIT-like, per band)
-
-
-def ime_kg(ppmm_sum: float, pixel_area_m2: float) -> float:
-    """Integrated mass enhancement in kg CH4 for a sum of ppm*m over pixels (emit-ghg's factor)."""
-    return float(ppmm_sum * 1e-6 * pixel_area_m2 * (1000.0 / 22.4) * 0.01604)
 
 
 @dataclass
@@ -75,8 +71,14 @@ class EmitScene:
 
     @property
     def pixel_area_m2(self) -> float:
-        """Ground area of one pixel in m^2."""
-        return float(self.params["pixel_size_m"]) ** 2
+        """Ground area of one pixel in m^2 (an ortho cell at the scene's mean latitude)."""
+        return pixel_area(self.geometry)
+
+
+def pixel_area(geo: SceneGeometry) -> float:
+    """Ground area in m² of one ortho cell at the scene's mean latitude (sensor pixels map ~1:1 onto cells)."""
+    gt = geo.geotransform
+    return float(cell_area_m2(gt[1], gt[5], float(np.mean(geo.lat))))
 
 
 def _range(value: float | tuple[float, float], name: str) -> tuple[float, float]:
@@ -170,7 +172,7 @@ def _describe_plumes(scene_plumes: list[dict[str, Any]], truth: np.ndarray, labe
             pixels=int(inside.sum()),
             core_mean_ppmm=float(values[values >= 0.5 * values.max()].mean()),
             area_m2=float(inside.sum() * pixel_area),
-            ime_kg=ime_kg(float(values.sum()), pixel_area),
+            ime_kg=ime_kg(values, pixel_area),
             lon=float(geo.lon[r, c]),
             lat=float(geo.lat[r, c]),
         )
@@ -218,7 +220,6 @@ def emit_scene(
     noise: float = 1.0,
     albedo_variation: float = 0.12,
     column_gain_sigma: float = 0.005,
-    pixel_size_m: float = 60.0,
     origin_lonlat: tuple[float, float] = (-103.9, 32.3),
 ) -> EmitScene:
     """Generate an EMIT-like L1B radiance scene with methane plumes of known enhancement.
@@ -241,7 +242,6 @@ def emit_scene(
             matched filter without albedo correction retrieves brightness x enhancement, so its
             plume estimates scatter by about this much; Mag1c's albedo factor removes that.
         column_gain_sigma: Relative per-detector-column gain spread.
-        pixel_size_m: Ground pixel size for areas and masses.
         origin_lonlat: Upper-left corner of the ortho grid in degrees.
 
     Returns:
@@ -272,7 +272,7 @@ def emit_scene(
                          column_gain_sigma)  # fmt: skip
     masks = _inject_artifacts(rng["artifacts"], radiance, wl, fill_columns, saturated, flares, hazards, truth > 0)
     masks.update(water=water_mask, lookalike=look_mask)
-    _describe_plumes(plume_list, truth, labels, geo, pixel_size_m**2)
+    _describe_plumes(plume_list, truth, labels, geo, pixel_area(geo))
     good = np.ones(wl.size, dtype=np.uint8)
     good[((wl > 1340) & (wl < 1450)) | ((wl > 1790) & (wl < 1960))] = 0
     return EmitScene(radiance, wl, fwhm, good, truth, labels, plume_list, geo, masks, params)

@@ -236,7 +236,7 @@ class Mag1cSolver:
         pk.alpha = ((proj - weight) / (pk.ratio * norm[:, None])).clamp(min=0) * pk.mask
         a = self.flags.update_scaling * pk.ratio * pk.alpha
         v = torch.bmm(a.to(torch.float32)[:, None, :], pk.y)[:, 0].to(torch.float64)
-        if 2 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum(1).max()) < pk.alpha.shape[1]:
+        if pk.alpha.shape[1] > 8 and 2 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum(1).max()) < pk.alpha.shape[1]:
             self._repack()
         return a.sum(1), a.square().sum(1), v
 

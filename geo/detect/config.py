@@ -1,0 +1,116 @@
+"""Every knob of the methane detection pipeline, with the defaults the CLI shows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hyperplex.common.errors import InvalidParameterError
+
+__all__ = ["METHODS", "SCORE_METHODS", "DelineationConfig", "DetectConfig", "MaskConfig"]
+
+#: Filters the pipeline can run (CLI names).
+METHODS = ("mf", "mag1c", "mag1c-sas", "cem", "ace")
+#: Methods whose output is a score, not ppm·m.
+SCORE_METHODS = ("cem", "ace")
+
+
+@dataclass
+class MaskConfig:
+    """Pixels excluded from the filter statistics and blanked (NaN) in the enhancement map.
+
+    Attributes:
+        saturation_threshold: A pixel is saturated when any band in ``saturation_window`` exceeds this
+            radiance (uW/cm²/sr/nm; mag1c's default).
+        saturation_window: Wavelength range checked for saturation, nm.
+        saturation_dilate: Grow saturated areas by this many pixels (bright sources bleed).
+        flare_threshold: Radiance at 2389 nm above which a pixel is a flare (emit-ghg's test).
+        flare_dilate: Grow flares by this many pixels.
+        dark_fraction: Pixels whose mean radiance in the filter window is below this fraction of the
+            scene median are dark (water, shadow): every filter's output is noise there.
+        dark_dilate: Grow dark areas by this many pixels (mixed shoreline pixels).
+        l2a_mask: Optional EMIT L2A MASK granule; its cloud, cirrus and water flags are excluded.
+    """
+
+    saturation_threshold: float = 6.0
+    saturation_window: tuple[float, float] = (1945.0, 2485.0)
+    saturation_dilate: int = 3
+    flare_threshold: float = 1.5
+    flare_dilate: int = 3
+    dark_fraction: float = 0.25
+    dark_dilate: int = 2
+    l2a_mask: str | None = None
+
+
+@dataclass
+class DelineationConfig:
+    """Plume delineation in the spirit of the EMIT GHG workflow, plus statistical vetting.
+
+    Attributes:
+        sigma: Gaussian smoothing of the enhancement before thresholding, pixels.
+        threshold: Smoothed-enhancement threshold, ppm·m (score units for CEM/ACE); the effective
+            threshold is the larger of this and ``background_k`` robust standard deviations.
+        background_k: Threshold in robust background standard deviations of the smoothed map.
+        low_fraction: Hysteresis: plumes extend down to this fraction of the threshold.
+        min_peak: Smallest smoothed peak a plume may have, ppm·m.
+        min_pixels: Smallest plume, pixels.
+        min_spectral_score: Candidates whose mean spectrum correlates less than this with the CH4
+            absorption shape are rejected as surface look-alikes (ppm·m methods only).
+        vet: Apply the rejection tests (off: keep every candidate, still scored).
+    """
+
+    sigma: float = 1.5
+    threshold: float = 100.0
+    background_k: float = 4.0
+    low_fraction: float = 0.5
+    min_peak: float = 250.0
+    min_pixels: int = 10
+    min_spectral_score: float = 0.3
+    vet: bool = True
+
+
+@dataclass
+class DetectConfig:
+    """Configuration of one detection run.
+
+    Attributes:
+        method: One of :data:`METHODS`.
+        window: Wavelength window of the filter bands, nm.
+        bands: Use only this many bands of the window (None: all), chosen by ``band_strategy``.
+        band_strategy: 'highest-transmittance', 'highest-variance' or 'evenly-spaced'.
+        group: Statistics per detector 'column' (EMIT's operational choice) or per 'tile'.
+        ortho: Orthorectify outputs through the GLT (EMIT); False keeps sensor geometry.
+        overwrite: Recompute scenes whose outputs are already complete.
+        masks: Masking options.
+        delineation: Plume options.
+        chunk_lines: Lines read per chunk (bounds memory).
+    """
+
+    method: str = "mag1c"
+    window: tuple[float, float] = (2122.0, 2488.0)
+    bands: int | None = None
+    band_strategy: str = "highest-transmittance"
+    group: str = "column"
+    ortho: bool = True
+    overwrite: bool = False
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    delineation: DelineationConfig = field(default_factory=DelineationConfig)
+    chunk_lines: int = 128
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidParameterError(f"`method` must be one of {METHODS}; got {self.method!r}.")
+        if self.group not in ("column", "tile"):
+            raise InvalidParameterError(f"`group` must be 'column' or 'tile'; got {self.group!r}.")
+        lo, hi = self.window
+        if not 0 < lo < hi:
+            raise InvalidParameterError(f"`window` must be (min, max) nm with 0 < min < max; got {self.window}.")
+
+    @property
+    def units(self) -> str:
+        """Units of the enhancement map."""
+        return "score" if self.method in SCORE_METHODS else "ppm m"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, for run.json and GeoTIFF tags."""
+        return asdict(self)

@@ -1,0 +1,116 @@
+"""Per-plume attributes: vetting, confidence, size, mass, location."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skimage.segmentation import expand_labels
+
+from hyperplex.geo.detect.config import SCORE_METHODS, DetectConfig
+from hyperplex.geo.detect.delineate import Delineation
+from hyperplex.geo.detect.ime import debiased_enhancement
+from hyperplex.geo.detect.source import SceneSource
+from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
+from hyperplex.geo.geodesy import cell_area_m2, ime_kg
+
+__all__ = ["describe_plumes", "pixel_lonlat_area"]
+
+_IME_GROW_PX = 3  # the IME region extends this far beyond the detected plume (faint tails)
+
+
+def pixel_lonlat_area(
+    source: SceneSource, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lon, lat and ground area (m²) of the given pixels; NaN where the grid is not georeferenced."""
+    if source.lat is not None:
+        lat, lon = source.lat[rows, cols], source.lon[rows, cols]
+        gt = source.transform
+        return lon, lat, np.asarray(cell_area_m2(gt[1], gt[5], lat), dtype=np.float64)
+    if source.transform is None or source.crs is None:
+        nan = np.full(rows.shape, np.nan)
+        return nan, nan, nan
+    from affine import Affine
+    from rasterio.crs import CRS
+    from rasterio.warp import transform as warp
+
+    aff = Affine.from_gdal(*source.transform)
+    xs, ys = aff @ (cols + 0.5, rows + 0.5)
+    crs = CRS.from_user_input(source.crs)
+    lon, lat = (xs, ys) if crs.is_geographic else map(np.asarray, warp(crs, "EPSG:4326", xs, ys))
+    area = cell_area_m2(aff.a, aff.e, lat) if crs.is_geographic else np.full(rows.shape, abs(aff.a * aff.e))
+    return np.asarray(lon), np.asarray(lat), np.asarray(area, dtype=np.float64)
+
+
+def _ime(unbiased: np.ndarray, region: np.ndarray, source: SceneSource) -> float | None:
+    rows, cols = np.nonzero(region)
+    _, _, area = pixel_lonlat_area(source, rows, cols)
+    values = unbiased[rows, cols]
+    if not np.isfinite(area).all():
+        return None
+    return ime_kg(np.where(np.isfinite(values), values, 0.0), area)
+
+
+def _attributes(pid: int, enh: np.ndarray, inside: np.ndarray, source: SceneSource, score: bool) -> dict[str, Any]:
+    rows, cols = np.nonzero(inside)
+    values = enh[rows, cols]
+    lon, lat, area = pixel_lonlat_area(source, rows, cols)
+    out: dict[str, Any] = {
+        "id": pid,
+        "pixels": int(rows.size),
+        "area_m2": float(np.nansum(area)) if np.isfinite(area).any() else None,
+        "centroid_lon": float(np.nanmean(lon)) if np.isfinite(lon).any() else None,
+        "centroid_lat": float(np.nanmean(lat)) if np.isfinite(lat).any() else None,
+        "bbox": [float(np.nanmin(lon)), float(np.nanmin(lat)), float(np.nanmax(lon)), float(np.nanmax(lat))]
+        if np.isfinite(lon).any() else None,
+        "sensor_bbox": [int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())],
+    }  # fmt: skip
+    if score:
+        out.update(max_score=float(np.nanmax(values)), mean_score=float(np.nanmean(values)),
+                   max_ppmm=None, mean_ppmm=None)  # fmt: skip
+    else:
+        out.update(max_ppmm=float(np.nanmax(values)), mean_ppmm=float(np.nanmean(values)))
+    return out
+
+
+def describe_plumes(
+    found: Delineation,
+    enh: np.ndarray,
+    cube: np.ndarray,
+    source: SceneSource,
+    filt: np.ndarray,
+    excluded: np.ndarray,
+    cfg: DetectConfig,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+    """Vet the candidates and describe the kept plumes.
+
+    Returns:
+        ``(plumes, rejected, labels)``: attribute dicts of kept plumes (ids 1..n), of rejected
+        candidates (with the reason), and the uint16 label raster of kept plumes.
+    """
+    from hyperplex.geo.methane import target_spectrum
+
+    ch = source.channels[filt]
+    template = target_spectrum(ch.wavelengths, ch.fwhm)
+    labels = np.zeros(enh.shape, dtype=np.uint16)
+    plumes, rejected = [], []
+    score = cfg.method in SCORE_METHODS
+    regions = expand_labels(found.labels, _IME_GROW_PX) * ~excluded
+    plume_free = ~excluded & (expand_labels(found.labels, _IME_GROW_PX) == 0)
+    unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=cfg.group)
+    for index in range(1, len(found.peaks) + 1):
+        features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])
+        reason = is_rejected(features, cfg.delineation)
+        conf, label = confidence(features)
+        inside = found.labels == index
+        pid = len(plumes) + 1 if reason is None else -(len(rejected) + 1)
+        attrs = _attributes(pid, enh, inside, source, score)
+        attrs["ime_kg"] = _ime(unbiased, regions == index, source)
+        attrs.update(smoothed_peak=found.peaks[index - 1], confidence=label, confidence_score=conf,
+                     **{k: round(v, 4) if isinstance(v, float) else v for k, v in features.items()})  # fmt: skip
+        if reason is None:
+            labels[inside] = pid
+            plumes.append(attrs)
+        else:
+            rejected.append({**attrs, "id": None, "reason": reason})
+    return plumes, rejected, labels

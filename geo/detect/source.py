@@ -1,0 +1,131 @@
+"""A scene to process: its bands, geometry and a chunked reader of just the bands a method needs.
+
+EMIT granules are read straight from HDF5 (one slab of lines and a contiguous band span at a time),
+so a full scene never has to be in memory; ENVI and GeoTIFF cubes go through their lazy readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperplex.common.arrays import materialize
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.geo.io.cube import open_cube, sniff_cube
+from hyperplex.geo.io.emit import EMIT_FILL, emit_channels
+
+__all__ = ["SceneSource", "open_source"]
+
+
+@dataclass
+class SceneSource:
+    """Everything the pipeline needs to know about an input file.
+
+    Attributes:
+        path: The file.
+        kind: 'emit', 'envi' or 'geotiff'.
+        channels: Band centres and widths.
+        shape: ``(lines, samples)`` of the data grid (sensor geometry for EMIT).
+        glt: ``(glt_x, glt_y)`` for EMIT, else None.
+        crs: CRS of the output grid (WKT), None when unknown.
+        transform: GDAL geotransform of the output grid.
+        lat: Pixel latitudes in sensor geometry (EMIT), else None.
+        lon: Pixel longitudes in sensor geometry (EMIT), else None.
+    """
+
+    path: Path
+    kind: str
+    channels: ChannelSet
+    shape: tuple[int, int]
+    glt: tuple[np.ndarray, np.ndarray] | None
+    crs: str | None
+    transform: tuple[float, ...] | None
+    lat: np.ndarray | None = None
+    lon: np.ndarray | None = None
+    _cube: Any = None
+
+    @property
+    def stem(self) -> str:
+        """File name without its extension."""
+        return self.path.name.split(".")[0] if self.kind == "emit" else self.path.stem
+
+    def iter_bands(self, bands: np.ndarray, chunk_lines: int) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield ``(rows, block)`` with ``block`` float32 ``(len(bands), rows, samples)``, fill as NaN."""
+        bands = np.asarray(bands)
+        lo, hi = int(bands.min()), int(bands.max()) + 1
+        for r0 in range(0, self.shape[0], chunk_lines):
+            rows = slice(r0, min(r0 + chunk_lines, self.shape[0]))
+            yield rows, self._read(rows, lo, hi)[bands - lo]
+
+    def _read(self, rows: slice, lo: int, hi: int) -> np.ndarray:
+        if self.kind == "emit":
+            import h5py
+
+            with h5py.File(self.path, "r") as f:
+                block = np.moveaxis(f["radiance"][rows, :, lo:hi], -1, 0).astype(np.float32)
+            block[block == EMIT_FILL] = np.nan
+            return block
+        return materialize(self._cube[lo:hi, rows, :], np.float32)
+
+
+def _open_emit_source(path: Path) -> SceneSource:
+    import h5py
+
+    channels = emit_channels(path)
+    with h5py.File(path, "r") as f:
+        if "radiance" not in f:
+            raise FileFormatError(f"{path}: no 'radiance' variable; pass an EMIT L1B RAD granule.")
+        if "location" not in f or not {"glt_x", "glt_y", "lat", "lon"} <= set(f["location"]):
+            raise FileFormatError(f"{path}: group 'location' with glt_x, glt_y, lat, lon is missing.")
+        shape = tuple(int(s) for s in f["radiance"].shape[:2])
+        if f["radiance"].shape[2] != len(channels):
+            raise FileFormatError(
+                f"{path}: radiance has {f['radiance'].shape[2]} bands but {len(channels)} wavelengths."
+            )
+        loc = f["location"]
+        glt = (np.abs(loc["glt_x"][...].astype(np.int64)), np.abs(loc["glt_y"][...].astype(np.int64)))
+        lat, lon = loc["lat"][...], loc["lon"][...]
+        crs = f.attrs.get("spatial_ref")
+        crs = crs.decode() if isinstance(crs, bytes) else crs
+        transform = tuple(float(v) for v in f.attrs["geotransform"]) if "geotransform" in f.attrs else None
+    return SceneSource(path, "emit", channels, shape, glt, crs or "EPSG:4326", transform, lat, lon)
+
+
+def _spacing(wavelengths: np.ndarray) -> np.ndarray:
+    """Band spacing as a FWHM estimate for files that do not record FWHM."""
+    order = np.argsort(wavelengths)
+    gaps = np.gradient(wavelengths[order]) if wavelengths.size > 1 else np.array([10.0])
+    out = np.empty_like(wavelengths)
+    out[order] = np.abs(gaps)
+    return np.maximum(out, 1e-3)
+
+
+def open_source(path: str | Path) -> SceneSource:
+    """Open an EMIT granule, ENVI cube or multi-band GeoTIFF for the pipeline.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        FileFormatError: If it is not a supported radiance file or lacks wavelengths.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"{p}: no such file.")
+    kind = sniff_cube(p)
+    if kind == "emit":
+        return _open_emit_source(p)
+    if kind is None:
+        raise FileFormatError(f"{p}: not an EMIT NetCDF granule, ENVI cube or GeoTIFF; cannot detect methane in it.")
+    cube = open_cube(p)
+    channels = ChannelSet.from_xarray(cube)
+    if not channels.is_spectral:
+        raise FileFormatError(f"{p}: the bands carry no wavelengths; add wavelength metadata (nm) to the file.")
+    if channels.fwhm is None:  # common for GeoTIFF exports: assume Nyquist-sampled bands
+        channels = ChannelSet.from_wavelengths(channels.wavelengths, _spacing(channels.wavelengths),
+                                               names=channels.names)  # fmt: skip
+    return SceneSource(p, kind, channels, tuple(cube.shape[1:]), None, cube.attrs.get("crs"),
+                       cube.attrs.get("transform"), _cube=cube.data)  # fmt: skip

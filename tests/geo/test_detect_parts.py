@@ -1,0 +1,112 @@
+"""Building blocks of detection: masks, delineation, spectral vetting (each against known truth)."""
+
+from __future__ import annotations
+
+import h5netcdf
+import numpy as np
+import pytest
+
+from hyperplex.common import FileFormatError
+from hyperplex.geo.detect.config import DelineationConfig, MaskConfig
+from hyperplex.geo.detect.delineate import delineate, nan_gaussian, robust_background
+from hyperplex.geo.detect.masks import SceneMasks, read_l2a_mask
+from hyperplex.geo.detect.vetting import confidence, is_rejected, spectral_score
+from hyperplex.geo.synth import emit_scene
+from hyperplex.geo.synth.spectra import ch4_log_transmittance, emit_band_grid, endmember_reflectance
+
+
+def _masks_for(scene) -> SceneMasks:
+    wl = scene.wavelengths
+    cube = np.moveaxis(scene.radiance, -1, 0).astype(np.float32)
+    cube[cube == -9999] = np.nan
+    masks = SceneMasks(scene.truth.shape)
+    cfg = MaskConfig()
+    filt = cube[(wl >= 2122) & (wl <= 2488)]
+    sat = cube[(wl >= 1945) & (wl <= 2485)]
+    masks.update(slice(None), filt, sat, cube[np.argmin(abs(wl - 2389.5))], cfg)
+    masks.finish(cfg)
+    return masks
+
+
+def test_masks_flag_the_injected_hazards():
+    scene = emit_scene(lines=96, samples=96, plumes=1, seed=4, fill_columns=2, saturated=2, flares=2, water=1)
+    masks = _masks_for(scene)
+    truth = scene.masks
+    assert np.array_equal(masks.layers["fill"], truth["fill"])
+    assert masks.layers["saturated"][truth["saturated"]].all()
+    assert masks.layers["flare"][truth["flare"]].all()
+    water = truth["water"] & ~truth["fill"]
+    assert masks.layers["dark"][water].mean() > 0.95
+    land = ~(masks.excluded | (scene.truth > 0))
+    assert land.mean() > 0.6  # masks stay local
+    assert not masks.excluded[scene.truth > 500].any()  # a plume is never masked as dark or saturated
+
+
+def test_l2a_mask_reads_cloud_cirrus_water(tmp_path):
+    flags = np.zeros((6, 5, 8), np.float32)
+    flags[1, 1, 0] = 1  # cloud
+    flags[2, 2, 2] = 1  # water
+    flags[3, 3, 5] = 0.3  # AOD: not a flag we use
+    path = tmp_path / "EMIT_L2A_MASK.nc"
+    with h5netcdf.File(path, "w") as f:
+        f.dimensions = {"downtrack": 6, "crosstrack": 5, "bands": 8}
+        f.create_variable("mask", ("downtrack", "crosstrack", "bands"), data=flags)
+    mask = read_l2a_mask(path, (6, 5))
+    assert mask.sum() == 2 and mask[1, 1] and mask[2, 2]
+    with pytest.raises(FileFormatError, match="matching granule"):
+        read_l2a_mask(path, (7, 5))
+
+
+def test_nan_gaussian_ignores_invalid_pixels():
+    values = np.full((20, 20), 5.0)
+    valid = np.ones_like(values, bool)
+    valid[5:8, 5:8] = False
+    values[~valid] = 1e9
+    out = nan_gaussian(values, valid, 2.0)
+    assert np.allclose(out[valid], 5.0) and np.isnan(out[~valid]).all()
+
+
+def test_robust_background_handles_sparse_maps():
+    rng = np.random.default_rng(0)
+    dense = rng.normal(0, 10, 10_000)
+    assert robust_background(dense)[1] == pytest.approx(10, rel=0.1)
+    sparse = np.where(rng.random(10_000) < 0.8, 0.0, np.abs(rng.normal(0, 100, 10_000)))
+    assert robust_background(sparse)[1] > 10  # MAD alone would give 0
+
+
+def test_delineation_finds_blobs_with_hysteresis():
+    rng = np.random.default_rng(1)
+    enh = rng.normal(0, 50, (80, 80))
+    yy, xx = np.mgrid[:80, :80]
+    enh += 1500 * np.exp(-((yy - 30) ** 2 + (xx - 40) ** 2) / (2 * 3.0**2))
+    enh += 200 * np.exp(-((yy - 65) ** 2 + (xx - 15) ** 2) / (2 * 3.0**2))  # below min_peak
+    found = delineate(enh, np.ones_like(enh, bool), DelineationConfig())
+    assert len(found.peaks) == 1
+    assert found.labels[30, 40] == 1 and found.labels[65, 15] == 0
+    assert (found.labels == 1).sum() > 40
+
+
+def test_spectral_score_separates_methane_from_a_2330nm_mineral():
+    wl, fwhm = emit_band_grid()
+    sel = (wl >= 2122) & (wl <= 2488)
+    knots, tau = ch4_log_transmittance(wl.astype(float), fwhm.astype(float))
+    from hyperplex.geo.methane import target_spectrum
+
+    template = target_spectrum(wl[sel], fwhm[sel])
+    background = endmember_reflectance(wl.astype(float))[0][sel] * 2.0
+    methane = background * np.exp(tau[2, sel])  # 1000 ppm·m
+    mineral = background * (1 - 0.12 * np.exp(-0.5 * ((wl[sel] - 2335.0) / 30.0) ** 2))
+    score_ch4, ppmm = spectral_score(methane, background, template)
+    score_min, _ = spectral_score(mineral, background, template)
+    assert score_ch4 > 0.9 and ppmm == pytest.approx(1000, rel=0.25)
+    assert score_min < 0.3
+
+
+def test_confidence_and_rejection_rules():
+    good = {"snr": 10.0, "spectral_score": 0.9, "masked_edge_fraction": 0.0, "stripe_like": False}
+    assert confidence(good)[1] == "high" and is_rejected(good, DelineationConfig()) is None
+    stripe = {**good, "stripe_like": True}
+    assert confidence(stripe) == (0.0, "low") and "striping" in is_rejected(stripe, DelineationConfig())
+    mineral = {**good, "spectral_score": 0.05}
+    assert "fine structure" in is_rejected(mineral, DelineationConfig())
+    assert is_rejected(mineral, DelineationConfig(vet=False)) is None
