@@ -76,7 +76,8 @@ class MultiscaleImage:
         """The full-resolution level (lazy)."""
         return self.levels[0]
 
-    def __len__(self) -> int:
+    @property
+    def n_levels(self) -> int:
         """Number of pyramid levels."""
         return len(self.levels)
 

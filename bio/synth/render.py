@@ -76,7 +76,7 @@ def render_optics(
     layout: Layout,
     background: np.ndarray,
     autofluorescence: np.ndarray,
-    rng: np.random.Generator,
+    rngs: list[np.random.Generator],
     psf_sigma_px: float = PSF_SIGMA_PX,
 ) -> np.ndarray:
     """Microscope image: PSF blur, camera offset, extracellular autofluorescence, shot and read noise.
@@ -86,7 +86,7 @@ def render_optics(
         layout: Geometry (extracellular matrix texture for autofluorescence).
         background: ``(C,)`` camera offset, counts.
         autofluorescence: ``(C,)`` matrix autofluorescence amplitude, counts.
-        rng: Random generator.
+        rngs: One random generator per channel (noise).
         psf_sigma_px: Gaussian PSF sigma in pixels (0: no blur).
 
     Returns:
@@ -98,7 +98,7 @@ def render_optics(
         signal = clean[j] + np.float32(autofluorescence[j]) * matrix
         blurred = ndimage.gaussian_filter(signal, psf_sigma_px) if psf_sigma_px > 0 else signal
         expected = blurred + np.float32(background[j])
-        noisy = expected + np.sqrt(expected) * rng.standard_normal(expected.shape, np.float32)
-        noisy += np.float32(READ_NOISE) * rng.standard_normal(expected.shape, np.float32)
+        noisy = expected + np.sqrt(expected) * rngs[j].standard_normal(expected.shape, np.float32)
+        noisy += np.float32(READ_NOISE) * rngs[j].standard_normal(expected.shape, np.float32)
         out[j] = np.clip(np.rint(noisy), 0, 65535)
     return out

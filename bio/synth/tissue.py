@@ -12,7 +12,7 @@ from hyperplex.bio.pyramid import pyramid
 from hyperplex.bio.synth.expression import draw_expression
 from hyperplex.bio.synth.he import render_he
 from hyperplex.bio.synth.layout import make_layout
-from hyperplex.bio.synth.panel import Marker, marker_panel
+from hyperplex.bio.synth.panel import MARKERS, marker_panel
 from hyperplex.bio.synth.render import PSF_SIGMA_PX, render_clean, render_optics
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
@@ -119,24 +119,25 @@ def tissue(
     """
     _check(size, cells)
     panel = marker_panel(markers)
-    rng = np.random.default_rng(seed)
-    layout = make_layout(rng, size, cells)
+    n = len(panel)
+    # independent streams: the tissue and H&E do not depend on `markers`, and channel j is the same for any panel size
+    seeds = np.random.SeedSequence(seed).spawn(6)
+    r_layout, r_expr, r_optics, r_texture, r_he = (np.random.default_rng(s) for s in seeds[:5])
+    layout = make_layout(r_layout, size, cells)
     if layout.count == 0:
         raise InvalidParameterError(f"No cell fits in a {size} px tissue with seed {seed}; use a larger size.")
-    levels = draw_expression(rng, layout.types, panel)
-    brightness = _brightness(rng, panel)
-    expected = levels * brightness
-    clean = render_clean(layout, panel, expected, rng)
+    levels = draw_expression(r_expr, layout.types, MARKERS)  # the whole catalogue, then the panel's columns
+    brightness, background, autofluorescence = _optics(r_optics)
+    clean = render_clean(layout, panel, levels[:, :n] * brightness[:n], r_texture)
     truth = _cell_means(clean, layout.cells, layout.count)
-    background = rng.uniform(90, 160, len(panel)).round()
-    autofluorescence = rng.uniform(10, 60, len(panel))
-    image = render_optics(clean, layout, background, autofluorescence, rng, psf_sigma_px)
-    ki67 = levels[:, [m.name for m in panel].index("Ki67")] if "Ki67" in [m.name for m in panel] else _zeros(layout)
-    rgb = render_he(layout, ki67, rng) if he else np.zeros((3, 0, 0), np.uint8)
+    noise = [np.random.default_rng(s) for s in seeds[5].spawn(n)]
+    image = render_optics(clean, layout, background[:n], autofluorescence[:n], noise, psf_sigma_px)
+    ki67 = levels[:, [m.name for m in MARKERS].index("Ki67")]
+    rgb = render_he(layout, ki67, r_he) if he else np.zeros((3, 0, 0), np.uint8)
     params = {"size": size, "markers": markers, "cells": cells, "seed": seed, "psf_sigma_px": psf_sigma_px}
     channels = ChannelSet.from_names([m.name for m in panel], colors=[m.color for m in panel])
     return SyntheticTissue(image, channels, rgb, layout.cells, layout.nuclei, truth, layout.types,
-                           tuple(m.compartment for m in panel), background, PIXEL_SIZE_UM, params)  # fmt: skip
+                           tuple(m.compartment for m in panel), background[:n], PIXEL_SIZE_UM, params)  # fmt: skip
 
 
 def _check(size: int, cells: int | None) -> None:
@@ -146,19 +147,17 @@ def _check(size: int, cells: int | None) -> None:
         raise InvalidParameterError(f"`cells` must be at least 1 (or None to fill the tissue); got {cells}.")
 
 
-def _brightness(rng: np.random.Generator, panel: tuple[Marker, ...]) -> np.ndarray:
-    """Counts for relative level 1 per marker: DAPI bright, other antibodies 700-2500."""
-    return np.array([2500.0 if m.name == "DAPI" else rng.uniform(700, 2500) for m in panel])
+def _optics(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per catalogue marker: counts at level 1 (DAPI 2500, others 700-2500), camera offset, autofluorescence."""
+    brightness = rng.uniform(700, 2500, len(MARKERS))
+    brightness[[m.name for m in MARKERS].index("DAPI")] = 2500.0
+    return brightness, rng.uniform(90, 160, len(MARKERS)).round(), rng.uniform(10, 60, len(MARKERS))
 
 
 def _cell_means(clean: np.ndarray, cells: np.ndarray, count: int) -> np.ndarray:
     area = np.maximum(np.bincount(cells.ravel(), minlength=count + 1)[1:], 1)
     flat = cells.ravel()
     return np.stack([np.bincount(flat, c.ravel(), minlength=count + 1)[1:] / area for c in clean], axis=1)
-
-
-def _zeros(layout: Any) -> np.ndarray:
-    return np.zeros(layout.count)
 
 
 def synthetic_tissue(size: int = 256, markers: int = 8, seed: int = 0, levels: int | None = None) -> MultiscaleImage:

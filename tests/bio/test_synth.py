@@ -140,3 +140,12 @@ def test_he_morphology_predicts_markers():
         r2[name] = 1 - (resid**2).sum() / ((y[test] - y[test].mean()) ** 2).sum()
     assert r2["PanCK"] > 0.6 and r2["CD68"] > 0.45 and r2["CD3"] > 0.45, r2
     assert r2["DAPI"] < 0.2, r2
+
+
+def test_fewer_markers_give_the_same_tissue_and_first_channels():
+    """The panel size changes only which channels exist: cells, H&E and channel j stay identical."""
+    few, many = tissue(96, 3, seed=9), tissue(96, 10, seed=9)
+    np.testing.assert_array_equal(few.cells, many.cells)
+    np.testing.assert_array_equal(few.he, many.he)
+    np.testing.assert_array_equal(few.image, many.image[:3])
+    np.testing.assert_array_equal(few.expression, many.expression[:, :3])
