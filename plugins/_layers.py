@@ -107,11 +107,13 @@ def auto_contrast(data: Any, percentiles: tuple[float, float] = (0.5, 99.5)) -> 
     return lo, hi
 
 
-def _preview(levels: Sequence[Any], max_pixels: int = 512 * 512) -> Any:
-    """The coarsest level, strided down to about ``max_pixels`` per channel."""
+def _preview(levels: Sequence[Any], max_pixels: int = 512 * 512, max_channels: int | None = None) -> Any:
+    """The coarsest level, strided down to about ``max_pixels`` per channel (and ``max_channels`` channels)."""
     level = levels[-1]
     h, w = level.shape[-2:]
     step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    if max_channels is not None and level.ndim == 3 and level.shape[0] > max_channels:
+        level = level[np.linspace(0, level.shape[0] - 1, max_channels).round().astype(int)]
     return level[..., ::step, ::step]
 
 
@@ -150,8 +152,8 @@ def image_layer_data(stack: LayerStack, *, max_channel_layers: int = MAX_CHANNEL
     stack_id = uuid.uuid4().hex[:12]
     multiscale = len(stack.levels) > 1
     data = list(stack.levels) if multiscale else stack.levels[0]
-    preview = materialize(_preview(stack.levels))
     if stack.count > max_channel_layers:
+        preview = materialize(_preview(stack.levels, max_channels=8))  # contrast from 8 bands: cheap on big cubes
         kwargs = {
             "name": stack.name,
             "multiscale": multiscale,
@@ -165,6 +167,7 @@ def image_layer_data(stack: LayerStack, *, max_channel_layers: int = MAX_CHANNEL
         if "units" in spatial:
             kwargs["units"] = ("pixel", *spatial["units"])
         return [(data, kwargs, "image")]
+    preview = materialize(_preview(stack.levels))
     kwargs = {
         "channel_axis": 0,
         "name": list(stack.channels.names),
