@@ -237,15 +237,53 @@ def test_official_segformer_layout_loads_strictly() -> None:
         model.encoder.patch_embeds[0].spectral.weight, sd["segformer.encoder.patch_embeddings.0.proj_1x1.weight"]
     )
     assert torch.equal(model.decode_head.fuse.weight, sd["decode_head.linear_fuse.weight"])
-    # one attention layer (stage 0, sr 4) against a hand-written reference on the official tensors
+    # a full layer (stage 0: sr 4) and the decoder against hand-written references on the official tensors
     x = torch.randn(2, 64, cfg["embed_dims"][0])
-    ours = model.encoder.stages[0][0].attn(x, 8, 8)
-    attn_prefix = "segformer.encoder.block.0.0.attention.self."
-    ref = _reference_hf_attention(sd, attn_prefix, x, 8, 8, heads=1, sr=4)
-    ref = F.linear(ref, sd["segformer.encoder.block.0.0.attention.output.dense.weight"],
-                   sd["segformer.encoder.block.0.0.attention.output.dense.bias"])  # fmt: skip
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    ref = _reference_hf_layer(sd, "segformer.encoder.block.0.0.", x, 8, 8, heads=1, sr=4)
+    torch.testing.assert_close(model.encoder.stages[0][0](x, 8, 8), ref, rtol=1e-5, atol=1e-5)
+    feats = [torch.randn(1, d, 16 // 2**i, 16 // 2**i) for i, d in enumerate(cfg["embed_dims"])]
+    torch.testing.assert_close(model.decode_head(feats), _reference_hf_decoder(sd, feats), rtol=1e-4, atol=1e-5)
     assert torch.isfinite(model(torch.randn(1, 12, 32, 32))).all()
+
+
+def _ref_ln(x: torch.Tensor, sd: dict, p: str) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:], sd[p + "weight"], sd[p + "bias"])
+
+
+def _bn_eval(x: torch.Tensor, sd: dict, p: str) -> torch.Tensor:
+    return F.batch_norm(x, sd[p + "running_mean"], sd[p + "running_var"], sd[p + "weight"], sd[p + "bias"])
+
+
+def _reference_hf_layer(sd: dict, p: str, x: torch.Tensor, h: int, w: int, heads: int, sr: int) -> torch.Tensor:
+    """HF SegformerLayer: x + dense(attn(ln1 x)); x + dense2(gelu(dwconv(dense1(ln2 x))))."""
+    attn = _reference_hf_attention(sd, p + "attention.self.", _ref_ln(x, sd, p + "layer_norm_1."), h, w, heads, sr)
+    x = x + F.linear(attn, sd[p + "attention.output.dense.weight"], sd[p + "attention.output.dense.bias"])
+    hidden = F.linear(_ref_ln(x, sd, p + "layer_norm_2."), sd[p + "mlp.dense1.weight"], sd[p + "mlp.dense1.bias"])
+    grid = hidden.transpose(1, 2).reshape(x.shape[0], -1, h, w)
+    grid = F.conv2d(grid, sd[p + "mlp.dwconv.dwconv.weight"], sd[p + "mlp.dwconv.dwconv.bias"], padding=1,
+                    groups=grid.shape[1])  # fmt: skip
+    hidden = F.gelu(grid.flatten(2).transpose(1, 2))
+    return x + F.linear(hidden, sd[p + "mlp.dense2.weight"], sd[p + "mlp.dense2.bias"])
+
+
+def _reference_hf_decoder(sd: dict, feats: list[torch.Tensor]) -> torch.Tensor:
+    """SegformerDecodeHead_HSI (eval): linear_c, resize, concat in reverse stage order, fuse, BN, ReLU, upscale."""
+    size = feats[0].shape[-2:]
+    maps = []
+    for i, f in enumerate(feats):
+        t = F.linear(f.flatten(2).transpose(1, 2), sd[f"decode_head.linear_c.{i}.proj.weight"],
+                     sd[f"decode_head.linear_c.{i}.proj.bias"])  # fmt: skip
+        t = t.transpose(1, 2).reshape(f.shape[0], -1, *f.shape[-2:])
+        maps.append(F.interpolate(t, size=size, mode="bilinear", align_corners=False))
+    x = F.conv2d(torch.cat(maps[::-1], dim=1), sd["decode_head.linear_fuse.weight"])
+    x = F.relu(_bn_eval(x, sd, "decode_head.batch_norm."))
+    x = F.interpolate(x, scale_factor=2, mode="nearest")
+    for k in ("1", "2"):
+        conv = F.conv2d(
+            x, sd[f"decode_head.upscale.conv{k}.weight"], sd[f"decode_head.upscale.conv{k}.bias"], padding=1
+        )
+        x = _bn_eval(F.relu(conv), sd, f"decode_head.upscale.bn{k}.")
+    return F.conv2d(x, sd["decode_head.classifier.weight"], sd["decode_head.classifier.bias"])
 
 
 def test_official_segformer_layout_mismatch_is_reported() -> None:
@@ -332,6 +370,41 @@ def test_official_efficientvit_layout_loads_strictly(upscale_layers: int) -> Non
         sd["backbone.stages.2.op_list.1.context_module.main.aggreg.0.1.weight"],
     )
     assert torch.isfinite(model(torch.randn(1, 12, 64, 64))).all()
+    feats = [torch.randn(1, c, s, s) for c, s in zip(model.config["widths"][4:1:-1], (2, 4, 8))]
+    ours = model.head(feats, (8, 8))
+    torch.testing.assert_close(ours, _reference_seg_head(sd, feats, model.config), rtol=1e-4, atol=1e-5)
+    # forward feeds the head stage 4, 3, 2 (the official fid_list order) and resizes to the input
+    x = torch.randn(1, 12, 64, 64)
+    f = model.forward_features(x)
+    expected = F.interpolate(model.head([f[4], f[3], f[2]], (8, 8)), size=(64, 64), mode="bilinear")
+    torch.testing.assert_close(model(x), expected)
+
+
+def _reference_seg_head(sd: dict, feats: list[torch.Tensor], cfg: dict) -> torch.Tensor:
+    """EfficientViT SegHead (eval) on the official tensors: input_ops.i <-> stage 4, 3, 2; sum; MBConvs; upscale."""
+
+    def conv_layer(x, p, groups=1, act=None):
+        w = sd[p + "conv.weight"]
+        x = F.conv2d(x, w, sd.get(p + "conv.bias"), padding=w.shape[-1] // 2, groups=groups)
+        x = _bn_eval(x, sd, p + "norm.") if p + "norm.weight" in sd else x
+        return F.hardswish(x) if act else x
+
+    prefixes = ["head.input_ops.0.op_list.0.", "head.input_ops.1.op_list.0.", "head.input_ops.2."]
+    x = sum(F.interpolate(conv_layer(f, p), size=(8, 8), mode="bicubic", align_corners=False) if f.shape[-1] != 8
+            else conv_layer(f, p) for f, p in zip(feats, prefixes))  # fmt: skip
+    for k in range(cfg["head_depth"]):
+        p = f"head.middle.op_list.{k}.main."
+        mid = conv_layer(x, p + "inverted_conv.", act=True)
+        mid = conv_layer(mid, p + "depth_conv.", groups=mid.shape[1], act=True)
+        x = x + conv_layer(mid, p + "point_conv.")
+    for u in range(cfg["upscale_layers"]):
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        for k in ("1", "2"):
+            conv = F.conv2d(x, sd[f"head.upscale{u + 1}.conv{k}.weight"], sd[f"head.upscale{u + 1}.conv{k}.bias"],
+                            padding=1)  # fmt: skip
+            x = _bn_eval(F.relu(conv), sd, f"head.upscale{u + 1}.bn{k}.")
+    x = conv_layer(x, "head.output_ops.0.op_list.0.", act=True)
+    return conv_layer(x, "head.output_ops.0.op_list.1.")
 
 
 def test_efficientvit_b1_official_key_count() -> None:
