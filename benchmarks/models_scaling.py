@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/models_scaling.py [--quick]``.
 
 For each registered family (its ``<prefix>test`` preset, batch 2, inference) the script measures the
-forward time (best of a few runs) and the peak resident memory added by the forward pass (Linux
+forward CPU time (best of a few runs, 1 thread by default) and the peak resident memory added by the forward pass (Linux
 VmHWM, reset through ``/proc/self/clear_refs`` before each run; glibc is told to serve every large
 block by mmap so freed memory is not silently reused). It fits the growth exponent ``k`` of
 ``cost ~ C^k`` (log-log least squares over the larger channel counts) and checks two targets:
@@ -58,16 +58,18 @@ def peak_mib(fn: Callable[[], object]) -> float:
 
 
 def best_time(fn: Callable[[], object], repeats: int, budget_s: float = 0.5) -> float:
-    """Best wall time after one warm-up: at least ``repeats`` runs, more (up to 10) while under ``budget_s``.
+    """Best CPU time of this process after one warm-up: at least ``repeats`` runs, more (up to 10)
+    while under ``budget_s``.
 
-    The minimum is the estimate least affected by other processes on a shared machine.
+    CPU time (``time.process_time``, torch limited to ``--threads`` threads) rather than wall time,
+    so that other processes on a shared machine do not distort the comparison.
     """
     fn()
     times: list[float] = []
     while len(times) < repeats or (sum(times) < budget_s and len(times) < 10):
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return min(times)
 
 
@@ -162,7 +164,7 @@ def model_attention_ratio(repeats: int) -> tuple[int, float, float]:
 def channel_sweep(families: dict, counts: list[int], size: int, repeats: int) -> dict[str, list]:
     """Print and return (C, seconds, MiB) rows per family."""
     print(f"\n== forward vs channel count (batch 2, {size}x{size} px, test presets) ==")
-    print(f"{'family':<18}{'C':>6}{'time ms':>12}{'peak MiB':>12}")
+    print(f"{'family':<18}{'C':>6}{'cpu ms':>12}{'peak MiB':>12}")
     results = {}
     for family, spec in families.items():
         if not spec[3]:
@@ -179,7 +181,7 @@ def channel_sweep(families: dict, counts: list[int], size: int, repeats: int) ->
 def size_sweep(families: dict, sizes: list[int], channels: int, repeats: int) -> dict[str, list]:
     """Print and return (size, seconds, MiB) rows per family."""
     print(f"\n== forward vs image size (batch 2, {channels} channels; MIPHEI: RGB) ==")
-    print(f"{'family':<18}{'size':>6}{'time ms':>12}{'peak MiB':>12}")
+    print(f"{'family':<18}{'size':>6}{'cpu ms':>12}{'peak MiB':>12}")
     results = {}
     for family, spec in families.items():
         c = channels if spec[3] else 3
@@ -206,7 +208,9 @@ def print_exponents(results: dict[str, list], what: str, tail: int) -> dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer points and repeats")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU time is measured)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 3
     counts = [3, 12, 48, 285] if args.quick else [3, 8, 24, 72, 150, 285]
     sizes = [32, 64, 128] if args.quick else [32, 64, 128, 256]

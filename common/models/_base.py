@@ -89,6 +89,12 @@ def _capture_config(cls: type, init: Callable[..., None]) -> Callable[..., None]
 class HyperplexModel(nn.Module):
     """Base class of every model in :mod:`hyperplex.common.models`.
 
+    Contract: ``forward(x, channels, channel_mask=None)`` with ``x`` a (B, C, H, W) float tensor,
+    ``channels`` a :class:`ChannelSet` or a list of wavelengths in nm (floats) or of names
+    (strings), one per channel of ``x``; ``channel_mask`` an optional (B, C) bool tensor, True where
+    a sample really has that channel (a zero-padded batch of mixed channel sets). Backbones also
+    have ``forward_features(x, channels, ...)``. ``num_tokens(C, img_size)`` reports the token count.
+
     Attributes:
         preset: Name of the registered preset that built the model, if any.
         config: Constructor arguments (JSON-serialisable); ``type(self)(**config)`` rebuilds it.
