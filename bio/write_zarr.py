@@ -67,25 +67,32 @@ def write_ome_zarr(
     _check_chunking(chunks, shards, ngff_version)
     lvls, chans, size = prepare(data, channels, pixel_size_um, levels, downsample)
     image_name = name or Path(path).name.split(".")[0]
-    attrs = ome_attrs(_image_content(lvls, chans, size, image_name, ngff_version), ngff_version)
     zarr_format = 3 if ngff_version == "0.5" else 2
     with atomic_path(path) as tmp:
         root = zarr.open_group(tmp, mode="w", zarr_format=zarr_format)
         _write_levels(root, lvls, "cyx", (chunks, shards), zarr_format)
-        root.attrs.update(attrs)
+        # display windows from the smallest level as written (never recomputes a lazy pyramid)
+        smallest = da.from_zarr(root[str(len(lvls) - 1)])
+        content = _image_content(lvls, chans, size, image_name, ngff_version, _windows(smallest))
+        root.attrs.update(ome_attrs(content, ngff_version))
         if labels:
             _write_labels(root, labels, lvls[0].shape[1:], len(lvls), size, (chunks, shards), ngff_version)
     return Path(path)
 
 
 def _image_content(
-    lvls: list[da.Array], chans: ChannelSet, size: tuple[float, float] | None, name: str, version: str
+    lvls: list[da.Array],
+    chans: ChannelSet,
+    size: tuple[float, float] | None,
+    name: str,
+    version: str,
+    windows: list[tuple[float, float]],
 ) -> dict[str, Any]:
     factors = [
         (level_factor(lvls[0].shape[1], lvl.shape[1]), level_factor(lvls[0].shape[2], lvl.shape[2])) for lvl in lvls
     ]
     multiscales = build_multiscales(name, "cyx", [str(i) for i in range(len(lvls))], factors, size, version)
-    omero = {"name": name, "channels": chans.to_omero(_windows(lvls[-1])), "rdefs": {"model": "color"}}
+    omero = {"name": name, "channels": chans.to_omero(windows), "rdefs": {"model": "color"}}
     if version == "0.4":
         omero["version"] = "0.4"
     return {"multiscales": [multiscales], "omero": omero}

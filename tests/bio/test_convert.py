@@ -82,3 +82,12 @@ def test_pyramid_mean_and_levels():
     np.testing.assert_array_equal(levels[1].compute(), np.round(expected).astype(np.uint16))
     assert auto_levels((3, 2048, 1000), 256) == 3
     assert [lvl.shape for lvl in pyramid(arr, 2, "nearest")] == [(2, 6, 5), (2, 3, 2)]
+
+
+def test_spectral_channels_keep_wavelengths(tmp_path, cube):
+    """Hyperspectral bands written as microscopy files keep their centre wavelengths (nm)."""
+    bands = ChannelSet.from_wavelengths([450.5, 550.0, 650.25, 2300.0])
+    for writer, name in ((write_ome_tiff, "w.ome.tif"), (write_ome_zarr, "w.ome.zarr")):
+        img = open_image(writer(tmp_path / name, cube, bands, levels=1))
+        assert img.channels.is_spectral and list(img.channels) == list(bands)
+        np.testing.assert_allclose(img.channels.wavelengths, bands.wavelengths)
