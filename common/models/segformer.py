@@ -62,7 +62,7 @@ class MiTEncoder(nn.Module):
         drop_path_rate: float = 0.0,
     ):
         super().__init__()
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]  # linear decay rule
         dims_in = [in_chans, *embed_dims[:-1]]
         self.patch_embeds = nn.ModuleList(
             OverlapPatchEmbed(c, d, k, s, spectral_conv == "all" or (spectral_conv == "first" and i == 0))

@@ -498,3 +498,13 @@ def test_training_lowers_loss_on_synthetic_plumes(preset: str) -> None:
     precision_at_k = y.flatten()[scores.topk(k).indices].mean().item()  # chance level: y.mean() ~ 0.04
     assert final < 0.5 * first, (first, final)
     assert precision_at_k > 0.3, precision_at_k  # > 7x chance
+
+
+def test_plain_segformer_b0_has_the_published_parameter_count() -> None:
+    """With the HyperspectralViTs switches off, our MiT-b0 SegFormer is the original architecture:
+    3,752,694 parameters for ADE20K (150 classes, HF ``nvidia/segformer-b0-finetuned-ade-512-512``),
+    3,319,392 in the encoder (``nvidia/mit-b0``)."""
+    with torch.device("meta"):
+        model = HyperSegFormer(in_chans=3, num_classes=150, strides=(4, 2, 2, 2), spectral_conv="none", upscale=False)
+    assert sum(p.numel() for p in model.parameters()) == 3_752_694
+    assert sum(p.numel() for p in model.encoder.parameters()) == 3_319_392

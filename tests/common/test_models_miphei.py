@@ -365,3 +365,15 @@ def test_training_lowers_loss_on_synthetic_markers() -> None:
     assert final < 0.3 * first, (first, final)
     nuclear_accuracy = ((pred[:, 0] > 0) == (y[:, 0] > 0)).float().mean().item()
     assert nuclear_accuracy > 0.9, nuclear_accuracy
+
+
+def test_vitg14_encoder_is_the_h_optimus_0_architecture() -> None:
+    """At timm's default 518 px, the ViT-g/14-reg4 encoder (LoRA excluded) has the 1,136,483,840 parameters
+    of timm ``vit_giant_patch14_reg4_dinov2`` (H-Optimus-0); built on the meta device (no memory)."""
+    with torch.device("meta"):
+        model = create_model("miphei_vitg14", img_size=518)
+    frozen = sum(p.numel() for n, p in model.encoder.named_parameters() if ".lora_" not in n)
+    assert frozen == 1_136_483_840
+    lora = [p for n, p in model.named_parameters() if ".lora_" in n]
+    assert all(p.requires_grad for p in lora) and sum(p.numel() for p in lora) == 40 * 2 * 2 * 1536 * 8
+    assert not any(p.requires_grad for n, p in model.encoder.named_parameters() if ".lora_" not in n)
