@@ -21,9 +21,9 @@ from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.common.layers import LESSBlock, check_patchable, less_dims, positional_channel_embed
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
-from hyperplex.common.models.less_vit import LESSViT
+from hyperplex.common.models.less_vit import LESSViT, convert_lessvit_state_dict
 
-__all__ = ["HyperMAE", "hyper_mae_loss"]
+__all__ = ["HyperMAE", "convert_hypermae_state_dict", "hyper_mae_loss"]
 
 
 def patchify(x: torch.Tensor, patch_size: int, normalize: bool = True) -> torch.Tensor:
@@ -238,6 +238,24 @@ class HyperMAE(HyperplexModel):
         target = patchify(x, enc.patch_size, normalize=self.norm_pix_loss)
         out = hyper_mae_loss(pred, target, pos_mask, chan_mask)
         return {**out, "pred": pred, "target": target, "pos_mask": pos_mask, "channel_mask": chan_mask}
+
+
+def convert_hypermae_state_dict(state_dict: dict[str, torch.Tensor], *, radar: bool = True) -> dict[str, torch.Tensor]:
+    """Map an official GeospatialFM ``SpatialSpectralMAEViT`` state dict to :class:`HyperMAE` keys.
+
+    ``encoder.*`` keys go through :func:`~hyperplex.common.models.less_vit.convert_lessvit_state_dict`
+    (patch-embedding Conv3d -> Conv2d / Linear) and keep their ``encoder.`` prefix; ``decoder.*`` keys
+    (``decoder_embed``, ``mask_token``, ``spatial_mask_token``, ``channel_mask_token``,
+    ``decoder_blocks.<i>.*``, ``decoder_norm``, ``decoder_optical_pred``, ``decoder_radar_pred``)
+    keep their names. With ``radar=False`` the radar patch embedding and radar head are dropped.
+    """
+    state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
+    encoder = {k: v for k, v in state_dict.items() if k.startswith("encoder.")}
+    out = {f"encoder.{k}": v for k, v in convert_lessvit_state_dict(encoder, radar=radar).items()}
+    for key, value in state_dict.items():
+        if key.startswith("decoder.") and (radar or not key.startswith("decoder.decoder_radar_pred.")):
+            out[key] = value
+    return out
 
 
 def _preset(encoder: dict, decoder: dict, overrides: dict) -> HyperMAE:

@@ -6,7 +6,14 @@ import torch
 
 from hyperplex.common.errors import ChannelMismatchError
 from hyperplex.common.layers import LowRankAttention, perception_field_mask, positional_channel_embed, sincos_1d
-from hyperplex.common.models import HyperMAE, LESSViT, convert_lessvit_state_dict, create_model, hyper_mae_loss
+from hyperplex.common.models import (
+    HyperMAE,
+    LESSViT,
+    convert_hypermae_state_dict,
+    convert_lessvit_state_dict,
+    create_model,
+    hyper_mae_loss,
+)
 
 WL = [442.7, 492.4, 559.8, 664.6, 704.1, 740.5, 782.8, 832.8, 864.7, 945.1, 1373.5, 1613.7, 2202.4]
 
@@ -184,3 +191,23 @@ def test_official_encoder_layout_loads_strictly(radar):
         torch.testing.assert_close(model.optical_patch_embed(x), ref, rtol=1e-4, atol=1e-4)
         assert torch.isfinite(model(torch.randn(1, 3, 32, 32), WL[:3])).all()
     np.testing.assert_equal(len(model.state_dict()), len(shapes) - (0 if radar else 4))
+
+
+def test_official_mae_layout_loads_strictly():
+    """Full SpatialSpectralMAEViT layout (encoder + LESS decoder) into HyperMAE(radar=True)."""
+    g = torch.Generator().manual_seed(0)
+    enc = _official_encoder_keys(depth=1, dim=48, heads=4, c_hd=2, rank=2, patch=8, hidden=192)
+    dec_blocks = _official_encoder_keys(depth=1, dim=32, heads=4, c_hd=2, rank=2, patch=8, hidden=128)
+    shapes = {"encoder." + k: s for k, s in enc.items()}
+    shapes |= {"decoder.decoder_" + k: s for k, s in dec_blocks.items() if k.startswith("blocks.")}
+    shapes |= {"decoder.decoder_embed.weight": (32, 48), "decoder.decoder_embed.bias": (32,)}
+    shapes |= {f"decoder.{t}": (1, 1, 1, 32) for t in ("mask_token", "spatial_mask_token", "channel_mask_token")}
+    shapes |= {"decoder.decoder_norm.weight": (32,), "decoder.decoder_norm.bias": (32,)}
+    for head in ("optical", "radar"):
+        shapes |= {f"decoder.decoder_{head}_pred.weight": (64, 32), f"decoder.decoder_{head}_pred.bias": (64,)}
+    sd = {"module." + k: torch.randn(*s, generator=g) * 0.1 for k, s in shapes.items()}
+    encoder = dict(patch_size=8, embed_dim=48, depth=1, num_heads=4, channel_embed_dims_per_head=2, rank=2, radar=True)
+    model = HyperMAE(encoder=encoder, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=4)
+    model.load_state_dict(convert_hypermae_state_dict(sd), strict=True)
+    out = model(torch.randn(1, 4, 32, 32), [443.0, 560.0, 5500.0, 5700.0])  # two optical + two SAR bands
+    assert torch.isfinite(out["loss"])
