@@ -116,6 +116,7 @@ def measure(family: str, channels: int, size: int, repeats: int, batch: int = 2)
         with torch.no_grad():
             return model(x, chans)
 
+    run()  # warm-up: one-time allocations (kernels, thread pools) are not the model's
     memory = peak_mib(run)
     return best_time(run, repeats), memory
 
