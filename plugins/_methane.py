@@ -1,7 +1,6 @@
 """Methane widget logic: run a detector by name, delineate plumes, build result layers. Qt-free.
 
-The plume step is :func:`delineate_plumes`, the one function to swap for ``hyperplex.geo``'s plume
-delineation when it lands.
+The plume step is :func:`delineate_plumes`, a thin wrapper over ``hyperplex.geo.detect``'s delineation.
 """
 
 from __future__ import annotations
@@ -109,66 +108,37 @@ def run_detector(
     return np.asarray(getattr(result, "values", result), dtype=np.float32), units
 
 
-def _robust_stats(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        raise NoValidDataError("The enhancement map has no finite pixels; nothing to delineate.")
-    median = float(np.median(finite))
-    sigma = 1.4826 * float(np.median(np.abs(finite - median)))
-    return median, sigma if sigma > 0 else float(np.std(finite)) or 1.0
-
-
 def delineate_plumes(
-    enhancement: np.ndarray,
-    *,
-    high_sigma: float = 5.0,
-    low_sigma: float = 2.5,
-    min_pixels: int = 5,
-    smooth: float = 1.0,
+    enhancement: np.ndarray, *, units: str = "ppm·m", config: Any = None, valid: np.ndarray | None = None
 ) -> np.ndarray:
-    """Plume mask by hysteresis thresholding of the (smoothed) enhancement against its robust background.
+    """Plume labels from an enhancement map, by ``hyperplex.geo``'s delineation (the swap point of the widget).
 
-    The map is smoothed with a Gaussian of ``smooth`` pixels (sparse, spiky mag1c output becomes
-    contiguous); seeds are pixels above ``median + high_sigma * σ`` (σ from the MAD of the smoothed
-    map); plumes grow into connected pixels above ``median + low_sigma * σ``; components smaller than
-    ``min_pixels`` are dropped.
+    Smoothing, a threshold at the larger of an absolute level and k robust standard deviations,
+    hysteresis growth, and minimum size and peak (see :func:`hyperplex.geo.detect.delineate.delineate`).
+    Unitless scores (CEM, ACE) use the statistical threshold only.
 
     Args:
-        enhancement: ``(H, W)`` enhancement or score; NaN is background.
-        high_sigma: Seed threshold in robust standard deviations.
-        low_sigma: Growth threshold in robust standard deviations (``<= high_sigma``).
-        min_pixels: Smallest plume kept.
-        smooth: Gaussian sigma in pixels (0 = none).
+        enhancement: ``(H, W)`` enhancement or score; NaN is invalid.
+        units: ``"ppm·m"`` or ``"score"``.
+        config: A :class:`hyperplex.geo.detect.DelineationConfig`; the defaults when None.
+        valid: Pixels to consider (default: the finite ones).
 
     Returns:
-        ``(H, W)`` int32 labels, plumes numbered 1..N by decreasing peak.
+        ``(H, W)`` int32 labels, plumes numbered 1..N.
 
     Raises:
-        InvalidParameterError: If ``low_sigma > high_sigma``.
         NoValidDataError: If no pixel is finite.
     """
-    from scipy import ndimage
-    from skimage.filters import apply_hysteresis_threshold
+    from hyperplex.geo.detect import DelineationConfig
+    from hyperplex.geo.detect.delineate import delineate
 
-    if low_sigma > high_sigma:
-        raise InvalidParameterError(f"Need low_sigma <= high_sigma; got {low_sigma} > {high_sigma}.")
-    values = np.asarray(enhancement, dtype=np.float64)
-    median, _ = _robust_stats(values)
-    filled = np.where(np.isfinite(values), values, median)
-    if smooth > 0:
-        filled = ndimage.gaussian_filter(filled, smooth)
-    median, sigma = _robust_stats(filled)
-    mask = apply_hysteresis_threshold(filled, median + low_sigma * sigma, median + high_sigma * sigma)
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    if count == 0:
-        return labels.astype(np.int32)
-    ids = np.arange(1, count + 1)
-    sizes = ndimage.sum_labels(np.ones_like(filled), labels, ids)
-    peaks = ndimage.maximum(filled, labels, ids)
-    keep = [i for i, s, _ in sorted(zip(ids, sizes, peaks), key=lambda t: -t[2]) if s >= min_pixels]
-    relabel = np.zeros(count + 1, dtype=np.int32)
-    relabel[keep] = np.arange(1, len(keep) + 1)
-    return relabel[labels]
+    values = np.asarray(enhancement, dtype=np.float32)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise NoValidDataError("The enhancement map has no finite pixels; nothing to delineate.")
+    mask = finite if valid is None else finite & valid
+    found = delineate(values, mask, config or DelineationConfig(), absolute=units == "ppm·m")
+    return found.labels.astype(np.int32)
 
 
 def plume_table(

@@ -71,7 +71,7 @@ def compute_methane(
     fwhm = channels.fwhm if channels.fwhm is not None else np.gradient(channels.wavelengths)
     enhancement, units = run_detector(method, cube, channels.wavelengths, fwhm, window=window)
     yield 0.85, "delineating plumes"
-    labels = delineate_plumes(enhancement)
+    labels = delineate_plumes(enhancement, units=units)
     table = plume_table(enhancement, labels, pixel_size_m=pixel_size_m, units=units)
     yield 1.0, "done"
     return MethaneResult(enhancement, labels, table, method, units, window)
