@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from hyperplex.common._version import __version__
 from hyperplex.common.errors import InvalidParameterError, NoValidDataError
 from hyperplex.common.progress import progress
 from hyperplex.geo.detect.config import SCORE_METHODS, DetectConfig
-from hyperplex.geo.detect.delineate import delineate
+from hyperplex.geo.detect.delineate import Delineation, delineate
 from hyperplex.geo.detect.masks import SceneMasks
 from hyperplex.geo.detect.outputs import is_complete, product_paths, write_cog, write_geojson, write_json
 from hyperplex.geo.detect.plume_table import describe_plumes
@@ -22,7 +23,7 @@ from hyperplex.geo.detect.source import SceneSource, open_source
 from hyperplex.geo.ortho import apply_glt, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, stretch, write_quicklook
 
-__all__ = ["detect_scene"]
+__all__ = ["Analysis", "analyze", "detect_scene"]
 
 _FLARE_NM = 2389.486
 
@@ -127,6 +128,67 @@ def _features(plumes: list[dict[str, Any]], polygons: dict[int, Any]) -> list[di
     return feats
 
 
+@dataclass
+class Analysis:
+    """Detection results for one scene, in the data's own (sensor) geometry.
+
+    Attributes:
+        source: The scene.
+        bands: Indices of the filter bands.
+        enhancement: ``(H, W)`` float32, ppm·m (score for CEM/ACE), NaN where invalid or masked.
+        labels: ``(H, W)`` uint16 ids of kept plumes (0 = none).
+        plumes: Attributes of kept plumes (ids 1..n).
+        rejected: Attributes of rejected candidates, with the reason.
+        masks: The scene masks.
+        rgb: ``(3, H, W)`` red, green, blue radiance, or None when the sensor has no visible bands.
+        found: The delineation (threshold, background).
+        timings: Seconds per stage.
+    """
+
+    source: SceneSource
+    bands: np.ndarray
+    enhancement: np.ndarray
+    labels: np.ndarray
+    plumes: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    masks: SceneMasks
+    rgb: np.ndarray | None
+    found: Delineation
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def analyze(source: SceneSource, config: DetectConfig | None = None) -> Analysis:
+    """Read, mask, filter, delineate and vet one scene, without writing anything.
+
+    Args:
+        source: From :func:`open_source` (a file) or :meth:`SceneSource.from_array` (in memory).
+        config: Options.
+
+    Returns:
+        The analysis in the data's geometry.
+
+    Raises:
+        NoValidDataError: If every pixel is fill or masked.
+    """
+    cfg = config or DetectConfig()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
+    cube, rgb, masks = _read(source, filt, aux, cfg)
+    timings["read"] = time.perf_counter() - t0
+    excluded = masks.excluded
+    if excluded.all():
+        raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).")
+    t = time.perf_counter()
+    enh = _run_filter(cfg.method, cube, source, filt, excluded, cfg)
+    timings["filter"] = time.perf_counter() - t
+    t = time.perf_counter()
+    found = delineate(enh, ~excluded, cfg.delineation, absolute=cfg.method not in SCORE_METHODS)
+    plumes, rejected, labels = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
+    timings["delineate"] = time.perf_counter() - t
+    return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings)
+
+
 def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | None = None) -> dict[str, Any]:
     """Detect methane plumes in one radiance scene and write its products into ``out_dir``.
 
@@ -148,58 +210,65 @@ def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | N
     """
     cfg = config or DetectConfig()
     source = open_source(path)
-    out = Path(out_dir)
-    paths = product_paths(out, source.stem)
+    paths = product_paths(Path(out_dir), source.stem)
     if not cfg.overwrite and is_complete(paths):
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
-    cube, rgb, masks = _read(source, filt, aux, cfg)
-    timings["read"] = time.perf_counter() - t0
-    excluded = masks.excluded
-    if excluded.all():
-        raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).")
+    result = analyze(source, cfg)
+    timings = result.timings
     t = time.perf_counter()
-    enh = _run_filter(cfg.method, cube, source, filt, excluded, cfg)
-    timings["filter"] = time.perf_counter() - t
-    t = time.perf_counter()
-    found = delineate(enh, ~excluded, cfg.delineation, absolute=cfg.method not in SCORE_METHODS)
-    plumes, rejected, labels = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
-    del cube
-    timings["delineate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    layers = [enh, labels] + ([rgb] if rgb is not None else [])
+    layers = [result.enhancement, result.labels] + ([result.rgb] if result.rgb is not None else [])
     grid, crs, transform = _to_output_grid(source, cfg, *layers)
     polygons = _polygons(source, cfg, grid[1], crs, transform)
     timings["georeference"] = time.perf_counter() - t
     t = time.perf_counter()
+    _write_products(paths, grid, crs, transform, polygons, result, cfg)
+    timings["write"] = time.perf_counter() - t
+    timings["total"] = sum(timings.values())
+    summary = _summary(result, cfg, paths)
+    write_json(paths["run"], summary)  # last: its presence marks the scene complete
+    return summary
+
+
+def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any, polygons: dict,
+                    result: Analysis, cfg: DetectConfig) -> None:  # fmt: skip
     tags = {
         "method": cfg.method,
         "units": cfg.units,
         "parameters": json.dumps(cfg.to_dict()),
         "software": f"hyperplex {__version__}",
-        "source": source.path.name,
+        "source": result.source.path.name,
         "geometry": "ortho" if crs is not None else "sensor",
     }
     write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan,
               description=f"CH4 enhancement ({cfg.units})", tags=tags)  # fmt: skip
     write_cog(paths["plumes_raster"], grid[1].astype(np.uint16), crs=crs, transform=transform, nodata=0,
               description="plume id (0 = none)", tags=tags)  # fmt: skip
-    write_geojson(paths["plumes_vector"], _features(plumes, polygons), {"method": cfg.method, "units": cfg.units})
-    _write_quicklook(paths["quicklook"], grid, cfg, source, 0.5 * found.threshold)
-    timings["write"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-    summary = {"scene": source.stem, "status": "complete", "input": str(source.path), "kind": source.kind,
-               "method": cfg.method, "units": cfg.units, "parameters": cfg.to_dict(), "version": __version__,
-               "bands_used": source.channels[filt].wavelengths.round(3).tolist(), "masked_pixels": masks.counts(),
-               "background": {"median": found.background[0], "sigma": found.background[1],
-                              "threshold": found.threshold},
-               "timings_s": {k: round(v, 3) for k, v in timings.items()}, "plume_count": len(plumes),
-               "plumes": plumes, "rejected": rejected,
-               "outputs": {k: str(v) for k, v in paths.items()}}  # fmt: skip
-    write_json(paths["run"], summary)
-    return summary
+    features = _features(result.plumes, polygons)
+    write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units})
+    _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold)
+
+
+def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dict[str, Any]:
+    source, found = result.source, result.found
+    return {
+        "scene": source.stem,
+        "status": "complete",
+        "input": str(source.path),
+        "kind": source.kind,
+        "method": cfg.method,
+        "units": cfg.units,
+        "parameters": cfg.to_dict(),
+        "version": __version__,
+        "bands_used": source.channels[result.bands].wavelengths.round(3).tolist(),
+        "masked_pixels": result.masks.counts(),
+        "background": {"median": found.background[0], "sigma": found.background[1], "threshold": found.threshold},
+        "ime_method": "plume-excluded, albedo-corrected matched filter over the plume region grown by 3 px",
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "plume_count": len(result.plumes),
+        "plumes": result.plumes,
+        "rejected": result.rejected,
+        "outputs": {k: str(v) for k, v in paths.items()},
+    }
 
 
 def _write_quicklook(path: Path, grid: list[np.ndarray], cfg: DetectConfig, source: SceneSource, lo: float) -> None:

@@ -49,6 +49,16 @@ class SceneSource:
     lon: np.ndarray | None = None
     _cube: Any = None
 
+    @classmethod
+    def from_array(cls, cube: Any, channels: Any, *, name: str = "array") -> SceneSource:
+        """An in-memory ``(C, H, W)`` radiance cube (numpy or dask) with its channels (nm), no georeference."""
+        channels = ChannelSet.coerce(channels, int(cube.shape[0]))
+        channels.require_wavelengths("Methane detection")
+        if channels.fwhm is None:
+            channels = ChannelSet.from_wavelengths(channels.wavelengths, _spacing(channels.wavelengths))
+        return cls(Path(name), "array", channels, tuple(int(s) for s in cube.shape[1:]), None, None, None,
+                   _cube=cube)  # fmt: skip
+
     @property
     def stem(self) -> str:
         """File name without its extension."""
@@ -70,7 +80,10 @@ class SceneSource:
                 block = np.moveaxis(f["radiance"][rows, :, lo:hi], -1, 0).astype(np.float32)
             block[block == EMIT_FILL] = np.nan
             return block
-        return materialize(self._cube[lo:hi, rows, :], np.float32)
+        block = materialize(self._cube[lo:hi, rows, :], np.float32)
+        if self.kind == "array":
+            block = np.where(block == EMIT_FILL, np.nan, block)
+        return block
 
 
 def _open_emit_source(path: Path) -> SceneSource:

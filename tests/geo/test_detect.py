@@ -166,3 +166,15 @@ def test_two_scene_batch_on_a_local_cluster(tmp_path):
                          workers=2)  # fmt: skip
     assert result.ok and [s["scene"] for s in result.summaries] == ["EMIT_BATCH_31", "EMIT_BATCH_32"]
     assert all(s["plume_count"] >= 1 for s in result.summaries)
+
+
+def test_analyze_an_in_memory_cube():
+    from hyperplex.geo.detect import SceneSource, analyze
+
+    scene = emit_scene(lines=96, samples=96, plumes=1, seed=8, plume_strength=3000.0, plume_size=3.0)
+    cube = np.moveaxis(scene.radiance, -1, 0)
+    result = analyze(SceneSource.from_array(cube, list(scene.wavelengths)), DetectConfig(method="mf"))
+    assert result.enhancement.shape == scene.truth.shape and len(result.plumes) == 1
+    peak = np.unravel_index(np.argmax(scene.truth), scene.truth.shape)
+    assert result.labels[peak] == 1
+    assert result.plumes[0]["ime_kg"] is None  # no georeference, no area
