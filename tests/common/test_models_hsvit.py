@@ -508,3 +508,11 @@ def test_plain_segformer_b0_has_the_published_parameter_count() -> None:
         model = HyperSegFormer(in_chans=3, num_classes=150, strides=(4, 2, 2, 2), spectral_conv="none", upscale=False)
     assert sum(p.numel() for p in model.parameters()) == 3_752_694
     assert sum(p.numel() for p in model.encoder.parameters()) == 3_319_392
+
+
+@pytest.mark.parametrize(("preset", "millions"), [("hyperefficientvit_b0", 0.7), ("hyperefficientvit_b1", 4.8)])
+def test_plain_efficientvit_seg_matches_published_size(preset: str, millions: float) -> None:
+    """Switches off, 3 bands, 19 classes: the EfficientViT Cityscapes models (README: B0 0.7M, B1 4.8M)."""
+    with torch.device("meta"):
+        model = create_model(preset, in_chans=3, num_classes=19, spectral_conv=False, upscale_layers=0)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == millions
