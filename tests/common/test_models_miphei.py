@@ -315,6 +315,10 @@ def test_predict_markers_tiling_scaling_and_axes() -> None:
     np.testing.assert_allclose(as_float, tiled, rtol=1e-5, atol=1e-6)
     channels_last, _ = predict_markers(model, np.moveaxis(rgb, 0, -1), tile_size=32, overlap=16, channel_axis=-1)
     np.testing.assert_array_equal(channels_last, tiled)
+    import dask.array as da
+
+    lazy, _ = predict_markers(model, da.from_array(rgb, chunks=(3, 16, 16)), tile_size=32, overlap=16)
+    np.testing.assert_array_equal(lazy, tiled)
     small, _ = predict_markers(model, rgb[:, :20, :27], tile_size=32, overlap=8)  # padded to 32 inside
     assert small.shape == (4, 20, 27) and np.isfinite(small).all()
     assert model.training is False
