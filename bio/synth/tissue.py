@@ -65,6 +65,31 @@ class SyntheticTissue:
         sums = [np.bincount(self.cells.ravel(), c.ravel(), minlength=self.count + 1)[1:] for c in (yy, xx)]
         return np.stack(sums, axis=1) / np.maximum(area, 1)[:, None]
 
+    def cell_means(self, image: np.ndarray | None = None, *, subtract_background: bool = True) -> np.ndarray:
+        """Per-cell mean of each channel of ``image`` over the cell masks, comparable to ``expression``.
+
+        Use it to score a prediction (e.g. multiplex channels predicted from the H&E) against the truth.
+
+        Args:
+            image: ``(C, H, W)`` array on this tissue's grid; default the fluorescence image itself.
+            subtract_background: Subtract the camera offset (only for this tissue's own channels).
+
+        Returns:
+            ``(K, C)`` float64 means, row ``k - 1`` for cell ``k``.
+
+        Raises:
+            InvalidParameterError: If ``image`` is not ``(C, H, W)`` on the tissue's grid.
+        """
+        data = self.image if image is None else np.asarray(image)
+        if data.ndim != 3 or data.shape[1:] != self.cells.shape:
+            raise InvalidParameterError(
+                f"`image` must be (C, {self.cells.shape[0]}, {self.cells.shape[1]}); got {data.shape}."
+            )
+        means = _cell_means(data, self.cells, self.count)
+        if subtract_background and data.shape[0] == len(self.background):
+            means = means - self.background
+        return means
+
     def to_image(self, levels: int | None = None) -> MultiscaleImage:
         """The fluorescence image as a (lazy, in-memory) multiscale image with marker channels."""
         return MultiscaleImage(pyramid(self.image, levels), self.channels, (self.pixel_size_um,) * 2)
@@ -154,10 +179,12 @@ def _optics(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return brightness, rng.uniform(90, 160, len(MARKERS)).round(), rng.uniform(10, 60, len(MARKERS))
 
 
-def _cell_means(clean: np.ndarray, cells: np.ndarray, count: int) -> np.ndarray:
+def _cell_means(image: np.ndarray, cells: np.ndarray, count: int) -> np.ndarray:
     area = np.maximum(np.bincount(cells.ravel(), minlength=count + 1)[1:], 1)
     flat = cells.ravel()
-    return np.stack([np.bincount(flat, c.ravel(), minlength=count + 1)[1:] / area for c in clean], axis=1)
+    return np.stack(
+        [np.bincount(flat, c.ravel().astype(np.float64), minlength=count + 1)[1:] / area for c in image], axis=1
+    )
 
 
 def synthetic_tissue(size: int = 256, markers: int = 8, seed: int = 0, levels: int | None = None) -> MultiscaleImage:
