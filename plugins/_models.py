@@ -108,6 +108,8 @@ def dense_features(model: Any, x: Any, channels: ChannelSet) -> Any:
     features = model.forward_features(x, channels)
     if isinstance(features, (list, tuple)):
         return features[0]
+    if features.ndim == 4:  # already a (B, D, h, w) map (e.g. MIPHEI's encoder)
+        return features
     patch = getattr(model, "patch_size", None)
     if patch is None or features.ndim != 3:
         raise InvalidParameterError(f"{type(model).__name__} gives no spatial features to map.")
@@ -248,13 +250,18 @@ def _as_chw_rgb(rgb: Any) -> Any:
 
 
 def _run_dense(model: Any, tile: np.ndarray, multiple: int) -> np.ndarray:
+    """One tile through a dense model: pad (edge) to ``model.fixed_input_size`` or a multiple, normalise, crop."""
     import torch
 
     _, h, w = tile.shape
-    ph, pw = (-h) % multiple, (-w) % multiple
-    padded = np.pad(tile, ((0, 0), (0, ph), (0, pw)), mode="reflect") if ph or pw else tile
+    fixed = getattr(model, "fixed_input_size", None)
+    ph, pw = (fixed - h, fixed - w) if fixed else ((-h) % multiple, (-w) % multiple)
+    padded = np.pad(tile, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else tile
+    x = torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))[None]
     with torch.inference_mode():
-        out = model(torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))[None], _RGB)
+        if hasattr(model, "normalize"):  # the encoder's input statistics (MIPHEI)
+            x = model.normalize(x)
+        out = model(x, _RGB)
     return out[0, :, :h, :w].float().numpy()
 
 
@@ -263,8 +270,10 @@ def predict_channels(
 ) -> Generator[Progress, None, PredictionResult]:
     """Predict multiplex channels from an RGB H&E image tile by tile (tapered stitching).
 
-    The image is scaled to ``[0, 1]`` (uint8 / 255) and passed as channels R, G, B; tiles are padded
-    (reflect) to a multiple of ``multiple`` pixels for the encoder and cropped back.
+    The image is scaled to ``[0, 1]`` (uint8 / 255), normalised by ``model.normalize`` when the model
+    has one (MIPHEI) and passed as channels R, G, B; tiles are padded (edge) to the model's
+    ``fixed_input_size`` or to a multiple of ``multiple`` pixels and cropped back. Output names come
+    from ``model.output_channels`` (MIPHEI's markers).
 
     Yields ``(fraction, stage)`` after each tile; returns the :class:`PredictionResult`.
     """
@@ -272,6 +281,7 @@ def predict_channels(
 
     data = _as_chw_rgb(rgb)
     scale = 255.0 if np.dtype(data.dtype).kind in "ui" else 1.0
+    tile_size = getattr(model, "fixed_input_size", None) or tile_size
     tiler = Tiler(data.shape, tile_size, min(overlap, tile_size - 1))
     stitcher: Stitcher | None = None
     for done, window in enumerate(tiler, start=1):

@@ -157,8 +157,8 @@ def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, s
     from hyperplex.common.models import create_model
     from hyperplex.plugins._models_widget import ModelsWidget
 
-    path = tmp_path / "he2mplex.safetensors"
-    create_model("hypersegformer_test", in_chans=3, num_classes=3).save(path)
+    path = tmp_path / "miphei.safetensors"
+    create_model("miphei_test", markers=["Hoechst", "CD3e", "Pan-CK"]).save(path)
     viewer, _, sample = _tissue_viewer(qt_viewer, small_tissue)
     widget = ModelsWidget(viewer)
     widget.path_edit.setText(str(path))
@@ -167,9 +167,9 @@ def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, s
     worker = widget.predict_channels()
     with qtbot.waitSignal(worker.finished, timeout=120_000):
         pass
-    names = ["c0 (predicted)", "c1 (predicted)", "c2 (predicted)"]
+    names = ["Hoechst (predicted)", "CD3e (predicted)", "Pan-CK (predicted)"]
     assert all(name in viewer.layers for name in names)
-    layer = viewer.layers["c1 (predicted)"]
+    layer = viewer.layers["CD3e (predicted)"]
     assert layer.data.shape == sample.he.shape[1:] and np.isfinite(layer.data).all()
     assert tuple(layer.scale) == pytest.approx((0.5, 0.5)) and layer.blending == "additive"
     assert layer.metadata["hyperplex"]["index"] == 1 and layer.metadata["hyperplex"]["model"] == str(path)
