@@ -13,11 +13,6 @@ import click
 __all__ = ["models"]
 
 
-def _summary(fn: Any) -> str:
-    doc = (getattr(fn, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
-
-
 def _build(name: str) -> Any:
     """Build a preset without allocating weights when possible (meta device), else on CPU."""
     import torch
@@ -32,13 +27,15 @@ def _build(name: str) -> Any:
 
 
 def _describe(name: str, channels: int, img_size: int) -> dict[str, Any]:
+    from hyperplex.common.models._registry import preset_summary
+
     model = _build(name)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "preset": name,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
-        "summary": _summary(_preset_function(name)),
+        "summary": preset_summary(name),
         "parameters": params,
         "trainable_parameters": trainable,
         "channel_adaptive": bool(type(model).channel_adaptive),
@@ -47,12 +44,6 @@ def _describe(name: str, channels: int, img_size: int) -> dict[str, Any]:
         "tokens_per_image": model.num_tokens(channels, img_size),
         "config": model.config,
     }
-
-
-def _preset_function(name: str) -> Any:
-    from hyperplex.common.models import _registry
-
-    return _registry._PRESETS.get(name)
 
 
 @click.group()
@@ -64,14 +55,14 @@ def models() -> None:
 @click.argument("pattern", default="*")
 def list_cmd(pattern: str) -> None:
     """List presets matching PATTERN (shell wildcards, e.g. 'lessvit_*')."""
-    from hyperplex.common.models import list_models
+    from hyperplex.common.models._registry import list_models, preset_summary
 
     names = list_models(pattern)
     if not names:
         raise click.ClickException(f"No model preset matches {pattern!r}; try `hyperplex models list`.")
     width = max(len(n) for n in names)
     for name in names:
-        click.echo(f"{name:<{width}}  {_summary(_preset_function(name))}".rstrip())
+        click.echo(f"{name:<{width}}  {preset_summary(name)}".rstrip())
 
 
 @models.command("info")

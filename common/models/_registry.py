@@ -21,7 +21,7 @@ from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, InvalidParameterError, ModelCompatibilityError
 from hyperplex.common.models._base import FORMAT_NAME, HyperplexModel, model_class
 
-__all__ = ["create_model", "list_models", "load_model", "register_model"]
+__all__ = ["create_model", "list_models", "load_model", "preset_summary", "register_model"]
 
 _PRESETS: dict[str, Callable[..., HyperplexModel]] = {}
 F = TypeVar("F", bound=Callable[..., HyperplexModel])
@@ -56,6 +56,12 @@ def register_model(fn: F) -> F:
 def list_models(pattern: str = "*") -> list[str]:
     """Sorted names of the registered presets matching a shell-style ``pattern``."""
     return sorted(n for n in _PRESETS if fnmatch.fnmatchcase(n, pattern))
+
+
+def preset_summary(name: str) -> str:
+    """First line of a preset's docstring ("" when unknown or undocumented)."""
+    doc = (getattr(_PRESETS.get(name), "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def create_model(name: str, **overrides: Any) -> HyperplexModel:
