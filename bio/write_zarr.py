@@ -119,26 +119,31 @@ def _write_levels(
 ) -> None:
     import zarr
 
-    chunks, shards = chunking
     for index, lvl in enumerate(progress(lvls, desc="write levels", unit="level")):
-        shape_chunks = tuple(1 if a == "c" else min(chunks, n) for a, n in zip(axes, lvl.shape))
-        options: dict[str, Any] = {"compressors": [_compressor(zarr_format)]}
-        write_blocks = shape_chunks
-        if shards is not None:
-            # a shard must hold whole chunks; dask then writes whole shards, so no two tasks share a file
-            write_blocks = tuple(
-                1 if a == "c" else min(shards, -(-n // c) * c) for a, n, c in zip(axes, lvl.shape, shape_chunks)
-            )
-            options["shards"] = write_blocks
-        if zarr_format == 3:
-            options["dimension_names"] = tuple(axes)
-        else:
-            options["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
-        target = zarr.create_array(
-            group.store, name=str(index) if not group.path else f"{group.path}/{index}",
-            shape=lvl.shape, chunks=shape_chunks, dtype=lvl.dtype, zarr_format=zarr_format, **options,
-        )  # fmt: skip
-        da.store(lvl.rechunk(write_blocks), target, lock=False)
+        options, blocks = _array_options(lvl.shape, axes, chunking, zarr_format)
+        name = str(index) if not group.path else f"{group.path}/{index}"
+        target = zarr.create_array(group.store, name=name, shape=lvl.shape, dtype=lvl.dtype, **options)
+        da.store(lvl.rechunk(blocks), target, lock=False)
+
+
+def _array_options(
+    shape: tuple[int, ...], axes: str, chunking: tuple[int, int | None], zarr_format: int
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """Zarr ``create_array`` options for one level, and the block shape dask should write in."""
+    chunks, shards = chunking
+    shape_chunks = tuple(1 if a == "c" else min(chunks, n) for a, n in zip(axes, shape))
+    options: dict[str, Any] = {"chunks": shape_chunks, "zarr_format": zarr_format}
+    options["compressors"] = [_compressor(zarr_format)]
+    blocks = shape_chunks
+    if shards is not None:
+        # a shard holds whole chunks; dask then writes whole shards, so no two tasks touch the same object
+        blocks = tuple(1 if a == "c" else min(shards, -(-n // c) * c) for a, n, c in zip(axes, shape, shape_chunks))
+        options["shards"] = blocks
+    if zarr_format == 3:
+        options["dimension_names"] = tuple(axes)
+    else:
+        options["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+    return options, blocks
 
 
 def _compressor(zarr_format: int) -> Any:
