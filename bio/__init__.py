@@ -2,6 +2,13 @@
 
 Readers return a :class:`MultiscaleImage`: lazy dask levels ``(C, Y, X)``, a ``ChannelSet`` of marker
 names (and colours) and the pixel size in µm. Nothing is read from disk until a level is computed.
+
+Example:
+    >>> from hyperplex.bio import open_image, tissue, write_ome_zarr
+    >>> sample = tissue(size=256, markers=8, seed=0)          # arrays + truth in memory
+    >>> write_ome_zarr("t.ome.zarr", sample.image, sample.channels, sample.pixel_size_um)  # doctest: +SKIP
+    >>> img = open_image("t.ome.zarr")                          # doctest: +SKIP
+    >>> img.channels, img.pixel_size_um, [lvl.shape for lvl in img.levels]  # doctest: +SKIP
 """
 
 from hyperplex.bio.image import MultiscaleImage
