@@ -6,7 +6,8 @@ cell masks), then drives the widgets through their Python methods, as a user wou
 1. Inspector: a three-marker additive composite with 1-99 % contrast per channel, and the marker
    intensities of the cell under a "click" plotted in the dock.
 2. Models: channel-adaptive embeddings (an untrained ``chadavit_test`` preset; load a trained model
-   file for meaningful features) computed tile by tile and shown as a PCA colour map.
+   file for meaningful features) computed tile by tile and shown as a PCA colour map, and marker
+   channels predicted from the H&E by a MIPHEI model (``miphei_test``, untrained) as new layers.
 
 Run it with a display, or headless under Xvfb::
 
@@ -31,15 +32,16 @@ from hyperplex.plugins._models_widget import ModelsWidget
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs/images/napari_tissue.png"
 
 
-def brightest_cell_centre(viewer: napari.Viewer, marker: str) -> tuple[float, float]:
-    """World position (µm) of the cell with the highest mean ``marker`` signal."""
-    cells = viewer.layers["cells (truth)"]
+def brightest_cell_pixel(viewer: napari.Viewer, marker: str) -> tuple[float, float]:
+    """World position (µm) of the brightest ``marker`` pixel in the cell with the highest mean ``marker``."""
+    cells = viewer.layers["cells (truth)"].data
     signal = np.asarray(viewer.layers[marker].data[0])
-    ids = cells.data.ravel()
+    ids = cells.ravel()
     means = np.bincount(ids, signal.ravel()) / np.maximum(np.bincount(ids), 1)
     means[0] = -np.inf  # background
-    rows, cols = np.nonzero(cells.data == int(np.argmax(means)))
-    return tuple(cells.data_to_world((rows.mean(), cols.mean())))
+    inside = np.where(cells == int(np.argmax(means)), signal, -np.inf)
+    row, col = np.unravel_index(np.argmax(inside), inside.shape)
+    return tuple(viewer.layers[marker].data_to_world((row, col)))
 
 
 def main() -> None:
@@ -57,12 +59,18 @@ def main() -> None:
     models.overlap_box.setValue(32)
     models.compute_embeddings(blocking=True)
     viewer.layers["embeddings PCA (chadavit_test)"].visible = False  # toggle it on in the layer list
+    models.preset_box.setCurrentText("miphei_test")  # H&E -> markers (untrained: shows the mechanics only)
+    models.he_box.setCurrentText("H&E (synthetic)")
+    models.predict_channels(blocking=True)
+    for layer in viewer.layers:
+        if layer.name.endswith("(predicted)"):
+            layer.visible = False
 
     inspector.refresh()
     inspector.select_stack("DAPI")
     inspector.select_channels(["DAPI", "CD3", "PanCK"])
     inspector.apply_composite()
-    profile = inspector.show_profile(brightest_cell_centre(viewer, "CD3"))
+    profile = inspector.show_profile(brightest_cell_pixel(viewer, "CD3"))
     print(f"cell at row {profile.row}, col {profile.col}:",
           ", ".join(f"{n}={v:.0f}" for n, v in zip(profile.channels.names, profile.values)))  # fmt: skip
 
