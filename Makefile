@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip
+PIP := $(PY) -m pip --quiet --progress-bar off
 # EDITABLE=-e for development (default); CI sets EDITABLE= to test a real (non-editable) install.
 EDITABLE ?= -e
 APT_PKGS := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
