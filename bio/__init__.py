@@ -13,7 +13,7 @@ Example:
 
 from hyperplex.bio.image import MultiscaleImage
 from hyperplex.bio.ome_tiff import read_ome_tiff
-from hyperplex.bio.ome_zarr import read_ome_zarr
+from hyperplex.bio.ome_zarr import read_ome_zarr, read_ome_zarr_labels
 from hyperplex.bio.open import detect_format, open_image
 from hyperplex.bio.pyramid import downsample, pyramid
 from hyperplex.bio.synth import SyntheticTissue, synthetic_tissue, tissue, write_dataset
@@ -30,6 +30,7 @@ __all__ = [
     "pyramid",
     "read_ome_tiff",
     "read_ome_zarr",
+    "read_ome_zarr_labels",
     "read_tiff_stack",
     "synthetic_tissue",
     "tissue",

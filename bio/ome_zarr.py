@@ -16,7 +16,7 @@ from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 
-__all__ = ["read_ome_zarr"]
+__all__ = ["read_ome_zarr", "read_ome_zarr_labels"]
 
 
 def read_ome_zarr(
@@ -86,3 +86,36 @@ def _pixel_size(
         to_micrometers(scale[axes.index("Y")], units["Y"], source=str(path)),
         to_micrometers(scale[axes.index("X")], units["X"], source=str(path)),
     )
+
+
+def read_ome_zarr_labels(path: str | os.PathLike[str]) -> dict[str, list[da.Array]]:
+    """The NGFF label images (e.g. cell masks) stored under an OME-Zarr image's ``labels/`` group, lazily.
+
+    Args:
+        path: The image's ``.zarr`` directory.
+
+    Returns:
+        Label name -> integer dask levels ``(Y, X)``, finest first (empty when the image has no labels).
+
+    Raises:
+        DataNotFoundError: If the path does not exist.
+        FileFormatError: If a listed label group is missing or not a multiscale image.
+    """
+    path = Path(path)
+    root = _open_group(path)
+    if "labels" not in root:
+        return {}
+    listing, _ = unwrap_ome(root["labels"].attrs.asdict())
+    out = {}
+    for name in listing.get("labels", []):
+        if name not in root["labels"]:
+            raise FileFormatError(f"{path}: labels/ lists {name!r} but has no such group.")
+        group = root["labels"][name]
+        attrs, _ = unwrap_ome(group.attrs.asdict())
+        if not attrs.get("multiscales"):
+            raise FileFormatError(f"{path}: labels/{name} has no 'multiscales' metadata.")
+        entry = attrs["multiscales"][0]
+        arrays = [group[d["path"]] for d in entry["datasets"]]
+        axes, _ = axes_letters(entry, arrays[0].ndim, f"{path}/labels/{name}")
+        out[name] = [to_cyx(da.from_zarr(a), axes, source=str(path))[0][0] for a in arrays]
+    return out

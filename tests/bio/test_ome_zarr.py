@@ -146,3 +146,18 @@ def test_sharded_v05_round_trip(tmp_path, cube):
         write_ome_zarr(tmp_path / "bad.ome.zarr", cube, shards=100, chunks=32)
     with pytest.raises(InvalidParameterError, match="shards"):
         write_ome_zarr(tmp_path / "bad.ome.zarr", cube, shards=64, chunks=32, ngff_version="0.4")
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+def test_label_images_round_trip(tmp_path, cube, version):
+    from hyperplex.bio import read_ome_zarr_labels
+
+    cells = (np.arange(300 * 260).reshape(300, 260) // 977).astype(np.int32)
+    path = write_ome_zarr(tmp_path / "lab.ome.zarr", cube, NAMES, 0.5, levels=3, chunks=64, ngff_version=version,
+                          labels={"cells": cells, "nuclei": cells * (cells % 2)})  # fmt: skip
+    labels = read_ome_zarr_labels(path)
+    assert list(labels) == ["cells", "nuclei"]
+    assert [lvl.shape for lvl in labels["cells"]] == [(300, 260), (150, 130), (75, 65)]
+    np.testing.assert_array_equal(labels["cells"][0].compute(), cells)
+    np.testing.assert_array_equal(labels["cells"][2].compute(), cells[::4, ::4][:75, :65])  # nearest, never mixed ids
+    assert read_ome_zarr_labels(write_ome_zarr(tmp_path / "none.ome.zarr", cube, levels=1)) == {}
