@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,9 @@ def read_tiff_stack(
         select: Single planes along extra axes, e.g. ``{"T": 0}`` for an ImageJ time series.
 
     Returns:
-        The image (format ``"tiff-stack"``). Pixel size comes from ImageJ ``unit`` plus X/YResolution,
-        or a metric TIFF ResolutionUnit; inch-based resolutions (screen dpi) are ignored.
+        The image (format ``"tiff-stack"``). Whole-slide TIFFs that tifffile understands (Aperio SVS, NDPI,
+        plain pyramids) come with all their levels. Pixel size comes from Aperio ``MPP``, ImageJ ``unit``
+        plus X/YResolution, or a metric TIFF ResolutionUnit; inch-based resolutions (screen dpi) are ignored.
 
     Raises:
         DataNotFoundError: If a file or directory does not exist or a directory holds no TIFF.
@@ -123,6 +125,9 @@ def _page_names(tif: Any, count: int) -> list[str] | None:
 
 def _pixel_size(tif: Any) -> tuple[float, float] | None:
     page = tif.pages.first
+    mpp = re.search(r"\|\s*MPP\s*=\s*([0-9.]+)", page.description or "") if tif.is_svs else None
+    if mpp:  # Aperio whole-slide images state microns per pixel in the description
+        return (float(mpp.group(1)), float(mpp.group(1)))
     xres, yres = page.tags.get("XResolution"), page.tags.get("YResolution")
     if xres is None or yres is None:
         return None

@@ -66,3 +66,15 @@ def test_plain_rgb_tiff_reads_as_r_g_b(tmp_path):
     img = open_image(tmp_path / "snap.tif")
     assert list(img.channels) == ["R", "G", "B"] and img.shape == (3, 40, 50)
     np.testing.assert_array_equal(img.levels[0].compute(), np.moveaxis(rgb, -1, 0))
+
+
+def test_aperio_style_rgb_slide_gets_its_microns_per_pixel(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (256, 320, 3), dtype=np.uint8)
+    desc = "Aperio Image Library v11.2.1 \n320x256 [0,0 320x256] (128x128) RAW/RGB|AppMag = 20|MPP = 0.4990"
+    tifffile.imwrite(tmp_path / "slide.svs", rgb, tile=(128, 128), photometric="rgb", description=desc)
+    img = open_image(tmp_path / "slide.svs")
+    assert img.format == "tiff-stack" and list(img.channels) == ["R", "G", "B"]
+    assert img.pixel_size_um == (0.499, 0.499)
+    np.testing.assert_array_equal(
+        img.levels[0][:, 100:140, 200:260].compute(), np.moveaxis(rgb, -1, 0)[:, 100:140, 200:260]
+    )
