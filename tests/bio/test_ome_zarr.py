@@ -161,3 +161,14 @@ def test_label_images_round_trip(tmp_path, cube, version):
     np.testing.assert_array_equal(labels["cells"][0].compute(), cells)
     np.testing.assert_array_equal(labels["cells"][2].compute(), cells[::4, ::4][:75, :65])  # nearest, never mixed ids
     assert read_ome_zarr_labels(write_ome_zarr(tmp_path / "none.ome.zarr", cube, levels=1)) == {}
+
+
+def test_bioformats2raw_layout_opens_the_numbered_image(tmp_path, cube):
+    root = zarr.open_group(tmp_path / "b2r.ome.zarr", mode="w", zarr_format=3)
+    root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+    write_ome_zarr(tmp_path / "b2r.ome.zarr" / "0", cube, NAMES, 0.5, levels=2, chunks=64)
+    write_ome_zarr(tmp_path / "b2r.ome.zarr" / "1", cube[:2], NAMES[:2], 0.5, levels=1, chunks=64)
+    first, second = open_image(tmp_path / "b2r.ome.zarr"), read_ome_zarr(tmp_path / "b2r.ome.zarr", image=1)
+    assert list(first.channels) == NAMES and len(first.levels) == 2
+    assert list(second.channels) == NAMES[:2]
+    np.testing.assert_array_equal(second.levels[0].compute(), cube[:2])
