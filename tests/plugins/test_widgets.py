@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from hyperplex.plugins._layers import LayerStack, image_layer_data
 
 pytestmark = pytest.mark.qt
+
+
+def _wait_until_idle(widget, timeout=120.0):
+    """Process Qt events until the widget's worker has finished (its ``finished`` handler clears it)."""
+    from qtpy.QtWidgets import QApplication
+
+    start = time.monotonic()
+    while widget.worker is not None and time.monotonic() - start < timeout:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    assert widget.worker is None, "worker did not finish in time"
 
 
 def _add(viewer, tuples):
@@ -99,22 +112,20 @@ def test_methane_widget_blocking_run_finds_the_plumes(qt_viewer, small_emit):
     assert widget.progress.value() == 100
 
 
-def test_methane_widget_worker_thread_and_cancel(qt_viewer, small_emit, qtbot):
+def test_methane_widget_worker_thread_and_cancel(qt_viewer, small_emit):
     from hyperplex.plugins._methane_widget import MethaneWidget
 
     viewer, _ = _emit_viewer(qt_viewer, small_emit)
     widget = MethaneWidget(viewer)
     widget.method_box.setCurrentText("cem")
-    worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+    widget.run()
+    _wait_until_idle(widget)
     assert widget.last_result is not None and widget.last_result.units == "score"
     assert "CH4 cem (score)" in viewer.layers and "CH4 plumes (cem)" in viewer.layers
     widget.last_result = None
-    worker = widget.run()
+    widget.run()
     widget.cancel()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+    _wait_until_idle(widget)
     assert widget.last_result is None and widget.status.text() == "cancelled"
 
 
@@ -153,7 +164,7 @@ def test_models_widget_embeddings_add_a_pca_colour_map(qt_viewer, small_tissue):
     assert "embeddings" not in widget.image_box.currentText()
 
 
-def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, small_tissue, tmp_path, qtbot):
+def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, small_tissue, tmp_path):
     from hyperplex.common.models import create_model
     from hyperplex.plugins._models_widget import ModelsWidget
 
@@ -164,9 +175,8 @@ def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, s
     widget.path_edit.setText(str(path))
     widget.he_box.setCurrentText("H&E (synthetic)")
     widget.tile_box.setValue(64)
-    worker = widget.predict_channels()
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        pass
+    widget.predict_channels()
+    _wait_until_idle(widget)
     names = ["Hoechst (predicted)", "CD3e (predicted)", "Pan-CK (predicted)"]
     assert all(name in viewer.layers for name in names)
     layer = viewer.layers["CD3e (predicted)"]
