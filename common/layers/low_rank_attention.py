@@ -81,9 +81,12 @@ class AttentionBranch(nn.Module):
         b, n, _ = x.shape
         v = self.v(x).reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         qk = self.qk(x).reshape(b, n, 2, self.num_heads, self.rank, self.head_dim).permute(2, 0, 4, 3, 1, 5)
-        v = v.unsqueeze(1).expand(-1, self.rank, -1, -1, -1)
+        shape = (b * self.rank, self.num_heads, n, self.head_dim)  # 4-D: the fused CPU kernels need it
+        q, k = qk[0].reshape(shape), qk[1].reshape(shape)
+        v = v.unsqueeze(1).expand(-1, self.rank, -1, -1, -1).reshape(shape)
         drop = self.attn_drop if self.training else 0.0
-        return F.scaled_dot_product_attention(qk[0], qk[1], v, attn_mask=attn_mask, dropout_p=drop)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop)
+        return out.reshape(b, self.rank, self.num_heads, n, self.head_dim)
 
 
 class LowRankAttention(nn.Module):
