@@ -146,6 +146,9 @@ def plume_table(
 ) -> dict[str, np.ndarray]:
     """Per-plume statistics: pixels, peak, mean, centroid and, for ppm·m with a pixel size, IME (kg).
 
+    The IME here is the enhancement summed over the plume mask only, a quick lower bound; the
+    scene pipeline (``hyperplex geo detect``) grows the region and debiases the enhancement first.
+
     Args:
         enhancement: ``(H, W)`` enhancement.
         labels: ``(H, W)`` plume ids (0 = background).
