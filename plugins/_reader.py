@@ -12,6 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hyperplex.plugins._formats import sniff_format
 from hyperplex.plugins._layers import LayerDataTuple, LayerStack, image_layer_data
 
@@ -117,6 +119,19 @@ def _geo_pixel_size(cube: Any) -> tuple[tuple[float, float] | None, str | None]:
     return (abs(float(res_y)), abs(float(res_x))), units
 
 
+def _swath_pixel_size(cube: Any) -> tuple[tuple[float, float] | None, str | None]:
+    """Nominal ground pixel (m) of a swath in sensor geometry, from EMIT's ``spatialResolution`` (degrees)."""
+    try:
+        from hyperplex.geo.geodesy import cell_area_m2
+
+        res = float(cube.attrs["spatialResolution"])
+        lat = (float(cube.attrs["northernmost_latitude"]) + float(cube.attrs["southernmost_latitude"])) / 2
+        side = float(np.sqrt(cell_area_m2(res, res, lat)))
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    return (side, side), "meter"
+
+
 def _open_geo(path: str | os.PathLike[str]) -> LayerStack:
     from hyperplex.common.channels import ChannelSet
     from hyperplex.geo.io import open_cube
@@ -124,6 +139,8 @@ def _open_geo(path: str | os.PathLike[str]) -> LayerStack:
     cube = open_cube(path, chunks={})
     channels = ChannelSet.from_xarray(cube)
     pixel_size, units = _geo_pixel_size(cube)
+    if pixel_size is None:
+        pixel_size, units = _swath_pixel_size(cube)
     return LayerStack(
         [cube.data],
         channels,

@@ -129,6 +129,8 @@ def test_emit_netcdf_round_trip(tmp_path):
     data, kwargs = _split(layer)
     np.testing.assert_allclose(data, np.moveaxis(scene.radiance, -1, 0))
     assert kwargs["axis_labels"] == ("band", "y", "x")  # 285 bands: one layer with a band slider
+    side = np.sqrt(scene.pixel_area_m2)  # nominal ground pixel of the swath, from spatialResolution
+    assert kwargs["scale"] == pytest.approx((1.0, side, side), rel=1e-3) and kwargs["units"][-1] == "meter"
     channels = kwargs["metadata"]["hyperplex"]["channels"]
     np.testing.assert_allclose(channels["wavelengths"], scene.wavelengths, rtol=1e-6)
     np.testing.assert_allclose(channels["fwhm"], scene.fwhm, rtol=1e-6)
