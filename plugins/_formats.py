@@ -87,26 +87,31 @@ def is_envi(path: str | os.PathLike[str]) -> bool:
 
 
 def is_zarr(path: str | os.PathLike[str]) -> bool:
-    """True for a Zarr v2 or v3 store directory (group or array) whose metadata is valid JSON."""
+    """True for an OME-Zarr image: a Zarr v3 group with ``ome.multiscales`` or a v2 group with ``multiscales``."""
     import json
 
     p = Path(path)
     if not p.is_dir():
         return False
-    for name in ("zarr.json", ".zgroup", ".zarray", ".zattrs"):
-        if (p / name).is_file():
-            try:
-                json.loads((p / name).read_text())
-                return True
-            except (OSError, ValueError):
-                return False
+    try:
+        if (p / "zarr.json").is_file():
+            attrs = json.loads((p / "zarr.json").read_text()).get("attributes", {})
+            return "multiscales" in attrs.get("ome", attrs)
+        if (p / ".zattrs").is_file():
+            return "multiscales" in json.loads((p / ".zattrs").read_text())
+    except (OSError, ValueError, AttributeError):
+        return False
     return False
+
+
+def _is_zarr_store(p: Path) -> bool:
+    return any((p / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray", ".zattrs"))
 
 
 def is_tiff_folder(path: str | os.PathLike[str]) -> bool:
     """True for a directory (not a Zarr store) holding TIFF files: one plane or channel per file."""
     p = Path(path)
-    return p.is_dir() and not is_zarr(p) and any(is_tiff(f) for f in sorted(p.glob("*.tif*"))[:1])
+    return p.is_dir() and not _is_zarr_store(p) and any(is_tiff(f) for f in sorted(p.glob("*.tif*"))[:1])
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str | None:

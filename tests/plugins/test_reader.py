@@ -95,9 +95,14 @@ def _junk_paths(tmp_path):
     bad_zarr = tmp_path / "bad.zarr"
     bad_zarr.mkdir()
     (bad_zarr / "zarr.json").write_text("{not json")
+    import zarr
+
+    zarr.create_array(str(tmp_path / "plain.zarr"), shape=(4, 4), dtype="f4")  # a zarr array, not OME-Zarr
+    zarr.open_group(str(tmp_path / "group.zarr"), mode="w", zarr_format=2)  # a v2 group without multiscales
     empty_dir = tmp_path / "empty_dir"
     empty_dir.mkdir()
-    return [*out, str(bad_zarr), str(empty_dir), str(tmp_path / "missing.ome.tif")]
+    extra = [str(tmp_path / name) for name in ("plain.zarr", "group.zarr", "empty_dir", "missing.ome.tif")]
+    return [*out, str(bad_zarr), *extra]
 
 
 def test_get_reader_returns_none_for_junk(tmp_path):
