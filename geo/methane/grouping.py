@@ -12,7 +12,18 @@ import torch
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.inputs import PreparedCube
 
-__all__ = ["Chunk", "Grouping", "chunk_groups", "iter_chunks", "read_chunk", "resolve_device"]
+__all__ = [
+    "Chunk",
+    "Grouping",
+    "chunk_groups",
+    "iter_chunks",
+    "pixel_major",
+    "iter_blocks",
+    "read_block",
+    "read_chunk",
+    "resolve_device",
+    "views",
+]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -116,15 +127,20 @@ def iter_chunks(
 
 def read_chunk(prepared: PreparedCube, r0: int, r1: int, device: torch.device) -> Chunk:
     """Rows ``r0:r1`` as a (W, h, C) float32 tensor (invalid pixels zeroed) with their validity."""
-    block = prepared.read(r0, r1)
-    data = torch.from_numpy(np.ascontiguousarray(block.transpose(2, 1, 0))).to(device)
-    valid = torch.isfinite(data).all(-1) & (data != 0).any(-1)
+    block = torch.from_numpy(prepared.read(r0, r1)).to(device)
+    data = block.permute(2, 1, 0).contiguous()
+    valid = torch.isfinite(data.sum(-1))  # any NaN/inf in a spectrum makes its sum non-finite
+    low, high = torch.aminmax(data, dim=-1)
+    valid &= (low != 0) | (high != 0)
     if prepared.fill_value is not None:
-        valid &= ~(data == prepared.fill_value).any(-1)
+        suspect = low <= prepared.fill_value
+        if bool(suspect.any()):
+            valid[suspect] &= ~(data[suspect] == prepared.fill_value).any(-1)
     if prepared.mask is not None:
         valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1].T)).to(device)
-    data.mul_(valid[:, :, None])
-    return Chunk(r0, r1, torch.nan_to_num_(data, nan=0.0, posinf=0.0, neginf=0.0), valid)
+    if not bool(valid.all()):
+        data[~valid] = 0.0
+    return Chunk(r0, r1, data, valid)
 
 
 def chunk_groups(grouping: Grouping, r0: int, device: torch.device) -> torch.Tensor:
@@ -135,3 +151,48 @@ def chunk_groups(grouping: Grouping, r0: int, device: torch.device) -> torch.Ten
         th, tw = grouping.tile_shape
         ids = (r0 // th) * -(-grouping.width // tw) + np.arange(grouping.width) // tw
     return torch.from_numpy(ids.astype(np.int64)).to(device)
+
+
+def pixel_major(prepared: PreparedCube, grouping: Grouping, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The selected bands as one (W, H, C) float32 tensor (invalid pixels zeroed) and its (W, H) validity.
+
+    Costs one copy of the bands; spectra are then contiguous, so passes need no transposes and any pixel
+    set can be gathered cheaply.
+    """
+    height, width = prepared.shape
+    data = torch.empty(width, height, prepared.n_bands, dtype=torch.float32, device=device)
+    valid = torch.empty(width, height, dtype=torch.bool, device=device)
+    for chunk in iter_chunks(prepared, grouping, device):
+        data[:, chunk.r0 : chunk.r1] = chunk.data
+        valid[:, chunk.r0 : chunk.r1] = chunk.valid
+    return data, valid
+
+
+def views(data: torch.Tensor, valid: torch.Tensor, grouping: Grouping, rows_per_chunk: int) -> Iterator[Chunk]:
+    """Row chunks of a pixel-major tensor as :class:`Chunk` views (no copies)."""
+    chunks = [(r, min(r + rows_per_chunk, data.shape[1])) for r in range(0, data.shape[1], rows_per_chunk)]
+    for r0, r1 in grouping.split(chunks):
+        yield Chunk(r0, r1, data[:, r0:r1], valid[:, r0:r1])
+
+
+def read_block(prepared: PreparedCube, r0: int, r1: int, device: torch.device) -> Chunk:
+    """Rows ``r0:r1`` channel-first: a :class:`Chunk` whose data is (C, h, W) and validity (h, W)."""
+    data = torch.from_numpy(np.ascontiguousarray(prepared.read(r0, r1))).to(device)
+    valid = torch.isfinite(data.sum(0))
+    low, high = torch.aminmax(data, dim=0)
+    valid &= (low != 0) | (high != 0)
+    if prepared.fill_value is not None:
+        suspect = low <= prepared.fill_value
+        if bool(suspect.any()):
+            valid &= ~(suspect & (data == prepared.fill_value).any(0))
+    if prepared.mask is not None:
+        valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1])).to(device)
+    if not bool(valid.all()):
+        data = torch.where(valid[None], data, 0.0)
+    return Chunk(r0, r1, data, valid)
+
+
+def iter_blocks(prepared: PreparedCube, grouping: Grouping, device: torch.device) -> Iterator[Chunk]:
+    """Channel-first chunks (see :func:`read_block`), each inside one row of tiles."""
+    for r0, r1 in grouping.split(prepared.row_chunks()):
+        yield read_block(prepared, r0, r1, device)

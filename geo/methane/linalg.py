@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 
-__all__ = ["FALLBACK_SHRINKAGE", "group_shrinkage", "shrink", "solve"]
+__all__ = ["FALLBACK_SHRINKAGE", "batched_inverse", "group_shrinkage", "shrink", "solve"]
 
 #: Shrinkage towards the diagonal used for groups with fewer valid pixels than bands (or a singular covariance).
 FALLBACK_SHRINKAGE = 0.1
@@ -95,3 +96,10 @@ def _repair(cov: torch.Tensor, factor: torch.Tensor, bad: torch.Tensor, what: st
     factor = factor.clone()
     factor[bad] = fixed
     return factor
+
+
+def batched_inverse(matrix: torch.Tensor) -> torch.Tensor:
+    """Inverse of a batch of small matrices (numpy's batched LAPACK on CPU: torch's CPU path loops slowly)."""
+    if matrix.device.type == "cpu":
+        return torch.from_numpy(np.linalg.inv(matrix.numpy()))
+    return torch.linalg.inv(matrix)

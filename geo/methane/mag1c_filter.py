@@ -23,7 +23,7 @@ as the full update.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from hyperplex.common.errors import InvalidParameterError
-from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks
+from hyperplex.geo.methane.grouping import Chunk, chunk_groups, iter_chunks
 from hyperplex.geo.methane.inputs import FILL_VALUE
-from hyperplex.geo.methane.linalg import group_shrinkage, solve
+from hyperplex.geo.methane.linalg import batched_inverse, group_shrinkage, solve
 from hyperplex.geo.methane.runner import Setup, setup, wrap
 from hyperplex.geo.methane.stats import GroupStats, accumulate, group_add
 from hyperplex.geo.methane.target import TARGET_SCALING
@@ -102,7 +102,7 @@ def mag1c(
         raise InvalidParameterError("`num_iter` must be >= 0 and `shrinkage` in [0, 1].")
     opts = {k: v for k, v in locals().items() if k in _SETUP_KEYS}
     run = setup(cube, wavelengths, fwhm, opts)
-    run.prepared = run.prepared.in_memory()
+    run.prepared = run.prepared.in_memory()  # lazy inputs: read the selected bands once
     flags = _Flags(albedo, nonnegative, sparsity, float(covariance_update_scaling))
     solver = Mag1cSolver(run, flags, float(shrinkage))
     enhancement, factor = solver.execute(int(num_iter))
@@ -140,9 +140,9 @@ class Mag1cSolver:
         self.height, self.width = run.prepared.shape
         self.valid = np.zeros(run.prepared.shape, dtype=bool)
         self.stats: GroupStats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid)
+        self.valid_t = torch.from_numpy(self.valid.ravel()).to(run.device)
         self.shrinkage = group_shrinkage(self.stats.count, run.prepared.n_bands, shrinkage, what)
         self.groups = torch.from_numpy(run.grouping.group_map().ravel()).to(run.device)
-        self.valid_t = torch.from_numpy(self.valid.ravel()).to(run.device)
         size = self.height * self.width
         dev = run.device
         self.ratio = torch.ones(size, dtype=torch.float64, device=dev)
@@ -151,6 +151,7 @@ class Mag1cSolver:
         self.pack: _Packed | None = None
         #: Mean (G, C), C^-1 t (G, C) and normaliser (G,) of the last iteration's statistics.
         self.final: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.second_moment_inverse: torch.Tensor | None = None
         self.bound_terms: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # --- statistics -------------------------------------------------------------------------------------------
@@ -163,23 +164,54 @@ class Mag1cSolver:
 
     def updated(
         self, t_prev: torch.Tensor, moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mean offset, target and covariance of x - a t_prev from the first pass's sums (low-rank update)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Mean offset, target and covariance of x - a t_prev from the first pass's sums (low-rank update).
+
+        The covariance is returned as ``(U, M)`` with ``C = G / N + U M U^T``, ``U = [t_prev, V, mu_y]``.
+        """
         a1, a2, v = moments
-        n = self.stats.count.clamp(min=1)[:, None]
-        mu_y = (self.stats.sum - a1[:, None] * t_prev) / n
-        tv = t_prev[:, :, None] * v[:, None, :]
-        scatter = (
-            self.stats.gram - tv - tv.transpose(1, 2) + a2[:, None, None] * (t_prev[:, :, None] * t_prev[:, None, :])
-        )
-        cov = scatter / n[:, :, None] - mu_y[:, :, None] * mu_y[:, None, :]
-        return mu_y, self.run.template * (self.stats.shift + mu_y), cov
+        n = self.stats.count.clamp(min=1)
+        mu_y = (self.stats.sum - a1[:, None] * t_prev) / n[:, None]
+        basis = torch.stack([t_prev, v, mu_y], dim=2)  # (G, C, 3)
+        coef = torch.zeros(n.numel(), 3, 3, dtype=torch.float64, device=n.device)
+        coef[:, 0, 0] = a2 / n
+        coef[:, 0, 1] = coef[:, 1, 0] = -1.0 / n
+        coef[:, 2, 2] = -1.0
+        return mu_y, self.run.template * (self.stats.shift + mu_y), (basis, coef)
+
+    def covariance(self, low_rank: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Dense covariance ``G / N + U M U^T`` (G, C, C)."""
+        basis, coef = low_rank
+        n = self.stats.count.clamp(min=1)[:, None, None]
+        return self.stats.gram / n + basis @ coef @ basis.transpose(1, 2)
 
     def filter_vector(self, t: torch.Tensor, cov: torch.Tensor, clamp: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """C^-1 t (G, C) and the normaliser t.C^-1 t (G,) (clamped at 1 inside the iterations, like mag1c)."""
         cit, _ = solve(cov, t, self.shrinkage, self.what, self.stats.count)
         norm = (t * cit).sum(-1)
         return cit, (norm.clamp(min=1.0) if clamp else norm)
+
+    def low_rank_filter(self, t: torch.Tensor, low_rank: tuple[torch.Tensor, torch.Tensor]) -> tuple:
+        """C^-1 t by Woodbury from a once-inverted G / N (no shrinkage), else by a batched Cholesky."""
+        if self.second_moment_inverse is None:
+            return self.filter_vector(t, self.covariance(low_rank), clamp=True)
+        basis, coef = low_rank
+        solved = self.second_moment_inverse @ torch.cat([basis, t[:, :, None]], dim=2)  # B^-1 [U, t]
+        inner = basis.transpose(1, 2) @ solved  # U^T B^-1 [U, t]: (G, 3, 4)
+        system = torch.eye(3, dtype=t.dtype, device=t.device) + coef @ inner[:, :, :3]
+        z = _solve3(system, (coef @ inner[:, :, 3:])[..., 0])
+        cit = solved[:, :, 3] - (solved[:, :, :3] @ z[:, :, None])[..., 0]
+        return cit, (t * cit).sum(-1).clamp(min=1.0)
+
+    def _second_moment_inverse(self) -> torch.Tensor | None:
+        """(G / N)^-1 per group when no shrinkage applies and every non-empty group is positive definite."""
+        if bool((self.shrinkage != 0).any()):
+            return None
+        n = self.stats.count.clamp(min=1)[:, None, None]
+        eye = torch.eye(self.stats.gram.shape[-1], dtype=torch.float64, device=n.device)
+        matrix = torch.where((self.stats.count == 0)[:, None, None], eye, self.stats.gram / n)
+        _, info = torch.linalg.cholesky_ex(matrix)
+        return None if bool((info > 0).any()) else batched_inverse(matrix)
 
     # --- passes ---------------------------------------------------------------------------------------------
     def dense_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, first: bool) -> tuple:
@@ -189,31 +221,34 @@ class Mag1cSolver:
         a2 = torch.zeros(g, dtype=torch.float64, device=dev)
         v = torch.zeros(g, c, dtype=torch.float64, device=dev)
         mean = self.stats.shift + mu_y
-        for chunk in iter_chunks(self.run.prepared, self.run.grouping, dev):
+        unit_mean = (mean / (mean * mean).sum(-1, keepdim=True)).to(torch.float32)
+        shift32, mu32, cit32 = (t.to(torch.float32) for t in (self.stats.shift, mu_y, cit))
+        for chunk in self._chunks():
             gid = chunk_groups(self.run.grouping, chunk.r0, dev)
-            y32 = (chunk.data - self.stats.shift.to(torch.float32)[gid][:, None, :]).mul_(chunk.valid[:, :, None])
-            y = y32.to(torch.float64)
-            dev_ = y - mu_y[gid][:, None, :]
+            y = (chunk.data - shift32[gid][:, None, :]).mul_(chunk.valid[:, :, None])  # exact in float32
+            functionals = torch.stack([cit32[gid], unit_mean[gid]], dim=2)  # (W, C, 2)
+            values = torch.bmm(y, functionals).to(torch.float64)
+            values -= (mu32[gid][:, None, :] @ functionals).to(torch.float64)  # (x - mu) . [C^-1 t, mu/|mu|^2]
             rows = (chunk.r0, chunk.r1)
             if first:
-                self._init_pixels(rows, y, dev_, mean[gid], chunk.valid)
-            proj = torch.bmm(dev_, cit[gid][:, :, None])[..., 0]
-            alpha = self._alpha(rows, proj, norm[gid][:, None], first) * chunk.valid
+                self._init_pixels(rows, y, values[..., 1], chunk.valid)
+            alpha = self._alpha(rows, values[..., 0], norm[gid][:, None], first) * chunk.valid
             self.alpha.view(self.height, self.width)[chunk.r0 : chunk.r1] = alpha.T
             a = self.flags.update_scaling * self.ratio.view(self.height, self.width)[chunk.r0 : chunk.r1].T * alpha
             group_add(a1, gid, a.sum(1))
             group_add(a2, gid, a.square().sum(1))
-            group_add(v, gid, torch.bmm(a[:, None, :], y)[:, 0])
+            group_add(v, gid, torch.bmm(a.to(torch.float32)[:, None, :], y)[:, 0])
         return a1, a2, v
 
-    def _init_pixels(
-        self, rows: tuple[int, int], y: torch.Tensor, dev_: torch.Tensor, mean: torch.Tensor, valid: torch.Tensor
-    ) -> None:
+    def _chunks(self) -> Iterator[Chunk]:
+        return iter_chunks(self.run.prepared, self.run.grouping, self.run.device)
+
+    def _init_pixels(self, rows: tuple[int, int], y: torch.Tensor, albedo: torch.Tensor, valid: torch.Tensor) -> None:
+        """Store R = x.mu / mu.mu and |x - m| (with a margin for float32 rounding) of a chunk."""
         r0, r1 = rows
         if self.flags.albedo:
-            ratio = 1.0 + (dev_ * mean[:, None, :]).sum(-1) / (mean * mean).sum(-1)[:, None]
-            self.ratio.view(self.height, self.width)[r0:r1] = torch.where(valid, ratio, 1.0).T
-        self.norm.view(self.height, self.width)[r0:r1] = y.norm(dim=-1).T
+            self.ratio.view(self.height, self.width)[r0:r1] = torch.where(valid, 1.0 + albedo, 1.0).T
+        self.norm.view(self.height, self.width)[r0:r1] = (y.norm(dim=-1).to(torch.float64) * (1 + 1e-4)).T
 
     def _alpha(self, rows: tuple[int, int], proj: torch.Tensor, norm: torch.Tensor, first: bool) -> torch.Tensor:
         """New alpha of a chunk (W, h) from projections; uses the previous alpha for the weights."""
@@ -314,9 +349,10 @@ class Mag1cSolver:
         cit, norm = self.filter_vector(t, cov, clamp=False)
         self.final = (self.stats.shift + mu_y, cit, norm)
         moments = self.dense_pass(mu_y, cit, norm, first=True)
+        self.second_moment_inverse = self._second_moment_inverse() if num_iter else None
         for _ in range(num_iter):
-            mu_y, t_new, cov = self.updated(t, moments)
-            cit, norm = self.filter_vector(t_new, cov, clamp=True)
+            mu_y, t_new, low_rank = self.updated(t, moments)
+            cit, norm = self.low_rank_filter(t_new, low_rank)
             self.final = (self.stats.shift + mu_y, cit, norm)
             if self.pack is None and self.flags.sparsity and bool((self.alpha >= 0).all()):
                 self._start_pack()
@@ -335,3 +371,22 @@ class Mag1cSolver:
         alpha[~self.valid] = np.nan
         ratio[~self.valid] = np.nan
         return alpha, ratio
+
+
+def _solve3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve batched 3 x 3 systems ``a z = b`` by Cramer's rule (vectorised; LAPACK loops are slow here)."""
+    det = _det3(a)
+    out = torch.empty_like(b)
+    for j in range(3):
+        aj = a.clone()
+        aj[:, :, j] = b
+        out[:, j] = _det3(aj) / det
+    return out
+
+
+def _det3(a: torch.Tensor) -> torch.Tensor:
+    return (
+        a[:, 0, 0] * (a[:, 1, 1] * a[:, 2, 2] - a[:, 1, 2] * a[:, 2, 1])
+        - a[:, 0, 1] * (a[:, 1, 0] * a[:, 2, 2] - a[:, 1, 2] * a[:, 2, 0])
+        + a[:, 0, 2] * (a[:, 1, 0] * a[:, 2, 1] - a[:, 1, 1] * a[:, 2, 0])
+    )

@@ -9,12 +9,13 @@ cancellation.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_chunks, read_chunk
+from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_blocks, iter_chunks, read_chunk
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 
 __all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project", "weighted_sum"]
@@ -109,6 +110,7 @@ def accumulate(
     device: torch.device,
     shift: torch.Tensor | None = None,
     valid_out: np.ndarray | None = None,
+    chunks: Iterable[Chunk] | None = None,
 ) -> GroupStats:
     """One pass over the cube: per-group counts, sums and Gram matrices of ``x - shift``.
 
@@ -118,6 +120,7 @@ def accumulate(
         device: Compute device.
         shift: Reference spectra (G, C); estimated from a row sample when None.
         valid_out: Optional (H, W) bool array filled with pixel validity.
+        chunks: Chunks to use instead of reading the cube (e.g. views of a pixel-major copy).
 
     Returns:
         The statistics.
@@ -130,7 +133,11 @@ def accumulate(
     count = torch.zeros(n_groups, dtype=torch.float64, device=device)
     total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device)
     gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
-    for chunk in iter_chunks(prepared, grouping, device):
+    if grouping.kind == "tile" and chunks is None:
+        _accumulate_tiles(prepared, grouping, device, shift, (count, total, gram), valid_out)
+        require_valid(int(count.sum().item()))
+        return GroupStats(shift, count, total, gram)
+    for chunk in iter_chunks(prepared, grouping, device) if chunks is None else chunks:
         gid = chunk_groups(grouping, chunk.r0, device)
         y64 = shifted(chunk, gid, shift).to(torch.float64)
         if grouping.kind == "tile":
@@ -147,6 +154,29 @@ def accumulate(
             valid_out[chunk.r0 : chunk.r1] = chunk.valid.T.cpu().numpy()
     require_valid(int(count.sum().item()))
     return GroupStats(shift, count, total, gram)
+
+
+def _accumulate_tiles(
+    prepared: PreparedCube,
+    grouping: Grouping,
+    device: torch.device,
+    shift: torch.Tensor,
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    valid_out: np.ndarray | None,
+) -> None:
+    """Tile statistics from channel-first blocks (no transposes): one (C, P) x (P, C) product per tile."""
+    count, total, gram = out
+    shift32 = shift.to(torch.float32)
+    for block in iter_blocks(prepared, grouping, device):
+        for c0, c1, g in grouping.segments(block.r0):
+            valid = block.valid[:, c0:c1].reshape(-1)
+            y = block.data[:, :, c0:c1].reshape(block.data.shape[0], -1) - shift32[g][:, None]
+            y64 = y.mul_(valid).to(torch.float64)
+            gram[g] += y64 @ y64.T
+            total[g] += y64.sum(1)
+            count[g] += valid.sum()
+        if valid_out is not None:
+            valid_out[block.r0 : block.r1] = block.valid.cpu().numpy()
 
 
 def weighted_sum(
