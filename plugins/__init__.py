@@ -10,7 +10,7 @@ from typing import Any
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
 from hyperplex.plugins._embedding import pca_rgb, tiled_feature_map
 from hyperplex.plugins._layers import LayerStack, image_layer_data
-from hyperplex.plugins._methane import delineate_plumes, plume_table, run_detector
+from hyperplex.plugins._methane import analyze_cube, plume_table
 from hyperplex.plugins._reader import get_reader, open_stack, read_path
 from hyperplex.plugins._sample_data import emit_sample, tissue_sample
 from hyperplex.plugins._stacks import find_stacks, pixel_profile
@@ -22,8 +22,8 @@ __all__ = [
     "MethaneWidget",
     "ModelsWidget",
     "additive_composite",
+    "analyze_cube",
     "composite_colors",
-    "delineate_plumes",
     "emit_sample",
     "find_stacks",
     "get_reader",
@@ -35,7 +35,6 @@ __all__ = [
     "pixel_profile",
     "plume_table",
     "read_path",
-    "run_detector",
     "tiled_feature_map",
     "tissue_sample",
     "write_ome_tiff",

@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from hyperplex.common.errors import InvalidParameterError, NoValidDataError
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import InvalidParameterError
 
 __all__ = [
     "METHODS",
     "MethaneResult",
-    "delineate_plumes",
+    "analyze_cube",
     "methane_layers",
     "plume_table",
-    "run_detector",
 ]
 
 #: Widget choice -> function name in ``hyperplex.geo.methane`` and output unit.
@@ -53,129 +53,68 @@ class MethaneResult:
     window: tuple[float, float]
 
 
-def _detector(method: str) -> tuple[Any, str]:
-    if method not in METHODS:
-        raise InvalidParameterError(f"Unknown methane method {method!r}; choose one of {', '.join(METHODS)}.")
-    name, units = METHODS[method]
-    return _find_function(name), units
-
-
-def _find_function(name: str) -> Any:
-    """``hyperplex.geo.methane.<name>``, looked up in the package, then in its modules."""
-    import importlib
-    import pkgutil
-
-    import hyperplex.geo.methane as methane
-
-    if callable(getattr(methane, name, None)):  # not the submodule of the same name
-        return getattr(methane, name)
-    for info in pkgutil.iter_modules(methane.__path__):
-        module = importlib.import_module(f"{methane.__name__}.{info.name}")
-        if callable(getattr(module, name, None)):
-            return getattr(module, name)
-    raise InvalidParameterError(f"hyperplex.geo.methane has no `{name}` in this installation; pick another method.")
-
-
-def run_detector(
+def analyze_cube(
     method: str,
     cube: Any,
     wavelengths: Sequence[float],
-    fwhm: Sequence[float],
+    fwhm: Sequence[float] | None,
     *,
     window: tuple[float, float] = (2122.0, 2488.0),
-    mask: np.ndarray | None = None,
-) -> tuple[np.ndarray, str]:
-    """Run one of :data:`METHODS` on a ``(bands, H, W)`` cube.
+    pixel_size_m: float | None = None,
+) -> MethaneResult:
+    """Run the scene pipeline of ``hyperplex methane detect`` on an in-memory ``(bands, H, W)`` cube.
+
+    Masks (fill, saturation, flares, dark water), the filter, plume delineation, look-alike vetting
+    and the unbiased IME are exactly those of :func:`hyperplex.geo.detect.analyze`.
 
     Args:
         method: Key of :data:`METHODS`.
         cube: Radiance, channel-first.
         wavelengths: Band centres in nm.
-        fwhm: Band widths in nm.
+        fwhm: Band widths in nm (None: the band spacing).
         window: Fitting window in nm.
-        mask: ``(H, W)`` bool, True for pixels to exclude.
+        pixel_size_m: Ground pixel size, for plume areas and masses.
 
     Returns:
-        ``(enhancement (H, W) float32, units)``.
+        The result with its plume table.
 
     Raises:
         InvalidParameterError: For an unknown method or an empty window.
     """
+    from hyperplex.geo.detect import DetectConfig, SceneSource, analyze
+
+    if method not in METHODS:
+        raise InvalidParameterError(f"Unknown methane method {method!r}; choose one of {', '.join(METHODS)}.")
     if window[1] <= window[0]:
         raise InvalidParameterError(f"Window must be (low, high) nm with low < high; got {window}.")
-    fn, units = _detector(method)
-    result = fn(cube, np.asarray(wavelengths), np.asarray(fwhm), channel_axis=0, mask=mask, window=tuple(window))
-    return np.asarray(getattr(result, "values", result), dtype=np.float32), units
+    channels = ChannelSet.from_wavelengths(wavelengths, fwhm)
+    source = SceneSource.from_array(cube, channels, pixel_size_m=pixel_size_m, name="napari layer")
+    result = analyze(source, DetectConfig(method=method, window=tuple(window)))
+    labels = result.labels.astype(np.int32)
+    units = METHODS[method][1]
+    return MethaneResult(result.enhancement, labels, plume_table(result.plumes, labels), method, units, window)
 
 
-def delineate_plumes(
-    enhancement: np.ndarray, *, units: str = "ppm·m", config: Any = None, valid: np.ndarray | None = None
-) -> np.ndarray:
-    """Plume labels from an enhancement map, by ``hyperplex.geo``'s delineation (the swap point of the widget).
-
-    Smoothing, a threshold at the larger of an absolute level and k robust standard deviations,
-    hysteresis growth, and minimum size and peak (see :func:`hyperplex.geo.detect.delineate.delineate`).
-    Unitless scores (CEM, ACE) use the statistical threshold only.
-
-    Args:
-        enhancement: ``(H, W)`` enhancement or score; NaN is invalid.
-        units: ``"ppm·m"`` or ``"score"``.
-        config: A :class:`hyperplex.geo.detect.DelineationConfig`; the defaults when None.
-        valid: Pixels to consider (default: the finite ones).
-
-    Returns:
-        ``(H, W)`` int32 labels, plumes numbered 1..N.
-
-    Raises:
-        NoValidDataError: If no pixel is finite.
-    """
-    from hyperplex.geo.detect import DelineationConfig
-    from hyperplex.geo.detect.delineate import delineate
-
-    values = np.asarray(enhancement, dtype=np.float32)
-    finite = np.isfinite(values)
-    if not finite.any():
-        raise NoValidDataError("The enhancement map has no finite pixels; nothing to delineate.")
-    mask = finite if valid is None else finite & valid
-    found = delineate(values, mask, config or DelineationConfig(), absolute=units == "ppm·m")
-    return found.labels.astype(np.int32)
-
-
-def plume_table(
-    enhancement: np.ndarray, labels: np.ndarray, *, pixel_size_m: float | None = None, units: str = "ppm·m"
-) -> dict[str, np.ndarray]:
-    """Per-plume statistics: pixels, peak, mean, centroid and, for ppm·m with a pixel size, IME (kg).
-
-    The IME here is the enhancement summed over the plume mask only, a quick lower bound; the
-    scene pipeline (``hyperplex geo detect``) grows the region and debiases the enhancement first.
-
-    Args:
-        enhancement: ``(H, W)`` enhancement.
-        labels: ``(H, W)`` plume ids (0 = background).
-        pixel_size_m: Ground pixel size for area and integrated mass enhancement.
-        units: Unit of ``enhancement``; IME is computed for ``"ppm·m"`` only.
-
-    Returns:
-        Columns ``label, pixels, peak, mean, row, col`` (+ ``area_m2, ime_kg``), one entry per plume.
-    """
+def plume_table(plumes: list[dict[str, Any]], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Columns ``label, pixels, peak, mean, row, col, ime_kg, confidence`` from the pipeline's plume attributes."""
     from scipy import ndimage
 
-    ids = np.unique(labels[labels > 0])
-    values = np.nan_to_num(np.asarray(enhancement, dtype=np.float64))
-    table: dict[str, np.ndarray] = {"label": ids.astype(np.int32)}
-    table["pixels"] = ndimage.sum_labels(np.ones_like(values), labels, ids).astype(np.int64)
-    table["peak"] = np.asarray(ndimage.maximum(values, labels, ids), dtype=np.float64)
-    table["mean"] = np.asarray(ndimage.mean(values, labels, ids), dtype=np.float64)
-    centroids = np.asarray(ndimage.center_of_mass(np.ones_like(values), labels, ids)).reshape(-1, 2)
-    table["row"], table["col"] = centroids[:, 0], centroids[:, 1]
-    if pixel_size_m is not None and units == "ppm·m":
-        from hyperplex.geo.geodesy import ime_kg
+    ids = np.array([p["id"] for p in plumes], dtype=np.int32)
+    centroids = np.asarray(ndimage.center_of_mass(np.ones(labels.shape), labels, ids)).reshape(-1, 2)
 
-        area = float(pixel_size_m) ** 2
-        sums = np.asarray(ndimage.sum_labels(values, labels, ids), dtype=np.float64)
-        table["area_m2"] = table["pixels"] * area
-        table["ime_kg"] = np.array([ime_kg(s, area) for s in sums])
-    return table
+    def column(key: str, fallback: str) -> np.ndarray:
+        return np.array([p[key] if p.get(key) is not None else p.get(fallback, np.nan) for p in plumes], float)
+
+    return {
+        "label": ids,
+        "pixels": np.array([p["pixels"] for p in plumes], dtype=np.int64),
+        "peak": column("max_ppmm", "max_score"),
+        "mean": column("mean_ppmm", "mean_score"),
+        "row": centroids[:, 0],
+        "col": centroids[:, 1],
+        "ime_kg": column("ime_kg", "ime_kg"),
+        "confidence": np.array([p["confidence"] for p in plumes], dtype=object),
+    }
 
 
 def methane_layers(

@@ -25,14 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from hyperplex.common.arrays import materialize
-from hyperplex.plugins._methane import (
-    METHODS,
-    MethaneResult,
-    delineate_plumes,
-    methane_layers,
-    plume_table,
-    run_detector,
-)
+from hyperplex.plugins._methane import METHODS, MethaneResult, analyze_cube, methane_layers
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
 
 if TYPE_CHECKING:
@@ -66,15 +59,11 @@ def compute_methane(
 ) -> Generator[Progress, None, MethaneResult]:
     """The widget's computation as a generator: yields ``(fraction, stage)``, returns the result."""
     cube = yield from _read_cube(stack)
-    yield 0.35, f"running {method}"
+    yield 0.35, f"running {method}, delineating and vetting plumes"
     channels = stack.channels
-    fwhm = channels.fwhm if channels.fwhm is not None else np.gradient(channels.wavelengths)
-    enhancement, units = run_detector(method, cube, channels.wavelengths, fwhm, window=window)
-    yield 0.85, "delineating plumes"
-    labels = delineate_plumes(enhancement, units=units)
-    table = plume_table(enhancement, labels, pixel_size_m=pixel_size_m, units=units)
+    result = analyze_cube(method, cube, channels.wavelengths, channels.fwhm, window=window, pixel_size_m=pixel_size_m)
     yield 1.0, "done"
-    return MethaneResult(enhancement, labels, table, method, units, window)
+    return result
 
 
 class MethaneWidget(QWidget):

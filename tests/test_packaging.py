@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -57,8 +58,14 @@ def test_no_bare_folder_imports():
 
 
 def test_wheel_holds_every_module_and_data_file(tmp_path):
+    src = tmp_path / "src"  # a clean copy: no stale build/ directory can leak files into the wheel
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        src.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, src / name)
+    for folder in CONFIG["package-dir"].values():
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True)  # fmt: skip
+                    str(tmp_path), str(src)], check=True)  # fmt: skip
     wheel = next(tmp_path.glob("hyperplex-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = set()

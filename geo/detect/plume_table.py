@@ -27,9 +27,11 @@ def pixel_lonlat_area(
         lat, lon = source.lat[rows, cols], source.lon[rows, cols]
         gt = source.transform
         return lon, lat, np.asarray(cell_area_m2(gt[1], gt[5], lat), dtype=np.float64)
-    if source.transform is None or source.crs is None:
-        nan = np.full(rows.shape, np.nan)
+    nan = np.full(rows.shape, np.nan)
+    if source.transform is None:
         return nan, nan, nan
+    if source.crs is None:  # a metric grid without CRS (in-memory cube with a pixel size)
+        return nan, nan, np.full(rows.shape, abs(source.transform[1] * source.transform[5]))
     from affine import Affine
     from rasterio.crs import CRS
     from rasterio.warp import transform as warp

@@ -50,14 +50,24 @@ class SceneSource:
     _cube: Any = None
 
     @classmethod
-    def from_array(cls, cube: Any, channels: Any, *, name: str = "array") -> SceneSource:
-        """An in-memory ``(C, H, W)`` radiance cube (numpy or dask) with its channels (nm), no georeference."""
+    def from_array(
+        cls, cube: Any, channels: Any, *, pixel_size_m: float | None = None, name: str = "array"
+    ) -> SceneSource:
+        """An in-memory ``(C, H, W)`` radiance cube (numpy or dask) with its channels (nm).
+
+        Args:
+            cube: Radiance, channel-first; -9999 and NaN are fill.
+            channels: A ChannelSet or wavelengths in nm.
+            pixel_size_m: Ground pixel size, for plume areas and masses (no CRS: no lon/lat).
+            name: Label used in messages and products.
+        """
         channels = ChannelSet.coerce(channels, int(cube.shape[0]))
         channels.require_wavelengths("Methane detection")
         if channels.fwhm is None:
             channels = ChannelSet.from_wavelengths(channels.wavelengths, _spacing(channels.wavelengths))
-        return cls(Path(name), "array", channels, tuple(int(s) for s in cube.shape[1:]), None, None, None,
-                   _cube=cube)  # fmt: skip
+        transform = None if pixel_size_m is None else (0.0, float(pixel_size_m), 0.0, 0.0, 0.0, -float(pixel_size_m))
+        shape = (int(cube.shape[1]), int(cube.shape[2]))
+        return cls(Path(name), "array", channels, shape, None, None, transform, _cube=cube)
 
     @property
     def stem(self) -> str:

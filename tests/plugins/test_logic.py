@@ -10,7 +10,7 @@ from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
 from hyperplex.plugins._embedding import pca_rgb, tiled_feature_map
 from hyperplex.plugins._layers import MAX_CHANNEL_LAYERS, LayerStack, image_layer_data
-from hyperplex.plugins._methane import delineate_plumes, plume_table
+from hyperplex.plugins._methane import analyze_cube
 from hyperplex.plugins._stacks import find_stacks, pixel_profile
 from hyperplex.plugins._writer import layers_to_array
 
@@ -156,35 +156,6 @@ def test_pca_rgb_recovers_the_dominant_latent_map():
     np.testing.assert_array_equal(pca_rgb(features)[0], rgb)  # deterministic signs
 
 
-# ---------------------------------------------------------------- plumes
-def test_delineate_plumes_finds_known_blobs():
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:120, :120]
-    centres = [(30, 30, 800.0), (80, 90, 500.0), (95, 20, 300.0)]
-    field = rng.normal(0, 40.0, (120, 120))
-    for r, c, amp in centres:
-        field += amp * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 4.0**2))
-    labels = delineate_plumes(field)
-    assert labels.max() == 3
-    found = [labels[r, c] for r, c, _ in centres]
-    assert sorted(found) == [1, 2, 3]
-    table = plume_table(field, labels, pixel_size_m=60.0)
-    np.testing.assert_array_equal(table["pixels"], [np.sum(labels == i) for i in (1, 2, 3)])
-    first = found[0] - 1
-    np.testing.assert_allclose((table["row"][first], table["col"][first]), (30, 30), atol=1.0)
-    from hyperplex.geo.geodesy import ime_kg
-
-    expected = ime_kg(field[labels == found[0]].sum(), 3600.0)
-    assert table["ime_kg"][first] == pytest.approx(expected)
-    scores = delineate_plumes(field / 1000.0, units="score")  # unitless: statistical threshold only
-    assert sorted(scores[r, c] for r, c, _ in centres) == [1, 2, 3]
-
-
-def test_delineate_plumes_on_noise_finds_nothing():
-    field = np.random.default_rng(1).normal(0, 40.0, (100, 100))
-    assert delineate_plumes(field).max() == 0
-
-
 # ---------------------------------------------------------------- writers
 def test_layers_to_array_and_writer_round_trip(tmp_path, marker_image):
     from hyperplex.plugins._reader import get_reader
@@ -226,24 +197,35 @@ def emit128():
     ("method", "units"), [("mag1c-sas", "ppm·m"), ("mf", "ppm·m"), ("cem", "score"), ("ace", "score")]
 )
 def test_each_method_runs_and_its_plumes_cover_the_injected_sources(emit128, method, units):
-    from hyperplex.plugins._methane import run_detector
-
     stack, scene = emit128
-    enhancement, got_units = run_detector(method, stack.levels[0], scene.wavelengths, scene.fwhm)
-    assert got_units == units and enhancement.shape == (128, 128)
-    labels = delineate_plumes(enhancement, units=units)
+    result = analyze_cube(method, stack.levels[0], scene.wavelengths, scene.fwhm, pixel_size_m=60.0)
+    assert result.units == units and result.enhancement.shape == (128, 128)
+    labels = result.labels
     assert all(labels[round(p["row"]), round(p["col"])] > 0 for p in scene.plumes)
     assert not np.any((labels > 0) & (scene.truth == 0))
+    table = result.table
+    np.testing.assert_array_equal(table["pixels"], [np.sum(labels == i) for i in table["label"]])
+    assert set(table["confidence"]) <= {"high", "medium", "low"}
 
 
-def test_run_detector_rejects_unknown_method_and_bad_window(emit128):
-    from hyperplex.plugins._methane import run_detector
+def test_plume_table_mass_matches_truth(emit128):
+    """The widget's IME is the pipeline's unbiased one: within 30 % of the injected mass."""
+    stack, scene = emit128
+    result = analyze_cube("mag1c", stack.levels[0], scene.wavelengths, scene.fwhm, pixel_size_m=60.0)
+    for plume in scene.plumes:
+        ids = set(np.unique(result.labels[scene.plume_labels == plume["id"]])) - {0}
+        rows = [i for i, label in enumerate(result.table["label"]) if label in ids]
+        ime = sum(result.table["ime_kg"][rows])
+        truth = plume["ime_kg"] * 3600.0 / scene.pixel_area_m2  # same plume on 60 m pixels
+        assert ime == pytest.approx(truth, rel=0.3)
 
+
+def test_analyze_cube_rejects_unknown_method_and_bad_window(emit128):
     stack, scene = emit128
     with pytest.raises(InvalidParameterError, match="Unknown methane method"):
-        run_detector("nope", stack.levels[0], scene.wavelengths, scene.fwhm)
+        analyze_cube("nope", stack.levels[0], scene.wavelengths, scene.fwhm)
     with pytest.raises(InvalidParameterError, match="low < high"):
-        run_detector("mf", stack.levels[0], scene.wavelengths, scene.fwhm, window=(2400.0, 2100.0))
+        analyze_cube("mf", stack.levels[0], scene.wavelengths, scene.fwhm, window=(2400.0, 2100.0))
 
 
 def test_plugin_he_prediction_equals_the_library_tiled_inference():
