@@ -15,6 +15,7 @@ __all__ = ["RGB_NM", "stretch", "true_color", "write_quicklook"]
 
 #: Band centres used for red, green and blue.
 RGB_NM = (640.0, 550.0, 460.0)
+_MAX_PIXELS = 1000  # longest side drawn in a quicklook
 
 
 def stretch(band: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
@@ -72,6 +73,10 @@ def write_quicklook(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    step = max(1, -(-max(rgb.shape[:2]) // _MAX_PIXELS))  # a screen-sized figure needs no more pixels
+    rgb = rgb[::step, ::step]
+    overlay = None if overlay is None else overlay[::step, ::step]
+    outlines = None if outlines is None else outlines[::step, ::step]
     h, w = rgb.shape[:2]
     fig, ax = plt.subplots(figsize=(8, 8 * h / max(w, 1) + 0.6), dpi=110)
     ax.imshow(rgb, interpolation="nearest")

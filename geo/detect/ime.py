@@ -25,7 +25,7 @@ def _column_stats(data: np.ndarray, weight: np.ndarray, shrinkage: float) -> tup
     count = np.maximum(weight.sum(axis=1), 1.0)[:, None]
     mean = np.einsum("nh,nhb->nb", weight, data) / count
     centred = (data - mean[:, None, :]) * np.sqrt(weight)[:, :, None]
-    cov = np.einsum("nhb,nhc->nbc", centred, centred) / np.maximum(count[:, :, None] - 1.0, 1.0)
+    cov = np.matmul(centred.transpose(0, 2, 1), centred) / np.maximum(count[:, :, None] - 1.0, 1.0)
     diag = np.einsum("nbb->nb", cov)
     cov = (1.0 - shrinkage) * cov
     cov[:, np.arange(cov.shape[1]), np.arange(cov.shape[1])] += shrinkage * diag
@@ -70,10 +70,10 @@ def debiased_enhancement(
     target = template[None, :] * mean
     cit = np.linalg.solve(cov, target[:, :, None])[..., 0]  # (n, B)
     norm = np.einsum("nb,nb->n", target, cit)
-    for j, col in enumerate(cols):
-        rows = np.flatnonzero(region[:, col])
-        g = j if group == "column" else 0
-        x = cube[:, rows, col].T.astype(np.float64)  # (r, B)
-        albedo = x @ mean[g] / (mean[g] @ mean[g])
-        out[rows, col] = (x - mean[g]) @ cit[g] / (albedo * norm[g]) * _SCALE
+    rows, pix_cols = np.nonzero(region)
+    g = np.searchsorted(cols, pix_cols) if group == "column" else np.zeros(rows.size, dtype=int)
+    x = cube[:, rows, pix_cols].T.astype(np.float64)  # (P, B)
+    mu = mean[g]
+    albedo = np.einsum("pb,pb->p", x, mu) / np.einsum("pb,pb->p", mu, mu)
+    out[rows, pix_cols] = np.einsum("pb,pb->p", x - mu, cit[g]) / (albedo * norm[g]) * _SCALE
     return out

@@ -58,6 +58,12 @@ def _mean_spectrum(cube: np.ndarray, where: np.ndarray) -> np.ndarray:
     return np.nanmean(cube[:, where], axis=1)
 
 
+def _crop(labels: np.ndarray, index: int, pad: int) -> tuple[slice, ...]:
+    """Bounding box of candidate ``index`` grown by ``pad`` pixels, clipped to the image."""
+    box = ndimage.find_objects((labels == index).astype(np.int8))[0]
+    return tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, labels.shape))
+
+
 def candidate_features(
     index: int,
     labels: np.ndarray,
@@ -66,8 +72,14 @@ def candidate_features(
     template: np.ndarray,
     excluded: np.ndarray,
     background_sigma: float,
+    window: tuple[slice, ...] | None = None,
 ) -> dict[str, Any]:
-    """Vetting features of candidate ``index`` (see the module docstring)."""
+    """Vetting features of candidate ``index`` (see the module docstring).
+
+    ``window`` restricts the work to a crop that holds the candidate plus an 8-pixel margin.
+    """
+    win = window or _crop(labels, index, 8)
+    labels, enh, excluded, cube = labels[win], enh[win], excluded[win], cube[(slice(None), *win)]
     inside = labels == index
     rows, cols = np.nonzero(inside)
     usable = ~excluded & (labels == 0)
