@@ -41,6 +41,8 @@ from hyperplex.geo.methane.target import TARGET_SCALING
 __all__ = ["mag1c"]
 
 EPSILON = 1e-9
+#: Pixels per segment of the packed candidate set (each segment holds pixels of one group).
+SEGMENT = 32
 
 
 def mag1c(
@@ -123,13 +125,24 @@ class _Flags:
 
 @dataclass
 class _Packed:
-    """Candidate pixels padded per group: flat index, slot mask, shifted spectra y = x - m, R and alpha (G, K)."""
+    """Candidate pixels in segments of one group each: flat index, slot mask, y = x - m, R, alpha (S, L); group (S,)."""
 
     index: torch.Tensor
     mask: torch.Tensor
     y: torch.Tensor
     ratio: torch.Tensor
     alpha: torch.Tensor
+    group: torch.Tensor
+
+
+class _RowView:
+    """Rows ``positions`` of a packed (S, L, C) tensor, gathered lazily (avoids a full copy when re-packing)."""
+
+    def __init__(self, packed: torch.Tensor, positions: torch.Tensor) -> None:
+        self.flat, self.positions = packed.view(-1, packed.shape[-1]), positions
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.flat[self.positions[rows]]
 
 
 class Mag1cSolver:
@@ -265,15 +278,20 @@ class Mag1cSolver:
         """Update alpha on the packed candidates only (all other pixels are certified to stay 0)."""
         self._admit(mu_y, cit)
         pk = self.pack
+        g = pk.group
         offset = (mu_y * cit).sum(-1)
-        proj = torch.bmm(pk.y, cit.to(torch.float32)[:, :, None])[..., 0].to(torch.float64) - offset[:, None]
+        proj = torch.bmm(pk.y, cit.to(torch.float32)[g][:, :, None])[..., 0].to(torch.float64) - offset[g][:, None]
         weight = 1.0 / (pk.ratio * (pk.alpha + EPSILON))
-        pk.alpha = ((proj - weight) / (pk.ratio * norm[:, None])).clamp(min=0) * pk.mask
+        pk.alpha = ((proj - weight) / (pk.ratio * norm[g][:, None])).clamp(min=0) * pk.mask
         a = self.flags.update_scaling * pk.ratio * pk.alpha
-        v = torch.bmm(a.to(torch.float32)[:, None, :], pk.y)[:, 0].to(torch.float64)
-        if pk.alpha.shape[1] > 8 and 2 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum(1).max()) < pk.alpha.shape[1]:
+        partial = torch.bmm(a.to(torch.float32)[:, None, :], pk.y)[:, 0].to(torch.float64)
+        n_groups, n_bands = self.run.grouping.n_groups, self.run.prepared.n_bands
+        zeros = torch.zeros(n_groups, dtype=torch.float64, device=a.device)
+        v = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=a.device).index_add_(0, g, partial)
+        moments = (zeros.index_add(0, g, a.sum(1)), zeros.index_add(0, g, a.square().sum(1)), v)
+        if 4 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < 3 * pk.alpha.numel() and pk.alpha.shape[0] > 1:
             self._repack()
-        return a.sum(1), a.square().sum(1), v
+        return moments
 
     # --- candidate set --------------------------------------------------------------------------------------
     def _start_pack(self) -> None:
@@ -289,27 +307,34 @@ class Mag1cSolver:
             zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
         )
 
-    def _pack(self, index: torch.Tensor, y: torch.Tensor | None = None) -> _Packed:
-        """Pad the pixels ``index`` (with spectra ``y`` if known, else read) into a (G, K) layout."""
+    def _pack(self, index: torch.Tensor, y: _RowView | None = None) -> _Packed:
+        """Pack pixels ``index`` into segments of SEGMENT pixels of one group.
+
+        Spectra come from rows of ``y`` (an (n, C) tensor; row i belongs to ``index[i]``) or are read.
+        """
         dev, g_count, n_bands = self.run.device, self.run.grouping.n_groups, self.run.prepared.n_bands
         group = self.groups[index]
         order = torch.argsort(group * self.groups.numel() + index)
         index, group = index[order], group[order]
         counts = torch.bincount(group, minlength=g_count)
-        width = max(int(counts.max()) if index.numel() else 1, 1)
-        slot = torch.arange(index.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
-        packed = torch.zeros(g_count, width, n_bands, dtype=torch.float32, device=dev)
-        if y is not None:
-            packed[group, slot] = y[order]
-        else:
-            for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 16):
-                packed[group[part], slot[part]] = self._read(index[part], group[part])
-        flat = torch.zeros(g_count, width, dtype=torch.int64, device=dev)
-        flat[group, slot] = index
-        mask = torch.zeros(g_count, width, dtype=torch.bool, device=dev)
-        mask[group, slot] = True
+        rank = torch.arange(index.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
+        per_group = (counts + SEGMENT - 1) // SEGMENT
+        first = torch.cumsum(per_group, 0) - per_group
+        segment = first[group] + rank // SEGMENT
+        slot = rank % SEGMENT
+        n_seg = max(int(per_group.sum()), 1)
+        seg_group = torch.repeat_interleave(torch.arange(g_count, device=dev), per_group)
+        seg_group = seg_group if seg_group.numel() else torch.zeros(1, dtype=torch.int64, device=dev)
+        packed = torch.zeros(n_seg, SEGMENT, n_bands, dtype=torch.float32, device=dev)
+        for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 16):
+            rows = self._read(index[part], group[part]) if y is None else y[order[part]]
+            packed[segment[part], slot[part]] = rows
+        flat = torch.zeros(n_seg, SEGMENT, dtype=torch.int64, device=dev)
+        flat[segment, slot] = index
+        mask = torch.zeros(n_seg, SEGMENT, dtype=torch.bool, device=dev)
+        mask[segment, slot] = True
         ratio = torch.where(mask, self.ratio[flat], 1.0)
-        return _Packed(flat, mask, packed, ratio, torch.where(mask, self.alpha[flat], 0.0))
+        return _Packed(flat, mask, packed, ratio, torch.where(mask, self.alpha[flat], 0.0), seg_group)
 
     def _read(self, index: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
         idx = index.cpu().numpy()
@@ -325,7 +350,8 @@ class Mag1cSolver:
         pk = self.pack
         self._store()
         keep = pk.mask & ((pk.alpha > 0) | (pk.ratio <= 0))
-        self.pack = self._pack(pk.index[keep], pk.y[keep])
+        self.pack = None
+        self.pack = self._pack(pk.index[keep], _RowView(pk.y, torch.nonzero(keep.view(-1))[:, 0]))
 
     def _admit(self, mu_y: torch.Tensor, cit: torch.Tensor) -> None:
         """Certify per group that unpacked pixels stay 0; re-pack with any pixel that is not certified."""

@@ -94,7 +94,7 @@ def mag1c_sas(
     solver = Mag1cSolver(sampled, _Flags(albedo, True, True, 1.0), float(shrinkage), what="mag1c_sas")
     solver.execute(int(num_iter))
     mean, cit, norm = solver.final
-    enhancement, factor = _apply(run, mean, cit, norm, int(apply_iter), albedo)
+    enhancement, factor = _apply(run, mean, cit, norm, int(apply_iter), albedo, return_albedo)
     out = wrap(run, enhancement, "ch4_enhancement", "ppm m")
     return (out, wrap(run, factor, "albedo_factor", "1")) if return_albedo else out
 
@@ -131,24 +131,24 @@ def _sample_setup(run: Setup, sample: float) -> Setup:
 
 
 def _apply(
-    run: Setup, mean: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, steps: int, albedo: bool
-) -> tuple[np.ndarray, np.ndarray]:
+    run: Setup, mean: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, steps: int, albedo: bool, want_ratio: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frozen-statistics reweighting on every pixel; the albedo factor image too when ``want_ratio``."""
     weights = torch.stack([mean / (mean * mean).sum(-1, keepdim=True), cit], dim=2)
-    ratios: list[tuple[int, torch.Tensor]] = []
+
+    def ratio_of(values: torch.Tensor) -> torch.Tensor:
+        return 1.0 + values[..., 0] if albedo else torch.ones_like(values[..., 0])
 
     def finish(values: torch.Tensor, gid: torch.Tensor) -> torch.Tensor:
         values = values.to(torch.float64)
-        ratio = 1.0 + values[..., 0] if albedo else torch.ones_like(values[..., 0])
+        ratio = ratio_of(values)
         scale = ratio * norm[gid][:, None]
         alpha0 = (values[..., 1] / scale).clamp(min=0)
         alpha = alpha0
         for _ in range(steps):
             alpha = (alpha0 - 1.0 / (ratio * (alpha + EPSILON)) / scale).clamp(min=0)
-        ratios.append(ratio.to(torch.float32))
         return alpha * TARGET_SCALING
 
     enhancement = apply_functionals(run, mean, weights, finish)
-    factor = torch.cat(ratios, dim=1).T.cpu().numpy() if ratios else np.empty((0, 0), np.float32)
-    factor = factor.reshape(enhancement.shape) if factor.size == enhancement.size else factor
-    factor[np.isnan(enhancement)] = np.nan
+    factor = apply_functionals(run, mean, weights, lambda v, g: ratio_of(v)) if want_ratio else None
     return enhancement, factor
