@@ -326,13 +326,16 @@ class Mag1cSolver:
         seg_group = torch.repeat_interleave(torch.arange(g_count, device=dev), per_group)
         seg_group = seg_group if seg_group.numel() else torch.zeros(1, dtype=torch.int64, device=dev)
         packed = torch.zeros(n_seg, SEGMENT, n_bands, dtype=torch.float32, device=dev)
-        for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 16):
+        position = segment * SEGMENT + slot
+        flat_packed = packed.view(-1, n_bands)
+        for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 17):
             rows = self._read(index[part], group[part]) if y is None else y[order[part]]
-            packed[segment[part], slot[part]] = rows
-        flat = torch.zeros(n_seg, SEGMENT, dtype=torch.int64, device=dev)
-        flat[segment, slot] = index
-        mask = torch.zeros(n_seg, SEGMENT, dtype=torch.bool, device=dev)
-        mask[segment, slot] = True
+            flat_packed.index_copy_(0, position[part], rows)
+        flat = torch.zeros(n_seg * SEGMENT, dtype=torch.int64, device=dev).index_copy_(0, position, index)
+        flat = flat.view(n_seg, SEGMENT)
+        mask = torch.zeros(n_seg * SEGMENT, dtype=torch.bool, device=dev)
+        mask[position] = True
+        mask = mask.view(n_seg, SEGMENT)
         ratio = torch.where(mask, self.ratio[flat], 1.0)
         return _Packed(flat, mask, packed, ratio, torch.where(mask, self.alpha[flat], 0.0), seg_group)
 
