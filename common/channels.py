@@ -302,7 +302,8 @@ class ChannelSet:
         names = _coord_values(coords, dim, (dim,)) if dim not in ("wavelength", "wavelengths") else None
         count = obj.sizes[dim]
         if wl is not None:
-            units = str(coords["wavelength" if "wavelength" in coords else dim].attrs.get("units", "nm"))
+            source = next((k for k in ("wavelength", "wavelengths", dim) if k in coords), dim)
+            units = str(coords[source].attrs.get("units", "nm"))
             labels = [str(n) for n in names] if names is not None and names.dtype.kind in "UO" else None
             good = _coord_values(coords, dim, ("good_wavelengths", "good"))
             return cls.from_wavelengths(wl, _coord_values(coords, dim, ("fwhm",)), names=labels, good=good, units=units)

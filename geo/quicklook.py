@@ -60,7 +60,7 @@ def write_quicklook(
         path: Output PNG (written atomically).
         rgb: ``(H, W, 3)`` in [0, 1].
         overlay: ``(H, W)`` values to overlay (NaN and values below the range start are transparent).
-        overlay_range: Colour scale limits; default the overlay's 2nd-99.5th percentiles.
+        overlay_range: Colour scale limits; default the overlay's 90th-99.8th percentiles (floored at 0).
         overlay_label: Colour bar label.
         outlines: ``(H, W)`` integer labels whose boundaries are drawn.
         title: Figure title.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperplex.common.errors import DataNotFoundError, HyperplexError
-from hyperplex.common.progress import progress
+from hyperplex.common.progress import is_quiet, progress, quiet
 from hyperplex.geo.detect.config import DetectConfig
 
 __all__ = ["BatchResult", "detect_many", "expand_inputs"]
@@ -42,8 +42,10 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def _safe_detect(path: Path, out_dir: Path, config: DetectConfig, threads: int | None) -> dict[str, Any]:
-    """Run one scene; turn expected failures into a 'failed' summary instead of raising."""
+def _safe_detect(
+    path: Path, out_dir: Path, config: DetectConfig, threads: int | None, silent: bool = False
+) -> dict[str, Any]:
+    """Run one scene; any failure becomes a 'failed' summary, so one bad scene never stops a batch."""
     from hyperplex.geo.detect.scene import detect_scene
 
     if threads:
@@ -51,10 +53,12 @@ def _safe_detect(path: Path, out_dir: Path, config: DetectConfig, threads: int |
 
         torch.set_num_threads(threads)
     try:
-        return detect_scene(path, out_dir, config)
-    except (HyperplexError, OSError, ValueError, KeyError) as err:
-        return {"scene": Path(path).name, "status": "failed", "error": f"{type(err).__name__}: {err}",
-                "traceback": traceback.format_exc(limit=3)}  # fmt: skip
+        with quiet(silent):
+            return detect_scene(path, out_dir, config)
+    except Exception as err:  # reported per scene, the batch goes on
+        kind = "" if isinstance(err, HyperplexError) else f"{type(err).__name__}: "
+        return {"scene": Path(path).name.split(".")[0], "status": "failed", "error": f"{kind}{err}",
+                "traceback": traceback.format_exc(limit=4)}  # fmt: skip
 
 
 @dataclass
@@ -109,16 +113,19 @@ def detect_many(
         The per-scene summaries.
     """
     cfg = config or DetectConfig()
-    paths = expand_inputs(inputs)
-    out = Path(out_dir)
+    paths = [p.resolve() for p in expand_inputs(inputs)]  # workers may run elsewhere
+    out = Path(out_dir).resolve()
     if not (workers or scheduler):
-        runs = (_safe_detect(p, out, cfg, None) for p in paths)
+        runs = (_safe_detect(p, out, cfg, None, is_quiet()) for p in paths)
         return BatchResult(list(progress(runs, total=len(paths), desc="scenes", unit="scene", leave=True)))
     from dask.distributed import as_completed
 
     threads = max(1, (os.cpu_count() or 1) // max(workers or 1, 1))
     with _client(workers, scheduler) as client:
-        futures = {client.submit(_safe_detect, p, out, cfg, threads, pure=False): i for i, p in enumerate(paths)}
+        silent = is_quiet()
+        futures = {
+            client.submit(_safe_detect, p, out, cfg, threads, silent, pure=False): i for i, p in enumerate(paths)
+        }
         results: list[dict[str, Any]] = [{}] * len(paths)
         for fut in progress(as_completed(futures), total=len(futures), desc="scenes", unit="scene", leave=True):
             results[futures[fut]] = fut.result()

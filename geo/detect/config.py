@@ -55,7 +55,8 @@ class DelineationConfig:
         min_peak: Smallest smoothed peak a plume may have, ppm·m.
         min_pixels: Smallest plume, pixels.
         min_spectral_score: Candidates whose mean spectrum correlates less than this with the CH4
-            absorption shape are rejected as surface look-alikes (ppm·m methods only).
+            absorption shape are rejected as surface look-alikes (every method: the test reads the
+            radiance, not the filter output).
         vet: Apply the rejection tests (off: keep every candidate, still scored).
     """
 

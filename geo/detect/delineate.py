@@ -50,8 +50,8 @@ class Delineation:
     Attributes:
         labels: Candidate id per pixel (0 = none), int32.
         smoothed: The smoothed enhancement.
-        threshold: The threshold applied to ``smoothed``.
-        background: ``(median, sigma)`` of the unsmoothed enhancement.
+        threshold: The threshold applied to ``smoothed`` (from the smoothed map's own statistics).
+        background: ``(median, sigma)`` of the unsmoothed enhancement (for signal-to-noise ratios).
         peaks: Smoothed peak per candidate id (index = id - 1).
     """
 

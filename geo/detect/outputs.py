@@ -27,14 +27,24 @@ def product_paths(out_dir: Path, stem: str) -> dict[str, Path]:
     return {key: out_dir / f"{stem}{suffix}" for key, suffix in PRODUCTS.items()}
 
 
-def is_complete(paths: dict[str, Path]) -> bool:
-    """True when every product exists and run.json records a finished run (it is written last)."""
+def is_complete(paths: dict[str, Path], parameters: dict[str, Any]) -> bool:
+    """True when every product exists and run.json records a finished run with these ``parameters``.
+
+    run.json is written last, so its presence marks a complete scene; a run with other options
+    (another method, window, threshold, ...) is not a reason to skip.
+    """
     if not all(p.is_file() for p in paths.values()):
         return False
     try:
-        return json.loads(paths["run"].read_text()).get("status") == "complete"
+        run = json.loads(paths["run"].read_text())
     except (OSError, ValueError):
         return False
+    return run.get("status") == "complete" and _options(run.get("parameters", {})) == _options(parameters)
+
+
+def _options(parameters: dict[str, Any]) -> str:
+    """Comparable form of a configuration: JSON without the ``overwrite`` switch."""
+    return json.dumps({k: v for k, v in parameters.items() if k != "overwrite"}, sort_keys=True, default=str)
 
 
 def write_cog(

@@ -30,8 +30,9 @@ def pixel_lonlat_area(
     nan = np.full(rows.shape, np.nan)
     if source.transform is None:
         return nan, nan, nan
-    if source.crs is None:  # a metric grid without CRS (in-memory cube with a pixel size)
-        return nan, nan, np.full(rows.shape, abs(source.transform[1] * source.transform[5]))
+    if source.crs is None:  # only an in-memory cube given a pixel size is a metric grid without CRS
+        metric = source.kind == "array"
+        return nan, nan, np.full(rows.shape, abs(source.transform[1] * source.transform[5]) if metric else np.nan)
     from affine import Affine
     from rasterio.crs import CRS
     from rasterio.warp import transform as warp
@@ -97,8 +98,9 @@ def describe_plumes(
     labels = np.zeros(enh.shape, dtype=np.uint16)
     plumes, rejected = [], []
     score = cfg.method in SCORE_METHODS
-    regions = expand_labels(found.labels, _IME_GROW_PX) * ~excluded
-    plume_free = ~excluded & (expand_labels(found.labels, _IME_GROW_PX) == 0)
+    grown = expand_labels(found.labels, _IME_GROW_PX)
+    regions = grown * ~excluded
+    plume_free = ~excluded & (grown == 0)
     unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=cfg.group)
     for index in range(1, len(found.peaks) + 1):
         features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])

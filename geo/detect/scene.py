@@ -58,7 +58,9 @@ def _aux_bands(source: SceneSource, cfg: DetectConfig) -> dict[str, np.ndarray]:
     return out
 
 
-def _read(source: SceneSource, filt: np.ndarray, aux: dict[str, np.ndarray], cfg: DetectConfig):
+def _read(
+    source: SceneSource, filt: np.ndarray, aux: dict[str, np.ndarray], cfg: DetectConfig
+) -> tuple[np.ndarray, np.ndarray | None, SceneMasks]:
     """Read the needed bands chunk by chunk: the filter cube, the RGB bands and the masks."""
     needed = np.unique(np.concatenate([filt, *aux.values()]).astype(int))
     pos = {b: i for i, b in enumerate(needed)}
@@ -109,7 +111,9 @@ def _to_output_grid(source: SceneSource, cfg: DetectConfig, *layers: np.ndarray)
     return list(layers), source.crs, transform
 
 
-def _polygons(source: SceneSource, cfg: DetectConfig, labels_out: np.ndarray, crs: Any, transform: Any) -> dict:
+def _polygons(
+    source: SceneSource, cfg: DetectConfig, labels_out: np.ndarray, crs: Any, transform: Any
+) -> dict[int, Any]:
     if source.glt is not None and not cfg.ortho:
         return label_polygons(labels_out, mapper=lonlat_mapper(source.lat, source.lon))
     if transform is None:
@@ -195,7 +199,7 @@ def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | N
     Products (``<stem>`` = file name without extension): ``_ch4enh.tif`` (enhancement COG, ppm·m or
     score, orthorectified through the GLT for EMIT), ``_plumes.tif`` (uint16 plume ids),
     ``_plumes.geojson``, ``_quicklook.png`` and ``_run.json``. A scene whose products are complete
-    is skipped unless ``config.overwrite``.
+    and were made with the same options is skipped unless ``config.overwrite``.
 
     Args:
         path: EMIT L1B RAD granule, ENVI cube or multi-band GeoTIFF (radiance with wavelengths).
@@ -211,7 +215,7 @@ def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | N
     cfg = config or DetectConfig()
     source = open_source(path)
     paths = product_paths(Path(out_dir), source.stem)
-    if not cfg.overwrite and is_complete(paths):
+    if not cfg.overwrite and is_complete(paths, cfg.to_dict()):
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
     result = analyze(source, cfg)
     timings = result.timings
@@ -229,7 +233,7 @@ def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | N
     return summary
 
 
-def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any, polygons: dict,
+def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any, polygons: dict[int, Any],
                     result: Analysis, cfg: DetectConfig) -> None:  # fmt: skip
     tags = {
         "method": cfg.method,

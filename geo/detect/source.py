@@ -75,19 +75,23 @@ class SceneSource:
         return self.path.name.split(".")[0] if self.kind == "emit" else self.path.stem
 
     def iter_bands(self, bands: np.ndarray, chunk_lines: int) -> Iterator[tuple[slice, np.ndarray]]:
-        """Yield ``(rows, block)`` with ``block`` float32 ``(len(bands), rows, samples)``, fill as NaN."""
-        bands = np.asarray(bands)
-        lo, hi = int(bands.min()), int(bands.max()) + 1
+        """Yield ``(rows, block)`` with ``block`` float32 ``(len(bands), rows, samples)``, fill as NaN.
+
+        ``bands`` must be sorted and unique; they are read as a few contiguous spans (e.g. the visible
+        bands of the quicklook and the SWIR window), not as one span from the first to the last.
+        """
+        spans = _spans(np.asarray(bands))
         for r0 in range(0, self.shape[0], chunk_lines):
             rows = slice(r0, min(r0 + chunk_lines, self.shape[0]))
-            yield rows, self._read(rows, lo, hi)[bands - lo]
+            parts = [self._read(rows, lo, hi)[idx - lo] for lo, hi, idx in spans]
+            yield rows, parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _read(self, rows: slice, lo: int, hi: int) -> np.ndarray:
         if self.kind == "emit":
             import h5py
 
             with h5py.File(self.path, "r") as f:
-                block = np.moveaxis(f["radiance"][rows, :, lo:hi], -1, 0).astype(np.float32)
+                block = np.moveaxis(f["radiance"][rows, :, lo:hi], -1, 0).astype(np.float32, copy=False)
             block[block == EMIT_FILL] = np.nan
             return block
         block = materialize(self._cube[lo:hi, rows, :], np.float32)
@@ -115,8 +119,16 @@ def _open_emit_source(path: Path) -> SceneSource:
         lat, lon = loc["lat"][...], loc["lon"][...]
         crs = f.attrs.get("spatial_ref")
         crs = crs.decode() if isinstance(crs, bytes) else crs
-        transform = tuple(float(v) for v in f.attrs["geotransform"]) if "geotransform" in f.attrs else None
+        if "geotransform" not in f.attrs:
+            raise FileFormatError(f"{path}: no global 'geotransform' attribute; cannot place the GLT grid on the map.")
+        transform = tuple(float(v) for v in f.attrs["geotransform"])
     return SceneSource(path, "emit", channels, shape, glt, crs or "EPSG:4326", transform, lat, lon)
+
+
+def _spans(bands: np.ndarray, max_gap: int = 8) -> list[tuple[int, int, np.ndarray]]:
+    """Group sorted band indices into ``(lo, hi, indices)`` spans split where the gap exceeds ``max_gap``."""
+    cuts = np.flatnonzero(np.diff(bands) > max_gap) + 1
+    return [(int(g[0]), int(g[-1]) + 1, g) for g in np.split(bands, cuts)]
 
 
 def _spacing(wavelengths: np.ndarray) -> np.ndarray:

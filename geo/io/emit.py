@@ -130,7 +130,10 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     ds["glt_y"] = (("ortho_y", "ortho_x"), glt[1].astype(np.int32))
     ds.attrs = {**root.attrs, "source_path": str(p), "data_variable": name}
     ds.attrs["crs"] = str(root.attrs.get("spatial_ref", "EPSG:4326"))
-    ds.attrs["transform"] = tuple(float(v) for v in np.asarray(root.attrs.get("geotransform", np.nan * np.ones(6))))
+    if "geotransform" in root.attrs:
+        ds.attrs["transform"] = tuple(float(v) for v in np.asarray(root.attrs["geotransform"]))
+    elif ortho:
+        raise FileFormatError(f"{p}: no global 'geotransform' attribute; cannot orthorectify (use ortho=False).")
     if ortho:
         from hyperplex.geo.ortho import orthorectify_dataset
 

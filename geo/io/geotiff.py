@@ -15,7 +15,7 @@ from hyperplex.common.errors import DataNotFoundError, FileFormatError
 
 __all__ = ["geotiff_channels", "open_geotiff", "write_geotiff_cube"]
 
-_NUMBER_UNIT = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*(nm|um|µm|micrometers?|nanometers?)?", re.IGNORECASE)
+_NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(nanometers?|micrometers?|nm|um|µm)\b", re.IGNORECASE)
 
 
 def _from_descriptions(descriptions: list[str | None]) -> ChannelSet | None:
@@ -23,7 +23,7 @@ def _from_descriptions(descriptions: list[str | None]) -> ChannelSet | None:
     values, units = [], set()
     for desc in descriptions:
         match = _NUMBER_UNIT.search(desc or "")
-        if match is None or match.group(2) is None:
+        if match is None:
             return None
         values.append(float(match.group(1)))
         units.add(match.group(2).lower().replace("µ", "u")[:2])

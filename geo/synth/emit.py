@@ -146,6 +146,7 @@ def _render_plumes(plumes: list[dict[str, Any]], shape: tuple[int, int]) -> tupl
     rr, cc = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
     truth = np.zeros(shape)
     labels = np.zeros(shape, dtype=np.int16)
+    strongest = np.zeros(shape)  # where plumes overlap, a pixel belongs to the larger contribution
     for pid, p in enumerate(plumes, start=1):
         ang = np.deg2rad(p["direction_deg"])
         du, dv = rr - p["row"], cc - p["col"]
@@ -154,7 +155,8 @@ def _render_plumes(plumes: list[dict[str, Any]], shape: tuple[int, int]) -> tupl
         s = p["sigma_px"]
         c = p["amplitude_ppmm"] * np.exp(-0.5 * ((along / (s * p["elongation"])) ** 2 + (across / s) ** 2))
         c[c < _TRUTH_FLOOR_PPMM] = 0.0
-        labels[c > 0] = pid
+        labels[c > strongest] = pid
+        np.maximum(strongest, c, out=strongest)
         truth += c
     return truth.astype(np.float32), labels
 

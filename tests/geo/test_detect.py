@@ -145,7 +145,7 @@ def test_cli_batch_reports_failures_and_continues(tmp_path, emit_small):
     result = CliRunner().invoke(main, ["methane", "detect", f"@{listing}", "--out", str(tmp_path / "out"),
                                        "--method", "mf", "--quiet"])  # fmt: skip
     assert result.exit_code == 1
-    assert "FAILED  EMIT_bad.nc" in result.output and "1 ok, 1 failed" in result.output
+    assert "FAILED  EMIT_bad:" in result.output and "1 ok, 1 failed" in result.output
     assert list((tmp_path / "out").glob("*_run.json"))
 
 
@@ -178,3 +178,38 @@ def test_analyze_an_in_memory_cube():
     peak = np.unravel_index(np.argmax(scene.truth), scene.truth.shape)
     assert result.labels[peak] == 1
     assert result.plumes[0]["ime_kg"] is None  # no georeference, no area
+
+
+def test_missing_geotransform_fails_that_scene_only(tmp_path, emit_small):
+    import shutil
+
+    import h5py
+
+    _, paths = emit_small
+    bad = tmp_path / "EMIT_NO_GT.nc"
+    shutil.copy(paths["radiance"], bad)
+    with h5py.File(bad, "r+") as f:
+        del f.attrs["geotransform"]
+    result = detect_many([paths["radiance"], bad], tmp_path / "out", DetectConfig(method="mf"))
+    assert [s["status"] for s in result.summaries] == ["complete", "failed"]
+    assert "geotransform" in result.failed[0]["error"] and "EMIT_NO_GT.nc" in result.failed[0]["error"]
+
+
+def test_ungeoreferenced_geotiff_reports_no_mass(tmp_path):
+    from hyperplex.geo.io import write_geotiff_cube
+
+    scene = emit_scene(lines=96, samples=96, plumes=1, seed=3, plume_strength=2500.0, plume_size=3.0)
+    tif = write_geotiff_cube(np.moveaxis(scene.radiance, -1, 0), scene.channels, tmp_path / "raw.tif")
+    summary = detect_scene(tif, tmp_path / "out", DetectConfig(method="mf"))
+    assert summary["plume_count"] >= 1
+    assert all(p["ime_kg"] is None and p["area_m2"] is None for p in summary["plumes"])
+
+
+def test_rerun_with_other_options_recomputes(tmp_path, emit_small):
+    _, paths = emit_small
+    first = detect_scene(paths["radiance"], tmp_path, DetectConfig(method="mf"))
+    second = detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem"))
+    assert first["status"] == second["status"] == "complete"
+    run = json.loads((tmp_path / f"{second['scene']}_run.json").read_text())
+    assert run["method"] == "cem"
+    assert detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem"))["status"] == "skipped"

@@ -7,30 +7,20 @@ import numpy as np
 import pytest
 
 from hyperplex.common import FileFormatError
-from hyperplex.geo.detect.config import DelineationConfig, MaskConfig
+from hyperplex.geo.detect.config import DelineationConfig
 from hyperplex.geo.detect.delineate import delineate, nan_gaussian, robust_background
-from hyperplex.geo.detect.masks import SceneMasks, read_l2a_mask
+from hyperplex.geo.detect.masks import read_l2a_mask
 from hyperplex.geo.detect.vetting import confidence, is_rejected, spectral_score
 from hyperplex.geo.synth import emit_scene
 from hyperplex.geo.synth.spectra import ch4_log_transmittance, emit_band_grid, endmember_reflectance
 
 
-def _masks_for(scene) -> SceneMasks:
-    wl = scene.wavelengths
-    cube = np.moveaxis(scene.radiance, -1, 0).astype(np.float32)
-    cube[cube == -9999] = np.nan
-    masks = SceneMasks(scene.truth.shape)
-    cfg = MaskConfig()
-    filt = cube[(wl >= 2122) & (wl <= 2488)]
-    sat = cube[(wl >= 1945) & (wl <= 2485)]
-    masks.update(slice(None), filt, sat, cube[np.argmin(abs(wl - 2389.5))], cfg)
-    masks.finish(cfg)
-    return masks
-
-
 def test_masks_flag_the_injected_hazards():
+    from hyperplex.geo.detect import DetectConfig, SceneSource, analyze
+
     scene = emit_scene(lines=96, samples=96, plumes=1, seed=4, fill_columns=2, saturated=2, flares=2, water=1)
-    masks = _masks_for(scene)
+    cube = np.moveaxis(scene.radiance, -1, 0)
+    masks = analyze(SceneSource.from_array(cube, scene.channels), DetectConfig(method="mf")).masks
     truth = scene.masks
     assert np.array_equal(masks.layers["fill"], truth["fill"])
     assert masks.layers["saturated"][truth["saturated"]].all()
@@ -40,6 +30,26 @@ def test_masks_flag_the_injected_hazards():
     land = ~(masks.excluded | (scene.truth > 0))
     assert land.mean() > 0.6  # masks stay local
     assert not masks.excluded[scene.truth > 500].any()  # a plume is never masked as dark or saturated
+
+
+def test_debiased_enhancement_recovers_a_linear_plume_even_without_column_background():
+    from hyperplex.geo.detect.ime import debiased_enhancement
+
+    rng = np.random.default_rng(5)
+    bands, h, w = 20, 120, 12
+    mean = 1.0 + 0.1 * rng.random(bands)
+    template = -np.linspace(0.2, 1.5, bands)  # per 1e5 ppm·m
+    cube = mean[:, None, None] * (1 + 0.01 * rng.standard_normal((bands, h, w)))
+    truth = np.zeros((h, w))
+    truth[50:60, 3:6] = 2000.0
+    cube *= 1 + (template[:, None, None] / 1e5) * truth  # linear Beer-Lambert in the target's units
+    region = truth > 0
+    background = ~region
+    background[:, 5] = False  # column 5 has no plume-free pixel: scene-wide statistics take over
+    est = debiased_enhancement(cube.astype(np.float32), template, region, background)
+    assert np.isnan(est[~region]).all()
+    assert np.nanmean(est[region]) == pytest.approx(2000.0, rel=0.05)
+    assert np.isfinite(est[:, 5][region[:, 5]]).all()
 
 
 def test_l2a_mask_reads_cloud_cirrus_water(tmp_path):

@@ -123,3 +123,21 @@ def test_bad_arguments_are_explained():
         emit_scene(lines=8, samples=8)
     with pytest.raises(InvalidParameterError, match="plume_size"):
         emit_scene(lines=32, samples=32, plume_size=(20.0, 30.0))
+
+
+def test_plume_truth_follows_its_documented_shape():
+    """Rebuild the truth from the plume's own parameters: an elongated Gaussian floored at 20 ppm·m."""
+    from hyperplex.geo.geodesy import ime_kg
+
+    scene = emit_scene(lines=64, samples=64, plumes=1, seed=9, plume_strength=1500.0, plume_size=3.0, noise=0.0)
+    p = scene.plumes[0]
+    rr, cc = np.mgrid[:64, :64].astype(float)
+    ang = np.deg2rad(p["direction_deg"])
+    along = (rr - p["row"]) * np.cos(ang) + (cc - p["col"]) * np.sin(ang)
+    across = -(rr - p["row"]) * np.sin(ang) + (cc - p["col"]) * np.cos(ang)
+    s = p["sigma_px"]
+    expected = 1500.0 * np.exp(-0.5 * ((along / (s * p["elongation"])) ** 2 + (across / s) ** 2))
+    expected[expected < 20.0] = 0.0
+    np.testing.assert_allclose(scene.truth, expected, rtol=1e-5, atol=1e-3)
+    assert p["pixels"] == int((expected > 0).sum())
+    assert p["ime_kg"] == pytest.approx(ime_kg(expected[expected > 0], scene.pixel_area_m2), rel=1e-5)
