@@ -135,16 +135,6 @@ class _Packed:
     group: torch.Tensor
 
 
-class _RowView:
-    """Rows ``positions`` of a packed (S, L, C) tensor, gathered lazily (avoids a full copy when re-packing)."""
-
-    def __init__(self, packed: torch.Tensor, positions: torch.Tensor) -> None:
-        self.flat, self.positions = packed.view(-1, packed.shape[-1]), positions
-
-    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
-        return self.flat[self.positions[rows]]
-
-
 class Mag1cSolver:
     """State of one Mag1c run: group statistics, per-pixel R and alpha, and the packed candidate pixels."""
 
@@ -307,10 +297,11 @@ class Mag1cSolver:
             zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
         )
 
-    def _pack(self, index: torch.Tensor, y: _RowView | None = None) -> _Packed:
-        """Pack pixels ``index`` into segments of SEGMENT pixels of one group.
+    def _pack(self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor] | None = None) -> _Packed:
+        """Pack pixels ``index`` into segments of SEGMENT pixels of one group, sorted by (group, pixel).
 
-        Spectra come from rows of ``y`` (an (n, C) tensor; row i belongs to ``index[i]``) or are read.
+        Spectra are read from the cube, or, with ``reuse=(packed, source_positions)``, moved within the old
+        packed tensor (compaction in place: every row moves towards the front, so no copy is needed).
         """
         dev, g_count, n_bands = self.run.device, self.run.grouping.n_groups, self.run.prepared.n_bands
         group = self.groups[index]
@@ -319,23 +310,25 @@ class Mag1cSolver:
         counts = torch.bincount(group, minlength=g_count)
         rank = torch.arange(index.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
         per_group = (counts + SEGMENT - 1) // SEGMENT
-        first = torch.cumsum(per_group, 0) - per_group
-        segment = first[group] + rank // SEGMENT
-        slot = rank % SEGMENT
+        position = ((torch.cumsum(per_group, 0) - per_group)[group] + rank // SEGMENT) * SEGMENT + rank % SEGMENT
         n_seg = max(int(per_group.sum()), 1)
         seg_group = torch.repeat_interleave(torch.arange(g_count, device=dev), per_group)
         seg_group = seg_group if seg_group.numel() else torch.zeros(1, dtype=torch.int64, device=dev)
-        packed = torch.zeros(n_seg, SEGMENT, n_bands, dtype=torch.float32, device=dev)
-        position = segment * SEGMENT + slot
+        if reuse is None:
+            packed = torch.zeros(n_seg, SEGMENT, n_bands, dtype=torch.float32, device=dev)
+        else:
+            packed = reuse[0].view(-1, n_bands)[: n_seg * SEGMENT].view(n_seg, SEGMENT, n_bands)
         flat_packed = packed.view(-1, n_bands)
-        for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 17):
-            rows = self._read(index[part], group[part]) if y is None else y[order[part]]
+        for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 16):
+            if reuse is None:
+                rows = self._read(index[part], group[part])
+            else:
+                rows = reuse[0].view(-1, n_bands)[reuse[1][order[part]]]
             flat_packed.index_copy_(0, position[part], rows)
         flat = torch.zeros(n_seg * SEGMENT, dtype=torch.int64, device=dev).index_copy_(0, position, index)
-        flat = flat.view(n_seg, SEGMENT)
         mask = torch.zeros(n_seg * SEGMENT, dtype=torch.bool, device=dev)
         mask[position] = True
-        mask = mask.view(n_seg, SEGMENT)
+        flat, mask = flat.view(n_seg, SEGMENT), mask.view(n_seg, SEGMENT)
         ratio = torch.where(mask, self.ratio[flat], 1.0)
         return _Packed(flat, mask, packed, ratio, torch.where(mask, self.alpha[flat], 0.0), seg_group)
 
@@ -353,8 +346,7 @@ class Mag1cSolver:
         pk = self.pack
         self._store()
         keep = pk.mask & ((pk.alpha > 0) | (pk.ratio <= 0))
-        self.pack = None
-        self.pack = self._pack(pk.index[keep], _RowView(pk.y, torch.nonzero(keep.view(-1))[:, 0]))
+        self.pack = self._pack(pk.index[keep], (pk.y, torch.nonzero(keep.view(-1))[:, 0]))
 
     def _admit(self, mu_y: torch.Tensor, cit: torch.Tensor) -> None:
         """Certify per group that unpacked pixels stay 0; re-pack with any pixel that is not certified."""
