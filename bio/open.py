@@ -71,4 +71,15 @@ def open_image(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImage:
     from hyperplex.bio.tiff_stack import read_tiff_stack
 
     readers = {"ome-tiff": read_ome_tiff, "ome-zarr": read_ome_zarr, "tiff-stack": read_tiff_stack}
+    single = _only_tiff(Path(path))
+    if single is not None:  # a folder holding one TIFF is that file (its pages or OME channels)
+        path = single
     return readers[detect_format(path)](path, **kwargs)
+
+
+def _only_tiff(path: Path) -> Path | None:
+    """The single TIFF file inside a folder that is not a zarr store, else None."""
+    if not path.is_dir() or any((path / marker).is_file() for marker in _ZARR_MARKERS):
+        return None
+    tiffs = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".tif", ".tiff")]
+    return tiffs[0] if len(tiffs) == 1 else None

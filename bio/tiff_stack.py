@@ -117,7 +117,8 @@ def _page_names(tif: Any, count: int) -> list[str] | None:
     labels = (tif.imagej_metadata or {}).get("Labels") if tif.is_imagej else None
     if labels and len(labels) == count:
         return [str(n) for n in labels]
-    names = [page.tags.get("PageName") for page in tif.pages[:count]] if len(tif.pages) >= count else []
+    pages = tif.pages[:count] if len(tif.pages) >= count else []
+    names = [page.tags.get("PageName") if hasattr(page, "tags") else None for page in pages]  # frames: no tags
     if names and all(tag is not None for tag in names):
         return [str(tag.value) for tag in names]
     return None

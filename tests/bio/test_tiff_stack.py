@@ -78,3 +78,16 @@ def test_aperio_style_rgb_slide_gets_its_microns_per_pixel(tmp_path):
     np.testing.assert_array_equal(
         img.levels[0][:, 100:140, 200:260].compute(), np.moveaxis(rgb, -1, 0)[:, 100:140, 200:260]
     )
+
+
+def test_folder_with_a_single_ome_tiff_opens_that_file(tmp_path):
+    import numpy as np
+
+    from hyperplex.bio import open_image, write_ome_tiff
+
+    data = np.arange(3 * 32 * 32, dtype=np.uint16).reshape(3, 32, 32)
+    folder = tmp_path / "one"
+    write_ome_tiff(folder / "slide.ome.tif", data, ["DAPI", "CD3", "CD8"], pixel_size_um=0.5)
+    image = open_image(folder)
+    assert image.channels.names == ("DAPI", "CD3", "CD8") and image.format == "ome-tiff"
+    np.testing.assert_array_equal(image.levels[0].compute(), data)
