@@ -17,12 +17,10 @@ __all__ = [
     "Grouping",
     "chunk_groups",
     "iter_chunks",
-    "pixel_major",
     "iter_blocks",
     "read_block",
     "read_chunk",
     "resolve_device",
-    "views",
 ]
 
 
@@ -151,28 +149,6 @@ def chunk_groups(grouping: Grouping, r0: int, device: torch.device) -> torch.Ten
         th, tw = grouping.tile_shape
         ids = (r0 // th) * -(-grouping.width // tw) + np.arange(grouping.width) // tw
     return torch.from_numpy(ids.astype(np.int64)).to(device)
-
-
-def pixel_major(prepared: PreparedCube, grouping: Grouping, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The selected bands as one (W, H, C) float32 tensor (invalid pixels zeroed) and its (W, H) validity.
-
-    Costs one copy of the bands; spectra are then contiguous, so passes need no transposes and any pixel
-    set can be gathered cheaply.
-    """
-    height, width = prepared.shape
-    data = torch.empty(width, height, prepared.n_bands, dtype=torch.float32, device=device)
-    valid = torch.empty(width, height, dtype=torch.bool, device=device)
-    for chunk in iter_chunks(prepared, grouping, device):
-        data[:, chunk.r0 : chunk.r1] = chunk.data
-        valid[:, chunk.r0 : chunk.r1] = chunk.valid
-    return data, valid
-
-
-def views(data: torch.Tensor, valid: torch.Tensor, grouping: Grouping, rows_per_chunk: int) -> Iterator[Chunk]:
-    """Row chunks of a pixel-major tensor as :class:`Chunk` views (no copies)."""
-    chunks = [(r, min(r + rows_per_chunk, data.shape[1])) for r in range(0, data.shape[1], rows_per_chunk)]
-    for r0, r1 in grouping.split(chunks):
-        yield Chunk(r0, r1, data[:, r0:r1], valid[:, r0:r1])
 
 
 def read_block(prepared: PreparedCube, r0: int, r1: int, device: torch.device) -> Chunk:

@@ -14,11 +14,13 @@ reference near the mean), S = sum y_i and G = sum y_i y_i^T from one streamed pa
 
     mean(x') = m + (S - A1 t) / N,   sum (y_i - a_i t)(y_i - a_i t)^T = G - t V^T - V t^T + A2 t t^T,
 
-where A1 = sum a_i, A2 = sum a_i^2 and V = sum a_i y_i only involve pixels with alpha_i > 0. A pixel whose
-alpha is 0 gets the weight w_i = 1 / (R_i 1e-9); it stays 0 as long as (x_i - mu).C^-1 t <= w_i, which is
-certified from the bound |x_i - mu| |C^-1 t| computed once per iteration for all pixels. So after the first
-dense pass only the candidate pixels (alpha > 0, packed per group) are touched, and the result is the same
-as the full update.
+where A1 = sum a_i, A2 = sum a_i^2 and V = sum a_i y_i only involve pixels with alpha_i > 0. So the
+covariance is G / N plus a rank-3 term in [t, V, mean offset], and C^-1 t follows by Woodbury from (G / N)^-1,
+inverted once per group (without shrinkage; with shrinkage the batched Cholesky runs every iteration).
+A pixel whose alpha is 0 gets the weight w_i = 1 / (R_i 1e-9); it stays 0 as long as (x_i - mu).C^-1 t <= w_i,
+which is certified per group from the bound (|x_i - m| + |mean offset|) |C^-1 t|. So after the first dense
+pass only the candidate pixels (alpha > 0, packed in segments of one group) are touched, and the result is
+the same as the full update (tests compare with mag1c 1.2.0 to 1e-3 relative).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import torch
 from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_blocks, iter_chunks, read_chunk
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 
-__all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project", "weighted_sum"]
+__all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project"]
 
 #: Rows read (at most) to estimate the per-group reference spectra.
 SHIFT_SAMPLE_ROWS = 64
@@ -120,7 +120,7 @@ def accumulate(
         device: Compute device.
         shift: Reference spectra (G, C); estimated from a row sample when None.
         valid_out: Optional (H, W) bool array filled with pixel validity.
-        chunks: Chunks to use instead of reading the cube (e.g. views of a pixel-major copy).
+        chunks: Chunks to use instead of reading the cube.
 
     Returns:
         The statistics.
@@ -177,15 +177,6 @@ def _accumulate_tiles(
             count[g] += valid.sum()
         if valid_out is not None:
             valid_out[block.r0 : block.r1] = block.valid.cpu().numpy()
-
-
-def weighted_sum(
-    chunk: Chunk, gid: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, n_groups: int
-) -> torch.Tensor:
-    """Per-group sum of ``weights * y`` for a chunk, float64 (G, C); weights (W, h)."""
-    partial = torch.bmm(weights[:, None, :].to(y.dtype), y).squeeze(1)
-    out = torch.zeros(n_groups, y.shape[-1], dtype=torch.float64, device=y.device)
-    return group_add(out, gid, partial)
 
 
 def project(chunk: Chunk, gid: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
