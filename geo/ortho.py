@@ -71,7 +71,7 @@ def orthorectify_dataset(ds: xr.Dataset) -> xr.Dataset:
     from hyperplex.geo.io.emit import ortho_coords
 
     gx, gy = ds["glt_x"].values, ds["glt_y"].values
-    lat, lon = ortho_coords(np.asarray(ds.attrs["transform"]), gx.shape)
+    lat, lon = ortho_coords(np.asarray(ds.attrs["geotransform"]), gx.shape)
     out = xr.Dataset(coords={"y": lat, "x": lon})
     for name, var in ds.data_vars.items():
         if var.dims[-2:] != ("downtrack", "crosstrack"):
@@ -82,6 +82,6 @@ def orthorectify_dataset(ds: xr.Dataset) -> xr.Dataset:
     out = out.assign_coords(latitude=("y", lat), longitude=("x", lon))
     out.attrs = dict(ds.attrs)
     out = out.rio.write_crs(ds.attrs.get("crs", "EPSG:4326")).rio.write_transform(
-        ortho_transform(ds.attrs["transform"])
+        ortho_transform(ds.attrs["geotransform"])
     )
     return out

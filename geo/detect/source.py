@@ -163,4 +163,4 @@ def open_source(path: str | Path) -> SceneSource:
         channels = ChannelSet.from_wavelengths(channels.wavelengths, _spacing(channels.wavelengths),
                                                names=channels.names)  # fmt: skip
     return SceneSource(p, kind, channels, tuple(cube.shape[1:]), None, cube.attrs.get("crs"),
-                       cube.attrs.get("transform"), _cube=cube.data)  # fmt: skip
+                       cube.attrs.get("geotransform"), _cube=cube.data)  # fmt: skip

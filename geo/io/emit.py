@@ -96,8 +96,9 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     The data variable (``radiance`` or ``reflectance``) comes channel-first with dims
     ``(band, downtrack, crosstrack)``, fill as NaN, and coordinates ``wavelength``, ``fwhm`` (and
     ``good_wavelengths``) on ``band``. ``lat``, ``lon``, ``elev`` and the GLT (``glt_x``, ``glt_y``,
-    1-based, 0 = no data) are included, and the attributes ``crs`` (WKT) and ``transform`` (GDAL
-    geotransform of the ortho grid). Nothing is read until values are asked for.
+    1-based, 0 = no data) are included, and the attributes ``crs`` (WKT) and ``geotransform`` (GDAL
+    order, of the ortho grid only: it does not georeference sensor-geometry arrays). Nothing is read
+    until values are asked for.
 
     Args:
         path: The granule.
@@ -131,7 +132,7 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     ds.attrs = {**root.attrs, "source_path": str(p), "data_variable": name}
     ds.attrs["crs"] = str(root.attrs.get("spatial_ref", "EPSG:4326"))
     if "geotransform" in root.attrs:
-        ds.attrs["transform"] = tuple(float(v) for v in np.asarray(root.attrs["geotransform"]))
+        ds.attrs["geotransform"] = tuple(float(v) for v in np.asarray(root.attrs["geotransform"]))
     elif ortho:
         raise FileFormatError(f"{p}: no global 'geotransform' attribute; cannot orthorectify (use ortho=False).")
     if ortho:

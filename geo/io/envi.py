@@ -40,7 +40,7 @@ def _georef(data_file: Path) -> dict[str, Any]:
         with rasterio.open(data_file) as src:
             if src.crs is None:
                 return {}
-            return {"crs": src.crs.to_wkt(), "transform": tuple(src.transform.to_gdal())}
+            return {"crs": src.crs.to_wkt(), "geotransform": tuple(src.transform.to_gdal())}
     except rasterio.errors.RasterioError:
         return {}
 
@@ -54,7 +54,7 @@ def open_envi(path: str | Path, *, chunks: Any = None, fill: float | None = -999
         fill: Value to treat as no data (the header's ``data ignore value`` wins), becomes NaN.
 
     Returns:
-        The cube; attributes ``crs`` and ``transform`` when the header has map info.
+        The cube; attributes ``crs`` and ``geotransform`` (GDAL order) when the header has map info.
 
     Raises:
         DataNotFoundError: If the header or data file is missing.

@@ -86,7 +86,7 @@ def open_geotiff(path: str | Path, *, chunks: Any = None) -> xr.DataArray:
         raise FileFormatError(f"{p}: not a raster GDAL can read ({err}).") from err
     da = da.drop_vars("band").assign_coords(channels.to_xarray_coords("band"))
     da.attrs.update(source_path=str(p), crs=da.rio.crs.to_wkt() if da.rio.crs else None)
-    da.attrs["transform"] = tuple(da.rio.transform().to_gdal())
+    da.attrs["geotransform"] = tuple(da.rio.transform().to_gdal())
     return da
 
 

@@ -90,3 +90,15 @@ def test_missing_group_is_named(tmp_path):
         f.create_group("sensor_band_parameters")
     with pytest.raises(FileFormatError, match="sensor_band_parameters.*wavelengths"):
         open_emit(path)
+
+
+def test_emit_swath_is_not_mistaken_for_a_georeferenced_grid(emit_small):
+    """The granule's geotransform belongs to the GLT grid: rioxarray must not apply it to the swath."""
+    import rioxarray  # noqa: F401  (registers .rio; it reads a 'transform' attribute in Affine order)
+    from rioxarray.exceptions import MissingSpatialDimensionError
+
+    _, paths = emit_small
+    cube = open_cube(paths["radiance"])
+    assert "transform" not in cube.attrs and len(cube.attrs["geotransform"]) == 6
+    with pytest.raises(MissingSpatialDimensionError):
+        cube.rio.resolution()
