@@ -100,6 +100,9 @@ def methane() -> None:
 @click.option("--overwrite", is_flag=True, help="Recompute scenes whose outputs are complete.")
 @click.option("--workers", type=int, default=None, help="Start a local dask cluster with N workers.")
 @click.option("--scheduler", default=None, help="Use an existing dask scheduler, tcp://host:port.")
+@click.option(
+    "--chunk-tasks", is_flag=True, help="On a cluster: scenes one at a time, their line chunks read as dask tasks."
+)
 @_quiet
 def detect(inputs: tuple[str, ...], out_dir: Path, quiet: bool, **opts: object) -> None:
     """Detect methane plumes in INPUTS (paths, globs or @list.txt) and write georeferenced products.
@@ -115,7 +118,7 @@ def detect(inputs: tuple[str, ...], out_dir: Path, quiet: bool, **opts: object) 
         cfg = DetectConfig(
             method=opts["method"], window=tuple(opts["window"]), bands=opts["bands"],
             band_strategy=opts["band_strategy"], group=opts["group"], ortho=not opts["no_ortho"],
-            overwrite=opts["overwrite"],
+            overwrite=opts["overwrite"], chunk_tasks=opts["chunk_tasks"],
             masks=MaskConfig(saturation_threshold=opts["saturation_threshold"], dark_fraction=opts["dark_fraction"],
                              l2a_mask=opts["l2a_mask"]),
             delineation=DelineationConfig(sigma=opts["sigma"], threshold=opts["threshold"], min_peak=opts["min_peak"],

@@ -56,9 +56,7 @@ def _safe_detect(
         with quiet(silent):
             return detect_scene(path, out_dir, config)
     except Exception as err:  # reported per scene, the batch goes on
-        kind = "" if isinstance(err, HyperplexError) else f"{type(err).__name__}: "
-        return {"scene": Path(path).name.split(".")[0], "status": "failed", "error": f"{kind}{err}",
-                "traceback": traceback.format_exc(limit=4)}  # fmt: skip
+        return _failure(path, err)
 
 
 @dataclass
@@ -92,6 +90,28 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         yield client
 
 
+def _chunked_batch(
+    paths: list[Path], out: Path, cfg: DetectConfig, workers: int | None, scheduler: str | None
+) -> BatchResult:
+    """Scenes one after another here; each scene's line chunks are read as tasks on the cluster."""
+    from hyperplex.geo.detect.scene import detect_scene
+
+    results = []
+    with _client(workers, scheduler) as client:
+        for path in progress(paths, desc="scenes", unit="scene", leave=True):
+            try:
+                results.append(detect_scene(path, out, cfg, client=client))
+            except Exception as err:  # reported per scene, the batch goes on
+                results.append(_failure(path, err))
+    return BatchResult(results)
+
+
+def _failure(path: Path, err: Exception) -> dict[str, Any]:
+    kind = "" if isinstance(err, HyperplexError) else f"{type(err).__name__}: "
+    return {"scene": Path(path).name.split(".")[0], "status": "failed", "error": f"{kind}{err}",
+            "traceback": traceback.format_exc(limit=4)}  # fmt: skip
+
+
 def detect_many(
     inputs: list[str | Path],
     out_dir: str | Path,
@@ -108,6 +128,7 @@ def detect_many(
         config: Detection options.
         workers: Start a local dask cluster with this many worker processes (loopback only).
         scheduler: Address of an existing dask scheduler (``tcp://host:port``); wins over ``workers``.
+            On a cluster, scenes run as tasks; with ``config.chunk_tasks`` each scene's line chunks do.
 
     Returns:
         The per-scene summaries.
@@ -121,6 +142,8 @@ def detect_many(
     from dask.distributed import as_completed
 
     threads = max(1, (os.cpu_count() or 1) // max(workers or 1, 1))
+    if cfg.chunk_tasks:
+        return _chunked_batch(paths, out, cfg, workers, scheduler)
     with _client(workers, scheduler) as client:
         silent = is_quiet()
         futures = {

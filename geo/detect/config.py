@@ -85,6 +85,8 @@ class DetectConfig:
         masks: Masking options.
         delineation: Plume options.
         chunk_lines: Lines read per chunk (bounds memory).
+        chunk_tasks: In a batch on a dask cluster, run scenes one after another with each scene's line
+            chunks read as tasks on the cluster (few large scenes), instead of one task per scene.
     """
 
     method: str = "mag1c"
@@ -97,6 +99,7 @@ class DetectConfig:
     masks: MaskConfig = field(default_factory=MaskConfig)
     delineation: DelineationConfig = field(default_factory=DelineationConfig)
     chunk_lines: int = 128
+    chunk_tasks: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

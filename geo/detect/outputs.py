@@ -43,8 +43,9 @@ def is_complete(paths: dict[str, Path], parameters: dict[str, Any]) -> bool:
 
 
 def _options(parameters: dict[str, Any]) -> str:
-    """Comparable form of a configuration: JSON without the ``overwrite`` switch."""
-    return json.dumps({k: v for k, v in parameters.items() if k != "overwrite"}, sort_keys=True, default=str)
+    """Comparable form of a configuration: JSON without the switches that do not change results."""
+    execution = ("overwrite", "chunk_lines", "chunk_tasks")
+    return json.dumps({k: v for k, v in parameters.items() if k not in execution}, sort_keys=True, default=str)
 
 
 def write_cog(

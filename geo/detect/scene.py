@@ -59,16 +59,16 @@ def _aux_bands(source: SceneSource, cfg: DetectConfig) -> dict[str, np.ndarray]:
 
 
 def _read(
-    source: SceneSource, filt: np.ndarray, aux: dict[str, np.ndarray], cfg: DetectConfig
+    source: SceneSource, filt: np.ndarray, aux: dict[str, np.ndarray], cfg: DetectConfig, client: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None, SceneMasks]:
-    """Read the needed bands chunk by chunk: the filter cube, the RGB bands and the masks."""
+    """Read the needed bands chunk by chunk (as dask tasks with a ``client``): filter cube, RGB, masks."""
     needed = np.unique(np.concatenate([filt, *aux.values()]).astype(int))
     pos = {b: i for i, b in enumerate(needed)}
     h, w = source.shape
     cube = np.empty((filt.size, h, w), dtype=np.float32)
     rgb = np.zeros((3, h, w), dtype=np.float32) if aux["rgb"].size else None
     masks = SceneMasks((h, w))
-    chunks = source.iter_bands(needed, cfg.chunk_lines)
+    chunks = source.iter_bands(needed, cfg.chunk_lines, client)
     total = -(-h // cfg.chunk_lines)
     for rows, block in progress(chunks, total=total, desc=f"read {source.stem[:24]}", unit="chunk"):
         cube[:, rows] = block[[pos[b] for b in filt]]
@@ -161,12 +161,13 @@ class Analysis:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def analyze(source: SceneSource, config: DetectConfig | None = None) -> Analysis:
+def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: Any = None) -> Analysis:
     """Read, mask, filter, delineate and vet one scene, without writing anything.
 
     Args:
         source: From :func:`open_source` (a file) or :meth:`SceneSource.from_array` (in memory).
         config: Options.
+        client: A dask.distributed client: the scene's line chunks are then read as tasks on it.
 
     Returns:
         The analysis in the data's geometry.
@@ -178,7 +179,7 @@ def analyze(source: SceneSource, config: DetectConfig | None = None) -> Analysis
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
-    cube, rgb, masks = _read(source, filt, aux, cfg)
+    cube, rgb, masks = _read(source, filt, aux, cfg, client)
     timings["read"] = time.perf_counter() - t0
     excluded = masks.excluded
     if excluded.all():
@@ -193,7 +194,9 @@ def analyze(source: SceneSource, config: DetectConfig | None = None) -> Analysis
     return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings)
 
 
-def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | None = None) -> dict[str, Any]:
+def detect_scene(
+    path: str | Path, out_dir: str | Path, config: DetectConfig | None = None, *, client: Any = None
+) -> dict[str, Any]:
     """Detect methane plumes in one radiance scene and write its products into ``out_dir``.
 
     Products (``<stem>`` = file name without extension): ``_ch4enh.tif`` (enhancement COG, ppm·m or
@@ -205,6 +208,7 @@ def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | N
         path: EMIT L1B RAD granule, ENVI cube or multi-band GeoTIFF (radiance with wavelengths).
         out_dir: Output directory.
         config: Options; defaults to Mag1c with the standard masks and delineation.
+        client: A dask.distributed client to read the scene's line chunks as tasks (large scenes).
 
     Returns:
         Summary: scene, status ('complete' or 'skipped'), plume count, plumes, outputs, timings.
@@ -217,7 +221,7 @@ def detect_scene(path: str | Path, out_dir: str | Path, config: DetectConfig | N
     paths = product_paths(Path(out_dir), source.stem)
     if not cfg.overwrite and is_complete(paths, cfg.to_dict()):
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
-    result = analyze(source, cfg)
+    result = analyze(source, cfg, client=client)
     timings = result.timings
     t = time.perf_counter()
     layers = [result.enhancement, result.labels] + ([result.rgb] if result.rgb is not None else [])

@@ -7,7 +7,7 @@ so a full scene never has to be in memory; ENVI and GeoTIFF cubes go through the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,17 +74,31 @@ class SceneSource:
         """File name without its extension."""
         return self.path.name.split(".")[0] if self.kind == "emit" else self.path.stem
 
-    def iter_bands(self, bands: np.ndarray, chunk_lines: int) -> Iterator[tuple[slice, np.ndarray]]:
+    def iter_bands(self, bands: np.ndarray, chunk_lines: int, client: Any = None) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(rows, block)`` with ``block`` float32 ``(len(bands), rows, samples)``, fill as NaN.
 
         ``bands`` must be sorted and unique; they are read as a few contiguous spans (e.g. the visible
         bands of the quicklook and the SWIR window), not as one span from the first to the last.
+        With a dask ``client``, each chunk of lines is read by a task on the cluster and the blocks
+        arrive in completion order.
         """
-        spans = _spans(np.asarray(bands))
-        for r0 in range(0, self.shape[0], chunk_lines):
-            rows = slice(r0, min(r0 + chunk_lines, self.shape[0]))
-            parts = [self._read(rows, lo, hi)[idx - lo] for lo, hi, idx in spans]
-            yield rows, parts[0] if len(parts) == 1 else np.concatenate(parts)
+        chunks = [slice(r0, min(r0 + chunk_lines, self.shape[0])) for r0 in range(0, self.shape[0], chunk_lines)]
+        if client is None:
+            for rows in chunks:
+                yield rows, self.read_rows(rows, bands)
+            return
+        from dask.distributed import as_completed
+
+        light = client.scatter(replace(self, lat=None, lon=None, glt=None), broadcast=True)
+        futures = {client.submit(_read_rows, light, rows, bands, pure=False): rows for rows in chunks}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+            future.release()
+
+    def read_rows(self, rows: slice, bands: np.ndarray) -> np.ndarray:
+        """Read lines ``rows`` of the sorted, unique ``bands`` as float32 ``(len(bands), rows, samples)``."""
+        parts = [self._read(rows, lo, hi)[idx - lo] for lo, hi, idx in _spans(np.asarray(bands))]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _read(self, rows: slice, lo: int, hi: int) -> np.ndarray:
         if self.kind == "emit":
@@ -98,6 +112,11 @@ class SceneSource:
         if self.kind == "array":
             block = np.where(block == EMIT_FILL, np.nan, block)
         return block
+
+
+def _read_rows(source: SceneSource, rows: slice, bands: np.ndarray) -> np.ndarray:
+    """Module-level task body for dask (a bound method would ship the whole source each time)."""
+    return source.read_rows(rows, bands)
 
 
 def _open_emit_source(path: Path) -> SceneSource:

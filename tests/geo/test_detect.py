@@ -213,3 +213,14 @@ def test_rerun_with_other_options_recomputes(tmp_path, emit_small):
     run = json.loads((tmp_path / f"{second['scene']}_run.json").read_text())
     assert run["method"] == "cem"
     assert detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem"))["status"] == "skipped"
+
+
+def test_chunk_tasks_on_a_local_cluster_give_the_same_result(tmp_path, emit_small):
+    _, paths = emit_small
+    local = detect_scene(paths["radiance"], tmp_path / "local", DetectConfig(method="mf"))
+    result = detect_many([paths["radiance"]], tmp_path / "cluster", DetectConfig(method="mf", chunk_lines=16,
+                         chunk_tasks=True), workers=2)  # fmt: skip
+    assert result.ok and result.summaries[0]["plume_count"] == local["plume_count"]
+    with rasterio.open(tmp_path / "local" / f"{local['scene']}_ch4enh.tif") as a:
+        with rasterio.open(tmp_path / "cluster" / f"{local['scene']}_ch4enh.tif") as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))
