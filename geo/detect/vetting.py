@@ -3,7 +3,8 @@
 Matched filters light up on anything that projects onto the CH4 absorption shape: surfaces that
 absorb near 2300 nm (carbonates), dark water, saturated or flaring pixels and detector stripes.
 Each candidate is scored on
-- ``snr``: mean enhancement over the robust background standard deviation;
+- ``snr``: mean enhancement over the robust background standard deviation (noise blobs that survive
+  the smoothed threshold have a low one);
 - ``spectral_score``: correlation between the fine structure (high-pass over wavelength) of the
   candidate's log radiance ratio against its surroundings and that of the CH4 absorption. Methane
   leaves its narrow lines; a mineral leaves a broad band that the high-pass removes;
@@ -116,6 +117,8 @@ def is_rejected(features: dict[str, Any], cfg: DelineationConfig) -> str | None:
         return None
     if features["stripe_like"]:
         return "confined to one or two detector columns (striping)"
+    if features["snr"] < cfg.min_snr:
+        return f"weak: mean only {features['snr']:.2f} background standard deviations"
     if features["spectral_score"] < cfg.min_spectral_score:
         return f"spectrum does not show CH4 fine structure (score {features['spectral_score']:.2f})"
     if features["masked_edge_fraction"] > 0.5:

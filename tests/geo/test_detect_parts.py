@@ -117,6 +117,8 @@ def test_confidence_and_rejection_rules():
     assert confidence(good)[1] == "high" and is_rejected(good, DelineationConfig()) is None
     stripe = {**good, "stripe_like": True}
     assert confidence(stripe) == (0.0, "low") and "striping" in is_rejected(stripe, DelineationConfig())
+    weak = {**good, "snr": 1.2}
+    assert "weak" in is_rejected(weak, DelineationConfig())
     mineral = {**good, "spectral_score": 0.05}
     assert "fine structure" in is_rejected(mineral, DelineationConfig())
     assert is_rejected(mineral, DelineationConfig(vet=False)) is None
