@@ -20,6 +20,8 @@ __all__ = [
     "iter_blocks",
     "read_block",
     "read_chunk",
+    "read_pixel_major",
+    "resident_chunks",
     "resolve_device",
 ]
 
@@ -172,3 +174,36 @@ def iter_blocks(prepared: PreparedCube, grouping: Grouping, device: torch.device
     """Channel-first chunks (see :func:`read_block`), each inside one row of tiles."""
     for r0, r1 in grouping.split(prepared.row_chunks()):
         yield read_block(prepared, r0, r1, device)
+
+
+def read_pixel_major(prepared: PreparedCube, device: torch.device, lead: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole cube as one pixel-major float32 tensor (one transposition, no per-pass re-reading).
+
+    Args:
+        prepared: The cube.
+        device: Compute device.
+        lead: Unused rows before the data (room for compacting the tensor in place).
+
+    Returns:
+        The (lead + W * H, C) buffer, whose row ``lead + w * H + r`` holds pixel (r, w) (zero where invalid),
+        and the validity (W, H).
+    """
+    height, width = prepared.shape
+    buffer = torch.empty(lead + width * height, prepared.n_bands, dtype=torch.float32, device=device)
+    cube = buffer[lead:].view(width, height, prepared.n_bands)
+    valid = torch.empty(width, height, dtype=torch.bool, device=device)
+    for r0, r1 in prepared.row_chunks():
+        block = read_block(prepared, r0, r1, device)
+        cube[:, r0:r1].copy_(block.data.permute(2, 1, 0))
+        valid[:, r0:r1] = block.valid.T
+    return buffer, valid
+
+
+def resident_chunks(
+    prepared: PreparedCube, grouping: Grouping, buffer: torch.Tensor, valid: torch.Tensor
+) -> list[Chunk]:
+    """Row chunks (views, (W, h, C)) of a :func:`read_pixel_major` buffer, like :func:`iter_chunks` yields."""
+    height, width = prepared.shape
+    cube = buffer[buffer.shape[0] - width * height :].view(width, height, prepared.n_bands)
+    ranges = grouping.split(prepared.row_chunks())
+    return [Chunk(r0, r1, cube[:, r0:r1], valid[:, r0:r1]) for r0, r1 in ranges]

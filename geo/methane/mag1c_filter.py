@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from hyperplex.common.errors import InvalidParameterError
-from hyperplex.geo.methane.grouping import Chunk, chunk_groups, iter_chunks
+from hyperplex.geo.methane.grouping import Chunk, chunk_groups, iter_chunks, read_pixel_major, resident_chunks
 from hyperplex.geo.methane.inputs import FILL_VALUE
 from hyperplex.geo.methane.linalg import batched_inverse, group_shrinkage, solve
 from hyperplex.geo.methane.runner import Setup, setup, wrap
@@ -144,7 +144,13 @@ class Mag1cSolver:
         self.run, self.flags, self.what = run, flags, what
         self.height, self.width = run.prepared.shape
         self.valid = np.zeros(run.prepared.shape, dtype=bool)
-        self.stats: GroupStats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid)
+        #: Column mode: the cube read once, pixel-major (buffer, its row chunks); compacted into the packed set.
+        self.resident: tuple[torch.Tensor, list[Chunk]] | None = None
+        if run.grouping.kind == "column":
+            buffer, valid = read_pixel_major(run.prepared, run.device, SEGMENT * run.grouping.n_groups)
+            self.resident = (buffer, resident_chunks(run.prepared, run.grouping, buffer, valid))
+        chunks = None if self.resident is None else self.resident[1]
+        self.stats: GroupStats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid, chunks=chunks)
         self.valid_t = torch.from_numpy(self.valid.ravel()).to(run.device)
         self.shrinkage = group_shrinkage(self.stats.count, run.prepared.n_bands, shrinkage, what)
         self.groups = torch.from_numpy(run.grouping.group_map().ravel()).to(run.device)
@@ -246,6 +252,8 @@ class Mag1cSolver:
         return a1, a2, v
 
     def _chunks(self) -> Iterator[Chunk]:
+        if self.resident is not None:
+            return iter(self.resident[1])
         return iter_chunks(self.run.prepared, self.run.grouping, self.run.device)
 
     def _init_pixels(self, rows: tuple[int, int], y: torch.Tensor, albedo: torch.Tensor, valid: torch.Tensor) -> None:
@@ -289,7 +297,15 @@ class Mag1cSolver:
     def _start_pack(self) -> None:
         """Pack the pixels with alpha > 0 (and any with R <= 0) and the per-group bound terms."""
         candidates = self.valid_t & ((self.alpha > 0) | (self.ratio <= 0))
-        self.pack = self._pack(torch.nonzero(candidates)[:, 0])
+        index = torch.nonzero(candidates)[:, 0]
+        if self.resident is None:
+            self.pack = self._pack(index)
+        else:  # compact the resident cube in place (row lead + w H + r holds pixel r W + w)
+            buffer, self.resident = self.resident[0], None
+            lead = buffer.shape[0] - self.height * self.width
+            self.pack = self._pack(
+                index, (buffer, lead + (index % self.width) * self.height + index // self.width, True)
+            )
         g = self.run.grouping.n_groups
         positive = self.valid_t & (self.ratio > 0)
         scaled = torch.where(positive, self.norm * self.ratio, 0.0)
@@ -299,15 +315,17 @@ class Mag1cSolver:
             zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
         )
 
-    def _pack(self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor] | None = None) -> _Packed:
-        """Pack pixels ``index`` into segments of SEGMENT pixels of one group, sorted by (group, pixel).
+    def _pack(self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor, bool] | None = None) -> _Packed:
+        """Pack pixels ``index`` into segments of SEGMENT pixels of one group, sorted by (group, column, row).
 
-        Spectra are read from the cube, or, with ``reuse=(packed, source_positions)``, moved within the old
-        packed tensor (compaction in place: every row moves towards the front, so no copy is needed).
+        Spectra are read from the cube, or, with ``reuse=(tensor, source_positions, raw)``, moved within the old
+        packed tensor or the resident pixel-major cube (compaction in place: every row moves towards the
+        front, so no copy is needed; ``raw`` spectra, from the resident cube, are shifted on the way).
         """
         dev, g_count, n_bands = self.run.device, self.run.grouping.n_groups, self.run.prepared.n_bands
         group = self.groups[index]
-        order = torch.argsort(group * self.groups.numel() + index)
+        column_major = (index % self.width) * self.height + index // self.width
+        order = torch.argsort(group * self.groups.numel() + column_major)
         index, group = index[order], group[order]
         counts = torch.bincount(group, minlength=g_count)
         rank = torch.arange(index.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
@@ -326,10 +344,14 @@ class Mag1cSolver:
                 rows = self._read(index[part], group[part])
             else:
                 rows = reuse[0].view(-1, n_bands)[reuse[1][order[part]]]
+                if reuse[2]:
+                    rows -= self.stats.shift.to(torch.float32)[group[part]]
             flat_packed.index_copy_(0, position[part], rows)
         flat = torch.zeros(n_seg * SEGMENT, dtype=torch.int64, device=dev).index_copy_(0, position, index)
         mask = torch.zeros(n_seg * SEGMENT, dtype=torch.bool, device=dev)
         mask[position] = True
+        if reuse is not None:
+            flat_packed[~mask] = 0.0  # padding slots must hold finite values (they are multiplied by 0)
         flat, mask = flat.view(n_seg, SEGMENT), mask.view(n_seg, SEGMENT)
         ratio = torch.where(mask, self.ratio[flat], 1.0)
         return _Packed(flat, mask, packed, ratio, torch.where(mask, self.alpha[flat], 0.0), seg_group)
@@ -345,10 +367,48 @@ class Mag1cSolver:
         self.alpha[pk.index[pk.mask]] = pk.alpha[pk.mask]
 
     def _repack(self) -> None:
+        """Drop the pixels whose alpha fell to 0: order-preserving compaction in place (no sort)."""
         pk = self.pack
         self._store()
-        keep = pk.mask & ((pk.alpha > 0) | (pk.ratio <= 0))
-        self.pack = self._pack(pk.index[keep], (pk.y, torch.nonzero(keep.view(-1))[:, 0]))
+        keep = (pk.mask & ((pk.alpha > 0) | (pk.ratio <= 0))).view(-1)
+        per_group = self._kept_segments(keep)
+        position = self._kept_positions(keep, per_group)
+        n_seg, n_bands, dev = max(int(per_group.sum()), 1), pk.y.shape[-1], keep.device
+        old = pk.y.view(-1, n_bands)
+        new = old[: n_seg * SEGMENT]
+        step = 1 << 16
+        for start in range(0, keep.numel(), step):  # destinations never pass their sources
+            part = keep[start : start + step]
+            new.index_copy_(0, position[start : start + step][part], old[start : start + step][part])
+        where, slots = position[keep], n_seg * SEGMENT
+        index = torch.zeros(slots, dtype=torch.int64, device=dev).index_copy_(0, where, pk.index.view(-1)[keep])
+        mask = torch.zeros(slots, dtype=torch.bool, device=dev).index_fill_(0, where, True)
+        ratio = torch.ones(slots, dtype=torch.float64, device=dev).index_copy_(0, where, pk.ratio.view(-1)[keep])
+        alpha = torch.zeros(slots, dtype=torch.float64, device=dev).index_copy_(0, where, pk.alpha.view(-1)[keep])
+        group = torch.repeat_interleave(torch.arange(per_group.numel(), device=dev), per_group)
+        group = group if group.numel() else torch.zeros(1, dtype=torch.int64, device=dev)
+        shape = (n_seg, SEGMENT)
+        self.pack = _Packed(
+            index.view(shape), mask.view(shape), new.view(*shape, n_bands), ratio.view(shape), alpha.view(shape), group
+        )
+
+    def _kept_segments(self, keep: torch.Tensor) -> torch.Tensor:
+        """Segments per group needed for the kept pixels."""
+        per_segment = keep.view(-1, SEGMENT).sum(1)
+        counts = torch.zeros(self.run.grouping.n_groups, dtype=torch.int64, device=keep.device)
+        counts.index_add_(0, self.pack.group, per_segment)
+        return (counts + SEGMENT - 1) // SEGMENT
+
+    def _kept_positions(self, keep: torch.Tensor, per_group: torch.Tensor) -> torch.Tensor:
+        """New slot of every old slot (meaningful where ``keep``); groups stay in order, in whole segments."""
+        old_segments = torch.bincount(self.pack.group, minlength=per_group.numel())
+        old_start = (torch.cumsum(old_segments, 0) - old_segments) * SEGMENT
+        before = torch.cumsum(keep, 0) - keep.to(torch.int64)  # kept slots before each slot
+        before_ext = torch.cat([before, before.new_tensor([int(keep.sum())])])
+        slot_group = self.pack.group.repeat_interleave(SEGMENT)
+        rank = before - before_ext[old_start.clamp(max=keep.numel())][slot_group]
+        new_start = (torch.cumsum(per_group, 0) - per_group) * SEGMENT
+        return new_start[slot_group] + rank
 
     def _admit(self, mu_y: torch.Tensor, cit: torch.Tensor) -> None:
         """Certify per group that unpacked pixels stay 0; re-pack with any pixel that is not certified."""
