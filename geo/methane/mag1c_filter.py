@@ -37,7 +37,7 @@ from hyperplex.geo.methane.grouping import Chunk, chunk_groups, iter_chunks, rea
 from hyperplex.geo.methane.inputs import FILL_VALUE
 from hyperplex.geo.methane.linalg import batched_inverse, group_shrinkage, solve
 from hyperplex.geo.methane.runner import Setup, setup, wrap
-from hyperplex.geo.methane.stats import GroupStats, accumulate, group_add
+from hyperplex.geo.methane.stats import GroupStats, accumulate, accumulate_columns, group_add
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["mag1c"]
@@ -144,13 +144,17 @@ class Mag1cSolver:
         self.run, self.flags, self.what = run, flags, what
         self.height, self.width = run.prepared.shape
         self.valid = np.zeros(run.prepared.shape, dtype=bool)
-        #: Column mode: the cube read once, pixel-major (buffer, its row chunks); compacted into the packed set.
+        #: Column mode: the cube read once, pixel-major, holding y = x - m after the statistics pass (buffer, its
+        #: row chunks); compacted in place into the packed set.
         self.resident: tuple[torch.Tensor, list[Chunk]] | None = None
         if run.grouping.kind == "column":
             buffer, valid = read_pixel_major(run.prepared, run.device, SEGMENT * run.grouping.n_groups)
             self.resident = (buffer, resident_chunks(run.prepared, run.grouping, buffer, valid))
-        chunks = None if self.resident is None else self.resident[1]
-        self.stats: GroupStats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid, chunks=chunks)
+            cube = buffer[buffer.shape[0] - self.height * self.width :].view(self.width, self.height, -1)
+            self.stats: GroupStats = accumulate_columns(cube, valid, run.prepared, run.grouping)
+            self.valid[:] = valid.T.cpu().numpy()
+        else:
+            self.stats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid)
         self.valid_t = torch.from_numpy(self.valid.ravel()).to(run.device)
         self.shrinkage = group_shrinkage(self.stats.count, run.prepared.n_bands, shrinkage, what)
         self.groups = torch.from_numpy(run.grouping.group_map().ravel()).to(run.device)
@@ -236,7 +240,10 @@ class Mag1cSolver:
         shift32, mu32, cit32 = (t.to(torch.float32) for t in (self.stats.shift, mu_y, cit))
         for chunk in self._chunks():
             gid = chunk_groups(self.run.grouping, chunk.r0, dev)
-            y = (chunk.data - shift32[gid][:, None, :]).mul_(chunk.valid[:, :, None])  # exact in float32
+            if self.resident is None:
+                y = (chunk.data - shift32[gid][:, None, :]).mul_(chunk.valid[:, :, None])  # exact in float32
+            else:
+                y = chunk.data  # already shifted
             functionals = torch.stack([cit32[gid], unit_mean[gid]], dim=2)  # (W, C, 2)
             values = torch.bmm(y, functionals).to(torch.float64)
             values -= (mu32[gid][:, None, :] @ functionals).to(torch.float64)  # (x - mu) . [C^-1 t, mu/|mu|^2]
@@ -289,7 +296,7 @@ class Mag1cSolver:
         zeros = torch.zeros(n_groups, dtype=torch.float64, device=a.device)
         v = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=a.device).index_add_(0, g, partial)
         moments = (zeros.index_add(0, g, a.sum(1)), zeros.index_add(0, g, a.square().sum(1)), v)
-        if 4 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < 3 * pk.alpha.numel() and pk.alpha.shape[0] > 1:
+        if 3 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < 2 * pk.alpha.numel() and pk.alpha.shape[0] > 1:
             self._repack()
         return moments
 
@@ -303,9 +310,7 @@ class Mag1cSolver:
         else:  # compact the resident cube in place (row lead + w H + r holds pixel r W + w)
             buffer, self.resident = self.resident[0], None
             lead = buffer.shape[0] - self.height * self.width
-            self.pack = self._pack(
-                index, (buffer, lead + (index % self.width) * self.height + index // self.width, True)
-            )
+            self.pack = self._pack(index, (buffer, lead + (index % self.width) * self.height + index // self.width))
         g = self.run.grouping.n_groups
         positive = self.valid_t & (self.ratio > 0)
         scaled = torch.where(positive, self.norm * self.ratio, 0.0)
@@ -315,12 +320,12 @@ class Mag1cSolver:
             zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
         )
 
-    def _pack(self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor, bool] | None = None) -> _Packed:
+    def _pack(self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor] | None = None) -> _Packed:
         """Pack pixels ``index`` into segments of SEGMENT pixels of one group, sorted by (group, column, row).
 
-        Spectra are read from the cube, or, with ``reuse=(tensor, source_positions, raw)``, moved within the old
+        Spectra are read from the cube, or, with ``reuse=(tensor, source_positions)``, moved within the old
         packed tensor or the resident pixel-major cube (compaction in place: every row moves towards the
-        front, so no copy is needed; ``raw`` spectra, from the resident cube, are shifted on the way).
+        front, so no copy is needed).
         """
         dev, g_count, n_bands = self.run.device, self.run.grouping.n_groups, self.run.prepared.n_bands
         group = self.groups[index]
@@ -344,8 +349,6 @@ class Mag1cSolver:
                 rows = self._read(index[part], group[part])
             else:
                 rows = reuse[0].view(-1, n_bands)[reuse[1][order[part]]]
-                if reuse[2]:
-                    rows -= self.stats.shift.to(torch.float32)[group[part]]
             flat_packed.index_copy_(0, position[part], rows)
         flat = torch.zeros(n_seg * SEGMENT, dtype=torch.int64, device=dev).index_copy_(0, position, index)
         mask = torch.zeros(n_seg * SEGMENT, dtype=torch.bool, device=dev)

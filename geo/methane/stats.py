@@ -18,7 +18,7 @@ import torch
 from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_blocks, iter_chunks, read_chunk
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 
-__all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project"]
+__all__ = ["GroupStats", "accumulate", "accumulate_columns", "estimate_shift", "group_add", "project"]
 
 #: Rows read (at most) to estimate the per-group reference spectra.
 SHIFT_SAMPLE_ROWS = 64
@@ -152,6 +152,48 @@ def accumulate(
             group_add(count, gid, chunk.valid.sum(1))
         if valid_out is not None:
             valid_out[chunk.r0 : chunk.r1] = chunk.valid.T.cpu().numpy()
+    require_valid(int(count.sum().item()))
+    return GroupStats(shift, count, total, gram)
+
+
+#: Detector columns per batched product in :func:`accumulate_columns`.
+COLUMNS_PER_STEP = 32
+
+
+def accumulate_columns(
+    cube: torch.Tensor, valid: torch.Tensor, prepared: PreparedCube, grouping: Grouping
+) -> GroupStats:
+    """Column-mode statistics of a resident pixel-major cube: whole columns per batched float64 product.
+
+    The cube is shifted in place: afterwards it holds ``y = x - shift[group]`` (zero where invalid).
+
+    Args:
+        cube: (W, H, C) float32, zero where invalid.
+        valid: (W, H) bool.
+        prepared: The cube's description (for the shift estimate).
+        grouping: Column grouping.
+
+    Returns:
+        The statistics.
+
+    Raises:
+        NoValidDataError: If no pixel is valid.
+    """
+    device, n_bands = cube.device, cube.shape[-1]
+    shift = estimate_shift(prepared, grouping, device)
+    shift32 = shift.to(torch.float32)
+    n_groups = grouping.n_groups
+    count = torch.zeros(n_groups, dtype=torch.float64, device=device)
+    total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device)
+    gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
+    groups = torch.from_numpy(grouping.column_groups()).to(device)
+    for c0 in range(0, cube.shape[0], COLUMNS_PER_STEP):
+        c1 = min(c0 + COLUMNS_PER_STEP, cube.shape[0])
+        gid = groups[c0:c1]
+        y = cube[c0:c1].sub_(shift32[gid][:, None, :]).mul_(valid[c0:c1, :, None]).to(torch.float64)
+        gram.index_add_(0, gid, torch.bmm(y.transpose(1, 2), y))
+        total.index_add_(0, gid, y.sum(1))
+        count.index_add_(0, gid, valid[c0:c1].sum(1, dtype=torch.float64))
     require_valid(int(count.sum().item()))
     return GroupStats(shift, count, total, gram)
 
