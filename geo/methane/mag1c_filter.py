@@ -244,13 +244,14 @@ class Mag1cSolver:
                 y = (chunk.data - shift32[gid][:, None, :]).mul_(chunk.valid[:, :, None])  # exact in float32
             else:
                 y = chunk.data  # already shifted
-            functionals = torch.stack([cit32[gid], unit_mean[gid]], dim=2)  # (W, C, 2)
-            values = torch.bmm(y, functionals).to(torch.float64)
-            values -= (mu32[gid][:, None, :] @ functionals).to(torch.float64)  # (x - mu) . [C^-1 t, mu/|mu|^2]
+            functionals = torch.stack([cit32[gid], unit_mean[gid]], dim=1)  # (W, 2, C)
+            # (2, C) x (C, h) per column: much faster than the (h, C) x (C, 2) product on CPU
+            values = torch.bmm(functionals, y.transpose(1, 2)).to(torch.float64)
+            values -= (functionals @ mu32[gid][:, :, None]).to(torch.float64)  # (x - mu) . [C^-1 t, mu/|mu|^2]
             rows = (chunk.r0, chunk.r1)
             if first:
-                self._init_pixels(rows, y, values[..., 1], chunk.valid)
-            alpha = self._alpha(rows, values[..., 0], norm[gid][:, None], first) * chunk.valid
+                self._init_pixels(rows, y, values[:, 1], chunk.valid)
+            alpha = self._alpha(rows, values[:, 0], norm[gid][:, None], first) * chunk.valid
             self.alpha.view(self.height, self.width)[chunk.r0 : chunk.r1] = alpha.T
             a = self.flags.update_scaling * self.ratio.view(self.height, self.width)[chunk.r0 : chunk.r1].T * alpha
             group_add(a1, gid, a.sum(1))
@@ -287,7 +288,8 @@ class Mag1cSolver:
         pk = self.pack
         g = pk.group
         offset = (mu_y * cit).sum(-1)
-        proj = torch.bmm(pk.y, cit.to(torch.float32)[g][:, :, None])[..., 0].to(torch.float64) - offset[g][:, None]
+        proj = torch.bmm(cit.to(torch.float32)[g][:, None, :], pk.y.transpose(1, 2))[:, 0].to(torch.float64)
+        proj -= offset[g][:, None]
         weight = 1.0 / (pk.ratio * (pk.alpha + EPSILON))
         pk.alpha = ((proj - weight) / (pk.ratio * norm[g][:, None])).clamp(min=0) * pk.mask
         a = self.flags.update_scaling * pk.ratio * pk.alpha
