@@ -193,11 +193,27 @@ def read_pixel_major(prepared: PreparedCube, device: torch.device, lead: int = 0
     cube = buffer[lead:].view(width, height, prepared.n_bands)
     valid = torch.empty(width, height, dtype=torch.bool, device=device)
     for r0, r1 in prepared.row_chunks():
-        block = read_block(prepared, r0, r1, device)
+        data = torch.from_numpy(prepared.read(r0, r1)).to(device)  # (C, h, W), possibly strided: no copy
         for r in range(r1 - r0):  # row by row: a 2-D transpose each, much faster than one 3-D permuted copy
-            cube[:, r0 + r].copy_(block.data[:, r].T)
-        valid[:, r0:r1] = block.valid.T
+            cube[:, r0 + r].copy_(data[:, r].T)
+        ok = _block_validity(data, prepared, r0, r1).T
+        valid[:, r0:r1] = ok
+        if not bool(ok.all()):
+            cube[:, r0:r1][~ok] = 0.0
     return buffer, valid
+
+
+def _block_validity(data: torch.Tensor, prepared: PreparedCube, r0: int, r1: int) -> torch.Tensor:
+    """(h, W) validity of a (C, h, W) block: finite, not all-zero, no fill value, not masked (one min/max pass)."""
+    low, high = torch.aminmax(data, dim=0)  # NaN propagates into both
+    valid = torch.isfinite(low) & torch.isfinite(high) & ((low != 0) | (high != 0))
+    if prepared.fill_value is not None:
+        suspect = low <= prepared.fill_value
+        if bool(suspect.any()):
+            valid &= ~(suspect & (data == prepared.fill_value).any(0))
+    if prepared.mask is not None:
+        valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1])).to(device=data.device)
+    return valid
 
 
 def resident_chunks(

@@ -164,6 +164,7 @@ class Mag1cSolver:
         self.alpha = torch.zeros(size, dtype=torch.float64, device=dev)
         self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
         self.pack: _Packed | None = None
+        self.work: tuple[torch.Tensor, ...] | None = None
         #: Mean (G, C), C^-1 t (G, C) and normaliser (G,) of the last iteration's statistics.
         self.final: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.second_moment_inverse: torch.Tensor | None = None
@@ -283,24 +284,45 @@ class Mag1cSolver:
         return ((proj - weight) / (ratio * norm)).clamp(min=0)
 
     def sparse_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor) -> tuple:
-        """Update alpha on the packed candidates only (all other pixels are certified to stay 0)."""
+        """Update alpha on the packed candidates only (all other pixels are certified to stay 0).
+
+        Works in preallocated buffers (fresh multi-megabyte temporaries cost page faults every iteration).
+        """
         self._admit(mu_y, cit)
         pk = self.pack
-        g = pk.group
-        offset = (mu_y * cit).sum(-1)
-        proj = torch.bmm(cit.to(torch.float32)[g][:, None, :], pk.y.transpose(1, 2))[:, 0].to(torch.float64)
-        proj -= offset[g][:, None]
-        weight = 1.0 / (pk.ratio * (pk.alpha + EPSILON))
-        pk.alpha = ((proj - weight) / (pk.ratio * norm[g][:, None])).clamp(min=0) * pk.mask
-        a = self.flags.update_scaling * pk.ratio * pk.alpha
-        partial = torch.bmm(a.to(torch.float32)[:, None, :], pk.y)[:, 0].to(torch.float64)
+        g, shape = pk.group, pk.alpha.shape
+        proj, work, spare, single, rows32, rows64 = self._workspace(shape, pk.y.shape[-1])
+        torch.index_select(cit.to(torch.float32), 0, g, out=rows32)
+        torch.bmm(rows32[:, None, :], pk.y.transpose(1, 2), out=single[:, None, :])
+        proj.copy_(single).sub_(((mu_y * cit).sum(-1))[g][:, None])
+        proj.sub_(torch.add(pk.alpha, EPSILON, out=work).mul_(pk.ratio).reciprocal_())  # reweighting term
+        proj.div_(torch.mul(pk.ratio, norm[g][:, None], out=work)).clamp_(min=0).mul_(pk.mask)
+        pk.alpha.copy_(proj)
+        a = torch.mul(pk.ratio, self.flags.update_scaling, out=work).mul_(pk.alpha)
+        single.copy_(a)
+        torch.bmm(single[:, None, :], pk.y, out=rows32[:, None, :])
+        rows64.copy_(rows32)
         n_groups, n_bands = self.run.grouping.n_groups, self.run.prepared.n_bands
         zeros = torch.zeros(n_groups, dtype=torch.float64, device=a.device)
-        v = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=a.device).index_add_(0, g, partial)
-        moments = (zeros.index_add(0, g, a.sum(1)), zeros.index_add(0, g, a.square().sum(1)), v)
-        if 3 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < 2 * pk.alpha.numel() and pk.alpha.shape[0] > 1:
+        v = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=a.device).index_add_(0, g, rows64)
+        moments = (zeros.index_add(0, g, a.sum(1)), zeros.index_add(0, g, torch.square(a, out=spare).sum(1)), v)
+        if 2 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < pk.alpha.numel() and pk.alpha.shape[0] > 1:
             self._repack()
         return moments
+
+    def _workspace(self, shape: torch.Size, n_bands: int) -> tuple[torch.Tensor, ...]:
+        """Buffers for :meth:`sparse_pass`: three float64 and one float32 (S, L), float32 and float64 (S, C)."""
+        slots, segments = shape[0] * shape[1], shape[0]
+        if self.work is None or self.work[0].numel() < slots:
+            dev = self.run.device
+            self.work = (
+                *(torch.empty(slots, dtype=torch.float64, device=dev) for _ in range(3)),
+                torch.empty(slots, dtype=torch.float32, device=dev),
+                torch.empty(segments * n_bands, dtype=torch.float32, device=dev),
+                torch.empty(segments * n_bands, dtype=torch.float64, device=dev),
+            )
+        per_slot = tuple(w[:slots].view(shape) for w in self.work[:4])
+        return (*per_slot, *(w[: segments * n_bands].view(segments, n_bands) for w in self.work[4:]))
 
     # --- candidate set --------------------------------------------------------------------------------------
     def _start_pack(self) -> None:
