@@ -45,6 +45,8 @@ __all__ = ["mag1c"]
 EPSILON = 1e-9
 #: Pixels per segment of the packed candidate set (each segment holds pixels of one group).
 SEGMENT = 32
+#: Spectra moved per step when (re)packing.
+STAGE_ROWS = 1 << 16
 
 
 def mag1c(
@@ -165,6 +167,7 @@ class Mag1cSolver:
         self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
         self.pack: _Packed | None = None
         self.work: tuple[torch.Tensor, ...] | None = None
+        self.stage: torch.Tensor | None = None
         #: Mean (G, C), C^-1 t (G, C) and normaliser (G,) of the last iteration's statistics.
         self.final: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.second_moment_inverse: torch.Tensor | None = None
@@ -368,11 +371,12 @@ class Mag1cSolver:
         else:
             packed = reuse[0].view(-1, n_bands)[: n_seg * SEGMENT].view(n_seg, SEGMENT, n_bands)
         flat_packed = packed.view(-1, n_bands)
-        for part in torch.split(torch.arange(index.numel(), device=dev), 1 << 16):
+        for part in torch.split(torch.arange(index.numel(), device=dev), STAGE_ROWS):
             if reuse is None:
                 rows = self._read(index[part], group[part])
             else:
-                rows = reuse[0].view(-1, n_bands)[reuse[1][order[part]]]
+                source = reuse[1][order[part]]
+                rows = torch.index_select(reuse[0].view(-1, n_bands), 0, source, out=self._stage(part.numel()))
             flat_packed.index_copy_(0, position[part], rows)
         flat = torch.zeros(n_seg * SEGMENT, dtype=torch.int64, device=dev).index_copy_(0, position, index)
         mask = torch.zeros(n_seg * SEGMENT, dtype=torch.bool, device=dev)
@@ -387,6 +391,13 @@ class Mag1cSolver:
         idx = index.cpu().numpy()
         spectra = torch.from_numpy(self.run.prepared.gather(idx // self.width, idx % self.width)).to(self.run.device)
         return spectra - self.stats.shift.to(torch.float32)[group]
+
+    def _stage(self, rows: int) -> torch.Tensor:
+        """A reused (rows, C) float32 staging buffer for moving spectra (rows <= STAGE_ROWS)."""
+        if self.stage is None:
+            n_bands = self.run.prepared.n_bands
+            self.stage = torch.empty(STAGE_ROWS, n_bands, dtype=torch.float32, device=self.run.device)
+        return self.stage[:rows]
 
     def _store(self) -> None:
         """Write the packed alpha back into the full image."""
@@ -403,10 +414,12 @@ class Mag1cSolver:
         n_seg, n_bands, dev = max(int(per_group.sum()), 1), pk.y.shape[-1], keep.device
         old = pk.y.view(-1, n_bands)
         new = old[: n_seg * SEGMENT]
-        step = 1 << 16
+        step = STAGE_ROWS
         for start in range(0, keep.numel(), step):  # destinations never pass their sources
             part = keep[start : start + step]
-            new.index_copy_(0, position[start : start + step][part], old[start : start + step][part])
+            source = torch.nonzero(part)[:, 0]
+            rows = torch.index_select(old, 0, source + start, out=self._stage(source.numel()))
+            new.index_copy_(0, position[start : start + step][part], rows)
         where, slots = position[keep], n_seg * SEGMENT
         index = torch.zeros(slots, dtype=torch.int64, device=dev).index_copy_(0, where, pk.index.view(-1)[keep])
         mask = torch.zeros(slots, dtype=torch.bool, device=dev).index_fill_(0, where, True)

@@ -187,10 +187,12 @@ def accumulate_columns(
     total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device)
     gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
     groups = torch.from_numpy(grouping.column_groups()).to(device)
+    work = torch.empty(min(COLUMNS_PER_STEP, cube.shape[0]) * cube[0].numel(), dtype=torch.float64, device=device)
     for c0 in range(0, cube.shape[0], COLUMNS_PER_STEP):
         c1 = min(c0 + COLUMNS_PER_STEP, cube.shape[0])
         gid = groups[c0:c1]
-        y = cube[c0:c1].sub_(shift32[gid][:, None, :]).mul_(valid[c0:c1, :, None]).to(torch.float64)
+        y32 = cube[c0:c1].sub_(shift32[gid][:, None, :]).mul_(valid[c0:c1, :, None])
+        y = work[: y32.numel()].view(y32.shape).copy_(y32)  # one reused buffer: no page faults per step
         gram.index_add_(0, gid, torch.bmm(y.transpose(1, 2), y))
         total.index_add_(0, gid, y.sum(1))
         count.index_add_(0, gid, valid[c0:c1].sum(1, dtype=torch.float64))
