@@ -331,13 +331,14 @@ class Mag1cSolver:
     def _start_pack(self) -> None:
         """Pack the pixels with alpha > 0 (and any with R <= 0) and the per-group bound terms."""
         candidates = self.valid_t & ((self.alpha > 0) | (self.ratio <= 0))
-        index = torch.nonzero(candidates)[:, 0]
         if self.resident is None:
-            self.pack = self._pack(index)
+            self.pack = self._pack(torch.nonzero(candidates)[:, 0])
         else:  # compact the resident cube in place (row lead + w H + r holds pixel r W + w)
             buffer, self.resident = self.resident[0], None
             lead = buffer.shape[0] - self.height * self.width
-            self.pack = self._pack(index, (buffer, lead + (index % self.width) * self.height + index // self.width))
+            col, row = torch.nonzero(candidates.view(self.height, self.width).T).unbind(1)  # column-major order
+            source = lead + col * self.height + row
+            self.pack = self._pack(row * self.width + col, (buffer, source), presorted=True)
         g = self.run.grouping.n_groups
         positive = self.valid_t & (self.ratio > 0)
         scaled = torch.where(positive, self.norm * self.ratio, 0.0)
@@ -347,17 +348,22 @@ class Mag1cSolver:
             zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
         )
 
-    def _pack(self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor] | None = None) -> _Packed:
+    def _pack(
+        self, index: torch.Tensor, reuse: tuple[torch.Tensor, torch.Tensor] | None = None, presorted: bool = False
+    ) -> _Packed:
         """Pack pixels ``index`` into segments of SEGMENT pixels of one group, sorted by (group, column, row).
 
         Spectra are read from the cube, or, with ``reuse=(tensor, source_positions)``, moved within the old
         packed tensor or the resident pixel-major cube (compaction in place: every row moves towards the
-        front, so no copy is needed).
+        front, so no copy is needed). ``presorted``: ``index`` is already in that order (no sort).
         """
         dev, g_count, n_bands = self.run.device, self.run.grouping.n_groups, self.run.prepared.n_bands
         group = self.groups[index]
-        column_major = (index % self.width) * self.height + index // self.width
-        order = torch.argsort(group * self.groups.numel() + column_major)
+        if presorted:  # column grouping, pixels in column-major order
+            order = torch.arange(index.numel(), device=dev)
+        else:
+            column_major = (index % self.width) * self.height + index // self.width
+            order = torch.argsort(group * self.groups.numel() + column_major)
         index, group = index[order], group[order]
         counts = torch.bincount(group, minlength=g_count)
         rank = torch.arange(index.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[group]
