@@ -21,7 +21,6 @@ __all__ = [
     "read_block",
     "read_chunk",
     "read_pixel_major",
-    "resident_chunks",
     "resolve_device",
 ]
 
@@ -214,13 +213,3 @@ def _block_validity(data: torch.Tensor, prepared: PreparedCube, r0: int, r1: int
     if prepared.mask is not None:
         valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1])).to(device=data.device)
     return valid
-
-
-def resident_chunks(
-    prepared: PreparedCube, grouping: Grouping, buffer: torch.Tensor, valid: torch.Tensor
-) -> list[Chunk]:
-    """Row chunks (views, (W, h, C)) of a :func:`read_pixel_major` buffer, like :func:`iter_chunks` yields."""
-    height, width = prepared.shape
-    cube = buffer[buffer.shape[0] - width * height :].view(width, height, prepared.n_bands)
-    ranges = grouping.split(prepared.row_chunks())
-    return [Chunk(r0, r1, cube[:, r0:r1], valid[:, r0:r1]) for r0, r1 in ranges]

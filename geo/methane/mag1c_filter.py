@@ -33,11 +33,11 @@ import numpy as np
 import torch
 
 from hyperplex.common.errors import InvalidParameterError
-from hyperplex.geo.methane.grouping import Chunk, chunk_groups, iter_chunks, read_pixel_major, resident_chunks
+from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks, read_pixel_major
 from hyperplex.geo.methane.inputs import FILL_VALUE
 from hyperplex.geo.methane.linalg import batched_inverse, group_shrinkage, solve
 from hyperplex.geo.methane.runner import Setup, setup, wrap
-from hyperplex.geo.methane.stats import GroupStats, accumulate, accumulate_columns, group_add
+from hyperplex.geo.methane.stats import COLUMNS_PER_STEP, GroupStats, accumulate, accumulate_columns, group_add
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["mag1c"]
@@ -146,13 +146,13 @@ class Mag1cSolver:
         self.run, self.flags, self.what = run, flags, what
         self.height, self.width = run.prepared.shape
         self.valid = np.zeros(run.prepared.shape, dtype=bool)
-        #: Column mode: the cube read once, pixel-major, holding y = x - m after the statistics pass (buffer, its
-        #: row chunks); compacted in place into the packed set.
-        self.resident: tuple[torch.Tensor, list[Chunk]] | None = None
+        #: Column mode: the cube read once, pixel-major, holding y = x - m after the statistics pass (buffer,
+        #: its (W, H, C) view, validity (W, H)); compacted in place into the packed set.
+        self.resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if run.grouping.kind == "column":
             buffer, valid = read_pixel_major(run.prepared, run.device, SEGMENT * run.grouping.n_groups)
-            self.resident = (buffer, resident_chunks(run.prepared, run.grouping, buffer, valid))
             cube = buffer[buffer.shape[0] - self.height * self.width :].view(self.width, self.height, -1)
+            self.resident = (buffer, cube, valid)
             self.stats: GroupStats = accumulate_columns(cube, valid, run.prepared, run.grouping)
             self.valid[:] = valid.T.cpu().numpy()
         else:
@@ -242,47 +242,61 @@ class Mag1cSolver:
         mean = self.stats.shift + mu_y
         unit_mean = (mean / (mean * mean).sum(-1, keepdim=True)).to(torch.float32)
         shift32, mu32, cit32 = (t.to(torch.float32) for t in (self.stats.shift, mu_y, cit))
-        for chunk in self._chunks():
-            gid = chunk_groups(self.run.grouping, chunk.r0, dev)
+        for window, gid, data, valid in self._blocks():
             if self.resident is None:
-                y = (chunk.data - shift32[gid][:, None, :]).mul_(chunk.valid[:, :, None])  # exact in float32
+                y = (data - shift32[gid][:, None, :]).mul_(valid[:, :, None])  # exact in float32
             else:
-                y = chunk.data  # already shifted
+                y = data  # already shifted
             functionals = torch.stack([cit32[gid], unit_mean[gid]], dim=1)  # (W, 2, C)
             # (2, C) x (C, h) per column: much faster than the (h, C) x (C, 2) product on CPU
             values = torch.bmm(functionals, y.transpose(1, 2)).to(torch.float64)
             values -= (functionals @ mu32[gid][:, :, None]).to(torch.float64)  # (x - mu) . [C^-1 t, mu/|mu|^2]
-            rows = (chunk.r0, chunk.r1)
             if first:
-                self._init_pixels(rows, y, values[:, 1], chunk.valid)
-            alpha = self._alpha(rows, values[:, 0], norm[gid][:, None], first) * chunk.valid
-            self.alpha.view(self.height, self.width)[chunk.r0 : chunk.r1] = alpha.T
-            a = self.flags.update_scaling * self.ratio.view(self.height, self.width)[chunk.r0 : chunk.r1].T * alpha
+                self._init_pixels(window, y, values[:, 1], valid)
+            alpha = self._alpha(window, values[:, 0], norm[gid][:, None], first) * valid
+            self._image(self.alpha, window).copy_(alpha)
+            a = self.flags.update_scaling * self._image(self.ratio, window) * alpha
             group_add(a1, gid, a.sum(1))
             group_add(a2, gid, a.square().sum(1))
             group_add(v, gid, torch.bmm(a.to(torch.float32)[:, None, :], y)[:, 0])
         return a1, a2, v
 
-    def _chunks(self) -> Iterator[Chunk]:
-        if self.resident is not None:
-            return iter(self.resident[1])
-        return iter_chunks(self.run.prepared, self.run.grouping, self.run.device)
+    def _blocks(self) -> Iterator[tuple[tuple[slice, slice], torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(image window, column groups, (w, h, C) data, (w, h) validity) of each block of pixels.
 
-    def _init_pixels(self, rows: tuple[int, int], y: torch.Tensor, albedo: torch.Tensor, valid: torch.Tensor) -> None:
-        """Store R = x.mu / mu.mu and |x - m| (with a margin for float32 rounding) of a chunk."""
-        r0, r1 = rows
+        Resident cube: contiguous blocks of whole columns (batched products on views with gaps between
+        the batch items fall back to slow per-item copies); else row chunks read from the cube.
+        """
+        if self.resident is None:
+            for chunk in iter_chunks(self.run.prepared, self.run.grouping, self.run.device):
+                gid = chunk_groups(self.run.grouping, chunk.r0, self.run.device)
+                yield (slice(chunk.r0, chunk.r1), slice(None)), gid, chunk.data, chunk.valid
+            return
+        cube, valid = self.resident[1], self.resident[2]
+        groups = torch.from_numpy(self.run.grouping.column_groups()).to(self.run.device)
+        for c0 in range(0, self.width, COLUMNS_PER_STEP):
+            c1 = min(c0 + COLUMNS_PER_STEP, self.width)
+            yield (slice(None), slice(c0, c1)), groups[c0:c1], cube[c0:c1], valid[c0:c1]
+
+    def _image(self, image: torch.Tensor, window: tuple[slice, slice]) -> torch.Tensor:
+        """A per-pixel (H * W) array's block as a (w, h) view."""
+        return image.view(self.height, self.width)[window].T
+
+    def _init_pixels(
+        self, window: tuple[slice, slice], y: torch.Tensor, albedo: torch.Tensor, valid: torch.Tensor
+    ) -> None:
+        """Store R = x.mu / mu.mu and |x - m| (with a margin for float32 rounding) of a block."""
         if self.flags.albedo:
-            self.ratio.view(self.height, self.width)[r0:r1] = torch.where(valid, 1.0 + albedo, 1.0).T
-        self.norm.view(self.height, self.width)[r0:r1] = (y.norm(dim=-1).to(torch.float64) * (1 + 1e-4)).T
+            self._image(self.ratio, window).copy_(torch.where(valid, 1.0 + albedo, 1.0))
+        self._image(self.norm, window).copy_(y.norm(dim=-1).to(torch.float64) * (1 + 1e-4))
 
-    def _alpha(self, rows: tuple[int, int], proj: torch.Tensor, norm: torch.Tensor, first: bool) -> torch.Tensor:
-        """New alpha of a chunk (W, h) from projections; uses the previous alpha for the weights."""
-        r0, r1 = rows
-        ratio = self.ratio.view(self.height, self.width)[r0:r1].T
+    def _alpha(self, window: tuple[slice, slice], proj: torch.Tensor, norm: torch.Tensor, first: bool) -> torch.Tensor:
+        """New alpha of a block (w, h) from projections; uses the previous alpha for the weights."""
+        ratio = self._image(self.ratio, window)
         if first:
             alpha = proj / (ratio * norm)
             return alpha.clamp(min=0) if self.flags.nonnegative else alpha
-        prev = self.alpha.view(self.height, self.width)[r0:r1].T
+        prev = self._image(self.alpha, window)
         weight = 1.0 / (ratio * (prev + EPSILON)) if self.flags.sparsity else 0.0
         return ((proj - weight) / (ratio * norm)).clamp(min=0)
 
