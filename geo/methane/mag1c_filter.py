@@ -35,7 +35,7 @@ import torch
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks, read_pixel_major
 from hyperplex.geo.methane.inputs import FILL_VALUE
-from hyperplex.geo.methane.linalg import batched_inverse, group_shrinkage, solve
+from hyperplex.geo.methane.linalg import group_shrinkage, solve
 from hyperplex.geo.methane.runner import Setup, setup, wrap
 from hyperplex.geo.methane.stats import COLUMNS_PER_STEP, GroupStats, accumulate, accumulate_columns, group_add
 from hyperplex.geo.methane.target import TARGET_SCALING
@@ -229,8 +229,8 @@ class Mag1cSolver:
         n = self.stats.count.clamp(min=1)[:, None, None]
         eye = torch.eye(self.stats.gram.shape[-1], dtype=torch.float64, device=n.device)
         matrix = torch.where((self.stats.count == 0)[:, None, None], eye, self.stats.gram / n)
-        _, info = torch.linalg.cholesky_ex(matrix)
-        return None if bool((info > 0).any()) else batched_inverse(matrix)
+        factor, info = torch.linalg.cholesky_ex(matrix)
+        return None if bool((info > 0).any()) else torch.cholesky_inverse(factor)  # reuses the factor
 
     # --- passes ---------------------------------------------------------------------------------------------
     def dense_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, first: bool) -> tuple:
