@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --quiet --progress-bar off
+PIP_INSTALL := $(PY) -m pip install --quiet --progress-bar off
 # EDITABLE=-e for development (default); CI sets EDITABLE= to test a real (non-editable) install.
 EDITABLE ?= -e
 APT_PKGS := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
@@ -14,16 +14,16 @@ DEMO_OUT ?= demo_out
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install torch==2.13.0
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) torch==2.13.0
 	touch $@
 
 $(VENV)/.core: $(VENV)/.torch pyproject.toml
-	$(PIP) install $(EDITABLE) .
+	$(PIP_INSTALL) $(EDITABLE) .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core
-	$(PIP) install $(EDITABLE) '.[dev,napari]'
+	$(PIP_INSTALL) $(EDITABLE) '.[dev,napari]'
 	touch $@
 
 apt:
