@@ -9,22 +9,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
 
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
 from hyperplex.plugins._layers import channel_colors
 from hyperplex.plugins._stacks import ChannelStack, Profile, find_stacks, pixel_profile
+from hyperplex.plugins._worker_widget import DockWidget, fill_combo, row, spin_box
 
 if TYPE_CHECKING:
     import napari
@@ -43,7 +33,7 @@ def _preview(plane: Any, max_pixels: int = 512 * 512) -> Any:
     return plane[::step, ::step]
 
 
-class InspectorWidget(QWidget):
+class InspectorWidget(DockWidget):
     """Spectrum / intensity plot at a clicked pixel, channel picker for an additive composite, contrast.
 
     Args:
@@ -51,15 +41,11 @@ class InspectorWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__()
-        self.viewer = napari_viewer
-        self.profile: Profile | None = None
-        self._stacks: list[ChannelStack] = []
-        self._build_ui()
-        self.viewer.layers.events.inserted.connect(self.refresh)
-        self.viewer.layers.events.removed.connect(self.refresh)
+        super().__init__(napari_viewer)
         self.viewer.mouse_drag_callbacks.append(self._on_mouse)
-        self.refresh()
+
+    def _init_state(self) -> None:
+        self.profile: Profile | None = None
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -74,7 +60,7 @@ class InspectorWidget(QWidget):
         self.axes = self.figure.add_subplot(111)
         self.channel_list = QListWidget()
         self.channel_list.setSelectionMode(QListWidget.ExtendedSelection)
-        self.low_box, self.high_box = self._spin(1.0), self._spin(99.0)
+        self.low_box, self.high_box = (spin_box(0.0, 100.0, pct, decimals=1) for pct in (1.0, 99.0))
         self.apply_button = QPushButton("Show composite")
         self.apply_button.clicked.connect(lambda: self.apply_composite())
         self.rgb_button = QPushButton("Add as RGB layer")
@@ -83,44 +69,27 @@ class InspectorWidget(QWidget):
         self.status.setWordWrap(True)
         self.setLayout(self._layout())
 
-    def _spin(self, value: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(0.0, 100.0)
-        box.setDecimals(1)
-        box.setValue(value)
-        return box
-
     def _layout(self) -> QVBoxLayout:
         form = QFormLayout()
         form.addRow("Image", self.stack_box)
-        contrast = QHBoxLayout()
-        contrast.addWidget(self.low_box)
-        contrast.addWidget(self.high_box)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.apply_button)
-        buttons.addWidget(self.rgb_button)
         layout = QVBoxLayout()
         layout.addLayout(form)
         layout.addWidget(self.canvas)
         layout.addWidget(QLabel("Channels for the composite (multi-select):"))
         layout.addWidget(self.channel_list)
         layout.addWidget(QLabel("Contrast percentiles (low, high), per channel:"))
-        layout.addLayout(contrast)
-        layout.addLayout(buttons)
+        layout.addLayout(row(self.low_box, self.high_box))
+        layout.addLayout(row(self.apply_button, self.rgb_button))
         layout.addWidget(self.status)
         return layout
 
     # ------------------------------------------------------------------ stacks
     def refresh(self, *_: Any) -> None:
         """Re-scan the viewer's layers for channel stacks."""
-        current = self.stack_box.currentText()
         stacks = find_stacks(self.viewer.layers)
         self._stacks = [s for s in stacks if not s.layers[0].name.startswith(("composite: ", "RGB composite"))]
         self.stack_box.blockSignals(True)
-        self.stack_box.clear()
-        self.stack_box.addItems([self._label(s) for s in self._stacks])
-        if current in [self._label(s) for s in self._stacks]:
-            self.stack_box.setCurrentText(current)
+        fill_combo(self.stack_box, [self._label(s) for s in self._stacks])
         self.stack_box.blockSignals(False)
         self._fill_channels()
 

@@ -7,36 +7,20 @@ its features) and the table in the dock. Logic lives in :mod:`hyperplex.plugins.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout
 
 from hyperplex.common.arrays import materialize
 from hyperplex.plugins._methane import METHODS, MethaneResult, analyze_cube, methane_layers
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
-
-if TYPE_CHECKING:
-    import napari
+from hyperplex.plugins._worker_widget import Progress, WorkerWidget, fill_combo, row, spin_box
 
 __all__ = ["MethaneWidget"]
 
 #: Bands read per step while loading a lazy cube (each step reports progress and can be cancelled).
 BANDS_PER_STEP = 16
-
-Progress = tuple[float, str]
 
 
 def _read_cube(stack: ChannelStack) -> Generator[Progress, None, np.ndarray]:
@@ -66,72 +50,42 @@ def compute_methane(
     return result
 
 
-class MethaneWidget(QWidget):
+class MethaneWidget(WorkerWidget):
     """Run a CH4 detector on a hyperspectral layer and show enhancement, plumes and the plume table.
 
     Args:
         napari_viewer: The viewer (injected by napari).
     """
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__()
-        self.viewer = napari_viewer
-        self.worker: Any = None
-        self.last_result: MethaneResult | None = None
-        self._stacks: list[ChannelStack] = []
-        self._build_ui()
-        self.viewer.layers.events.inserted.connect(self.refresh)
-        self.viewer.layers.events.removed.connect(self.refresh)
-        self.refresh()
+    last_result: MethaneResult | None
 
     def _build_ui(self) -> None:
         self.cube_box = QComboBox()
         self.method_box = QComboBox()
         self.method_box.addItems(list(METHODS))
-        self.low_box, self.high_box = self._spin(2122.0), self._spin(2488.0)
+        self.low_box, self.high_box = (spin_box(300.0, 2600.0, nm, decimals=1) for nm in (2122.0, 2488.0))
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(lambda: self.run())
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.status = QLabel("")
         self.table = QTableWidget(0, 0)
         form = QFormLayout()
         form.addRow("Radiance cube", self.cube_box)
         form.addRow("Method", self.method_box)
-        window = QHBoxLayout()
-        window.addWidget(self.low_box)
-        window.addWidget(self.high_box)
-        form.addRow("Window (nm)", window)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
+        form.addRow("Window (nm)", row(self.low_box, self.high_box))
         layout = QVBoxLayout()
-        for item in (form, buttons):
+        for item in (form, row(self.run_button, self.cancel_button)):
             layout.addLayout(item)
         for widget in (self.progress, self.status, QLabel("Plumes:"), self.table):
             layout.addWidget(widget)
         self.setLayout(layout)
 
-    @staticmethod
-    def _spin(value: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(300.0, 2600.0)
-        box.setDecimals(1)
-        box.setValue(value)
-        return box
+    def _run_buttons(self) -> list[QPushButton]:
+        return [self.run_button]
 
     def refresh(self, *_: Any) -> None:
         """List the spectral stacks (at least 10 bands with wavelengths)."""
-        current = self.cube_box.currentText()
         stacks = [s for s in find_stacks(self.viewer.layers) if s.channels.is_spectral and len(s.channels) >= 10]
         self._stacks = stacks
-        self.cube_box.clear()
-        self.cube_box.addItems([s.layers[0].name for s in stacks])
-        if current in [s.layers[0].name for s in stacks]:
-            self.cube_box.setCurrentText(current)
+        fill_combo(self.cube_box, [s.layers[0].name for s in stacks])
 
     @property
     def stack(self) -> ChannelStack | None:
@@ -153,51 +107,7 @@ class MethaneWidget(QWidget):
     def run(self, *, blocking: bool = False) -> Any:
         """Start the computation in a worker thread (or here, when ``blocking``); returns the worker or result."""
         job = self._job()
-        if blocking:
-            result = None
-            try:
-                while True:
-                    self._on_progress(next(job))
-            except StopIteration as stop:
-                result = stop.value
-            self._on_result(result)
-            return result
-        from napari.qt.threading import create_worker
-
-        def steps() -> Generator[Progress, None, MethaneResult]:
-            return (yield from job)
-
-        self.worker = create_worker(steps)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(self._on_result)
-        self.worker.errored.connect(self._on_error)
-        self.worker.finished.connect(self._on_finished)
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker.start()
-        return self.worker
-
-    def cancel(self) -> None:
-        """Ask the worker to stop at its next step."""
-        if self.worker is not None:
-            self.worker.quit()
-            self.status.setText("cancelling…")
-
-    def _on_progress(self, update: Progress) -> None:
-        fraction, stage = update
-        self.progress.setValue(round(100 * fraction))
-        self.status.setText(stage)
-
-    def _on_error(self, error: Exception) -> None:
-        self.status.setText(f"error: {error}")
-
-    def _on_finished(self) -> None:
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        if self.worker is not None and self.worker.abort_requested:
-            self.status.setText("cancelled")
-            self.progress.setValue(0)
-        self.worker = None
+        return self._start(lambda: job, self._on_result, blocking)
 
     def _on_result(self, result: MethaneResult) -> None:
         self.last_result = result

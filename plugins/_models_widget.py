@@ -6,22 +6,10 @@ never at napari start-up. Jobs run in a worker thread with progress and cancel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator
+from typing import Any
 
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLineEdit, QPushButton, QVBoxLayout
 
 from hyperplex.plugins._layers import _preview
 from hyperplex.plugins._models import (
@@ -35,40 +23,19 @@ from hyperplex.plugins._models import (
     resolve_model,
 )
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
-
-if TYPE_CHECKING:
-    import napari
+from hyperplex.plugins._worker_widget import Progress, WorkerWidget, fill_combo, row, spin_box
 
 __all__ = ["ModelsWidget"]
 
-Progress = tuple[float, str]
 
-
-def _spin(low: int, high: int, value: int, step: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
-class ModelsWidget(QWidget):
+class ModelsWidget(WorkerWidget):
     """Run hyperplex models on layers: embeddings (PCA colour map) and H&E -> multiplex prediction.
 
     Args:
         napari_viewer: The viewer (injected by napari).
     """
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer):
-        super().__init__()
-        self.viewer = napari_viewer
-        self.worker: Any = None
-        self.last_result: EmbeddingResult | PredictionResult | None = None
-        self._stacks: list[ChannelStack] = []
-        self._build_ui()
-        self.viewer.layers.events.inserted.connect(self.refresh)
-        self.viewer.layers.events.removed.connect(self.refresh)
-        self.refresh()
+    last_result: EmbeddingResult | PredictionResult | None
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -79,27 +46,19 @@ class ModelsWidget(QWidget):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.image_box, self.he_box = QComboBox(), QComboBox()
-        self.tile_box, self.overlap_box = _spin(16, 4096, 128, 16), _spin(0, 1024, 16, 8)
+        self.tile_box, self.overlap_box = spin_box(16, 4096, 128, step=16), spin_box(0, 1024, 16, step=8)
         self.embed_button = QPushButton("Compute embeddings")
         self.embed_button.clicked.connect(lambda: self.compute_embeddings())
         self.predict_button = QPushButton("Predict channels from H&&E")
         self.predict_button.clicked.connect(lambda: self.predict_channels())
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.status = QLabel("")
         self.status.setWordWrap(True)
         self.setLayout(self._layout(browse))
 
     def _layout(self, browse: QPushButton) -> QVBoxLayout:
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit)
-        path_row.addWidget(browse)
         form = QFormLayout()
         form.addRow("Preset", self.preset_box)
-        form.addRow("Model file", path_row)
-        form.addRow("Tile / overlap (px)", self._pair(self.tile_box, self.overlap_box))
+        form.addRow("Model file", row(self.path_edit, browse))
+        form.addRow("Tile / overlap (px)", row(self.tile_box, self.overlap_box))
         form.addRow("Multichannel image", self.image_box)
         form.addRow("H&&E image", self.he_box)
         layout = QVBoxLayout()
@@ -107,13 +66,6 @@ class ModelsWidget(QWidget):
         for widget in (self.embed_button, self.predict_button, self.cancel_button, self.progress, self.status):
             layout.addWidget(widget)
         return layout
-
-    @staticmethod
-    def _pair(a: QWidget, b: QWidget) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.addWidget(a)
-        row.addWidget(b)
-        return row
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Saved hyperplex model", "", "Models (*.safetensors)")
@@ -123,17 +75,9 @@ class ModelsWidget(QWidget):
     def refresh(self, *_: Any) -> None:
         """Re-list multichannel stacks and H&E candidates (RGB layers)."""
         self._stacks = [s for s in find_stacks(self.viewer.layers) if not s.layers[0].name.startswith("embeddings")]
-        self._fill(self.image_box, [self._label(s) for s in self._stacks])
+        fill_combo(self.image_box, [self._label(s) for s in self._stacks])
         rgb = [layer.name for layer in self.viewer.layers if getattr(layer, "rgb", False)]
-        self._fill(self.he_box, [n for n in rgb if not n.startswith("embeddings")])
-
-    @staticmethod
-    def _fill(box: QComboBox, items: list[str]) -> None:
-        current = box.currentText()
-        box.clear()
-        box.addItems(items)
-        if current in items:
-            box.setCurrentText(current)
+        fill_combo(self.he_box, [n for n in rgb if not n.startswith("embeddings")])
 
     @staticmethod
     def _label(stack: ChannelStack) -> str:
@@ -184,51 +128,8 @@ class ModelsWidget(QWidget):
         """Predict multiplex channels from the chosen H&E layer and add them as layers."""
         return self._start(self._prediction_job, self._on_prediction, blocking)
 
-    def _start(self, make_job: Callable[[], Generator], on_result: Callable[[Any], None], blocking: bool) -> Any:
-        if blocking:
-            job = make_job()
-            try:
-                while True:
-                    self._on_progress(next(job))
-            except StopIteration as stop:
-                on_result(stop.value)
-                return stop.value
-        from napari.qt.threading import create_worker
-
-        def steps() -> Generator:
-            return (yield from make_job())
-
-        self.worker = create_worker(steps)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(on_result)
-        self.worker.errored.connect(lambda err: self.status.setText(f"error: {err}"))
-        self.worker.finished.connect(self._on_finished)
-        self._set_running(True)
-        self.worker.start()
-        return self.worker
-
-    def cancel(self) -> None:
-        """Stop the running job after the current tile."""
-        if self.worker is not None:
-            self.worker.quit()
-            self.status.setText("cancelling…")
-
-    def _set_running(self, running: bool) -> None:
-        for button in (self.embed_button, self.predict_button):
-            button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-
-    def _on_progress(self, update: Progress) -> None:
-        fraction, stage = update
-        self.progress.setValue(round(100 * fraction))
-        self.status.setText(stage)
-
-    def _on_finished(self) -> None:
-        self._set_running(False)
-        if self.worker is not None and self.worker.abort_requested:
-            self.status.setText("cancelled")
-            self.progress.setValue(0)
-        self.worker = None
+    def _run_buttons(self) -> list[QPushButton]:
+        return [self.embed_button, self.predict_button]
 
     # ------------------------------------------------------------------ results
     def _source_spatial(self, layer: Any) -> dict[str, Any]:
