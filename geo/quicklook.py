@@ -11,7 +11,7 @@ from hyperplex.common.arrays import materialize
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 
-__all__ = ["RGB_NM", "stretch", "true_color", "write_quicklook"]
+__all__ = ["RGB_NM", "rgb_image", "stretch", "true_color", "write_quicklook"]
 
 #: Band centres used for red, green and blue.
 RGB_NM = (640.0, 550.0, 460.0)
@@ -37,10 +37,14 @@ def true_color(cube: Any, channels: ChannelSet) -> np.ndarray:
     Returns:
         float32 RGB; no-data pixels are black.
     """
-    idx = [channels.nearest(w) for w in RGB_NM]
-    bands = [materialize(cube[i]).astype(np.float32) for i in idx]
+    bands = np.stack([materialize(cube[channels.nearest(w)]).astype(np.float32) for w in RGB_NM])
+    return rgb_image(bands)
+
+
+def rgb_image(bands: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` display RGB in [0, 1] from red, green, blue bands ``(3, H, W)``; no-data pixels black."""
     rgb = np.stack([stretch(b) for b in bands], axis=-1)
-    rgb[~np.all(np.isfinite(np.stack(bands, -1)), axis=-1)] = 0.0
+    rgb[~np.isfinite(bands).all(axis=0)] = 0.0
     return rgb
 
 

@@ -21,7 +21,7 @@ from hyperplex.geo.detect.plume_table import describe_plumes
 from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
 from hyperplex.geo.ortho import apply_glt, ortho_transform
-from hyperplex.geo.quicklook import RGB_NM, stretch, write_quicklook
+from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_quicklook
 
 __all__ = ["Analysis", "analyze", "detect_scene"]
 
@@ -282,11 +282,7 @@ def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dic
 def _write_quicklook(path: Path, grid: list[np.ndarray], cfg: DetectConfig, source: SceneSource, lo: float) -> None:
     """RGB with the enhancement above ``lo`` overlaid and plume outlines."""
     enh, labels = grid[0], grid[1]
-    if len(grid) > 2:
-        rgb = np.stack([stretch(b) for b in grid[2]], axis=-1)
-        rgb[~np.isfinite(grid[2]).all(axis=0)] = 0
-    else:
-        rgb = np.zeros((*enh.shape, 3), np.float32)
+    rgb = rgb_image(grid[2]) if len(grid) > 2 else np.zeros((*enh.shape, 3), np.float32)
     finite = enh[np.isfinite(enh)]
     hi = float(np.percentile(finite, 99.9)) if finite.size else 1.0
     write_quicklook(path, rgb, overlay=enh, overlay_range=(max(lo, 1e-6), max(hi, lo + 1e-6)),

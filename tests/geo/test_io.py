@@ -102,3 +102,15 @@ def test_emit_swath_is_not_mistaken_for_a_georeferenced_grid(emit_small):
     assert "transform" not in cube.attrs and len(cube.attrs["geotransform"]) == 6
     with pytest.raises(MissingSpatialDimensionError):
         cube.rio.resolution()
+
+
+def test_true_color_picks_rgb_bands_and_blacks_out_nodata():
+    from hyperplex.geo.quicklook import true_color
+
+    cs = ChannelSet.from_wavelengths([460.0, 550.0, 640.0, 2300.0])
+    cube = np.stack([np.full((4, 4), v, np.float32) for v in (1.0, 2.0, 3.0, 4.0)])
+    cube += np.arange(16, dtype=np.float32).reshape(4, 4)  # a ramp so the stretch is defined
+    cube[:, 0, 0] = np.nan
+    rgb = true_color(cube, cs)
+    assert rgb.shape == (4, 4, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    assert np.all(rgb[0, 0] == 0) and rgb[3, 3, 0] == 1.0  # red is the 640 nm band, brightest pixel saturates
