@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.geo.methane.candidates import ColumnCandidates, available
 from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks, read_pixel_major
 from hyperplex.geo.methane.inputs import FILL_VALUE
 from hyperplex.geo.methane.linalg import group_shrinkage, solve
@@ -47,6 +48,8 @@ EPSILON = 1e-9
 SEGMENT = 32
 #: Segments per block of the sparse iterations (about 6 MiB of 49-band spectra: stays in the last-level cache).
 BLOCK_SEGMENTS = 1024
+#: Repack the candidates when fewer than this fraction of the packed slots are still alive.
+REPACK_FILL = 0.5
 #: Spectra moved per step when (re)packing.
 STAGE_ROWS = 1 << 16
 
@@ -72,6 +75,7 @@ def mag1c(
     fill_value: float | None = FILL_VALUE,
     device: str | torch.device | None = None,
     return_albedo: bool = False,
+    engine: str = "auto",
 ) -> Any:
     """Mag1c CH4 enhancement (ppm*m), column-wise by default.
 
@@ -96,6 +100,8 @@ def mag1c(
         fill_value: Value marking missing data.
         device: Torch device; None = CUDA when available, else CPU.
         return_albedo: Also return the albedo factor R.
+        engine: 'auto': column-wise runs on the CPU iterate with compiled kernels (numba,
+            :mod:`.candidates`); 'torch': torch operations only (what runs on a GPU).
 
     Returns:
         (H, W) float32 enhancement in ppm*m (NaN where invalid), or ``(enhancement, albedo)``; DataArrays
@@ -108,16 +114,20 @@ def mag1c(
     """
     if int(num_iter) < 0 or not 0.0 <= float(shrinkage) <= 1.0:
         raise InvalidParameterError("`num_iter` must be >= 0 and `shrinkage` in [0, 1].")
+    if engine not in ENGINES:
+        raise InvalidParameterError(f"`engine` must be one of {ENGINES}, got {engine!r}.")
     opts = {k: v for k, v in locals().items() if k in _SETUP_KEYS}
     run = setup(cube, wavelengths, fwhm, opts)
     run.prepared = run.prepared.in_memory()  # lazy inputs: read the selected bands once
     flags = _Flags(albedo, nonnegative, sparsity, float(covariance_update_scaling))
-    solver = Mag1cSolver(run, flags, float(shrinkage))
+    solver = Mag1cSolver(run, flags, float(shrinkage), compiled=engine == "auto")
     enhancement, factor = solver.execute(int(num_iter))
     out = wrap(run, enhancement, "ch4_enhancement", "ppm m")
     return (out, wrap(run, factor, "albedo_factor", "1")) if return_albedo else out
 
 
+#: Values of ``mag1c(engine=...)``.
+ENGINES = ("auto", "torch")
 _SETUP_KEYS = ("channel_axis", "mask", "window", "bands", "fill_value", "group", "group_columns", "tile_size", "device")
 
 
@@ -144,7 +154,7 @@ class _Packed:
 class Mag1cSolver:
     """State of one Mag1c run: group statistics, per-pixel R and alpha, and the packed candidate pixels."""
 
-    def __init__(self, run: Setup, flags: _Flags, shrinkage: float, what: str = "mag1c") -> None:
+    def __init__(self, run: Setup, flags: _Flags, shrinkage: float, what: str = "mag1c", compiled: bool = True) -> None:
         self.run, self.flags, self.what = run, flags, what
         self.height, self.width = run.prepared.shape
         self.valid = np.zeros(run.prepared.shape, dtype=bool)
@@ -168,6 +178,9 @@ class Mag1cSolver:
         self.alpha = torch.zeros(size, dtype=torch.float64, device=dev)
         self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
         self.pack: _Packed | None = None
+        #: CPU, column-wise: the candidates iterated by compiled kernels instead of a packed tensor.
+        self.candidates: ColumnCandidates | None = None
+        self.compiled = compiled and self.resident is not None and run.device.type == "cpu" and available()
         self.work: tuple[torch.Tensor, ...] | None = None
         self.rows: tuple[torch.Tensor, ...] | None = None
         self.stage: torch.Tensor | None = None
@@ -324,7 +337,7 @@ class Mag1cSolver:
         zeros = torch.zeros(n_groups, dtype=torch.float64, device=a.device)
         v = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=a.device).index_add_(0, g, rows64)
         moments = (zeros.index_add(0, g, a.sum(1)), zeros.index_add(0, g, a.square().sum(1)), v)
-        if 2 * int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < pk.alpha.numel() and pk.alpha.shape[0] > 1:
+        if int(((pk.alpha > 0) | (pk.ratio <= 0)).sum()) < REPACK_FILL * pk.alpha.numel() and pk.alpha.shape[0] > 1:
             self._repack()
         return moments
 
@@ -375,11 +388,14 @@ class Mag1cSolver:
             col, row = torch.nonzero(candidates.view(self.height, self.width).T).unbind(1)  # column-major order
             source = lead + col * self.height + row
             self.pack = self._pack(row * self.width + col, (buffer, source), presorted=True)
-        g = self.run.grouping.n_groups
+        self.bound_terms = self._bound_terms()
+
+    def _bound_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per group: max R |y - m| and max R over valid pixels with R > 0 (for the bound in :meth:`_failing`)."""
         positive = self.valid_t & (self.ratio > 0)
         scaled = torch.where(positive, self.norm * self.ratio, 0.0)
-        zeros = torch.zeros(g, dtype=torch.float64, device=self.run.device)
-        self.bound_terms = (
+        zeros = torch.zeros(self.run.grouping.n_groups, dtype=torch.float64, device=self.run.device)
+        return (
             zeros.scatter_reduce(0, self.groups, scaled, "amax"),
             zeros.scatter_reduce(0, self.groups, torch.where(positive, self.ratio, 0.0), "amax"),
         )
@@ -495,9 +511,7 @@ class Mag1cSolver:
 
     def _admit(self, mu_y: torch.Tensor, cit: torch.Tensor) -> None:
         """Certify per group that unpacked pixels stay 0; re-pack with any pixel that is not certified."""
-        scaled, ratio_max = self.bound_terms
-        bound = (scaled + mu_y.norm(dim=-1) * ratio_max) * cit.norm(dim=-1) * EPSILON
-        failing = bound >= 1.0 - 1e-6
+        failing = self._failing(mu_y, cit)
         if not bool(failing.any()):
             return
         self._store()
@@ -507,6 +521,36 @@ class Mag1cSolver:
         unsafe = self.valid_t & ~inside & failing[self.groups] & (pixel >= 1.0 - 1e-6)
         if bool(unsafe.any()):
             self.pack = self._pack(torch.nonzero(inside | unsafe)[:, 0])
+
+    def _failing(self, mu_y: torch.Tensor, cit: torch.Tensor) -> torch.Tensor:
+        """(G,) bool: groups where pixels at alpha = 0 are not certified to stay 0 this iteration."""
+        scaled, ratio_max = self.bound_terms
+        bound = (scaled + mu_y.norm(dim=-1) * ratio_max) * cit.norm(dim=-1) * EPSILON
+        return bound >= 1.0 - 1e-6
+
+    def _start_candidates(self) -> None:
+        """Hand the iterations to the compiled kernels (the resident cube stays as it is)."""
+        _, cube, valid = self.resident
+        rows = cube.reshape(-1, cube.shape[-1])
+        groups = self.run.grouping.column_groups()
+        self.candidates = ColumnCandidates(rows, valid, self.alpha, self.ratio, groups, self.flags.update_scaling)
+        self.bound_terms = self._bound_terms()
+
+    def _candidate_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor) -> tuple:
+        """One compiled iteration over the candidates; groups that fail the bound list all their pixels."""
+        failing = self._failing(mu_y, cit).numpy()
+        if not failing.any():
+            return self.candidates.step(mu_y, cit, norm)
+        cand, height = self.candidates, self.height
+        alpha = cand.alpha_image().view(height, self.width).T.reshape(-1).numpy()
+        shift32 = self.stats.shift.to(torch.float32).numpy()
+        for g in np.flatnonzero(failing):
+            c0, c1 = int(cand.columns[g]), int(cand.columns[g + 1])
+            cols, rows = np.nonzero(self.valid[:, c0:c1].T)  # column-major order
+            pixels = (cols + c0) * height + rows
+            spectra = self.run.prepared.gather(rows, cols + c0) - shift32[g]
+            cand.restore(int(g), spectra, pixels, alpha[pixels])
+        return cand.step(mu_y, cit, norm, failing)
 
     # --- driver ---------------------------------------------------------------------------------------------
     def execute(self, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -520,15 +564,20 @@ class Mag1cSolver:
             mu_y, t_new, low_rank = self.updated(t, moments)
             cit, norm = self.low_rank_filter(t_new, low_rank)
             self.final = (self.stats.shift + mu_y, cit, norm)
-            if self.pack is None and self.flags.sparsity and bool((self.alpha >= 0).all()):
-                self._start_pack()
-            if self.pack is None:
+            sparse = self.pack is not None or self.candidates is not None
+            if not sparse and self.flags.sparsity and bool((self.alpha >= 0).all()):
+                self._start_candidates() if self.compiled else self._start_pack()
+            if self.candidates is not None:
+                moments = self._candidate_pass(mu_y, cit, norm)
+            elif self.pack is None:
                 moments = self.dense_pass(mu_y, cit, norm, first=False)
             else:
                 moments = self.sparse_pass(mu_y, cit, norm)
             t = t_new
         if self.pack is not None:
             self._store()
+        if self.candidates is not None:
+            self.alpha = self.candidates.alpha_image()
         return self._images()
 
     def _images(self) -> tuple[np.ndarray, np.ndarray]:

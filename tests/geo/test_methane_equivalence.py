@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+import hyperplex.geo.methane.candidates as candidates
+from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.ch4lut import load_ch4_lut
 from hyperplex.geo.methane import ace, cem, mag1c, mag1c_sas, matched_filter, target_spectrum
 
@@ -223,3 +225,78 @@ def test_mag1c_sas_equals_numpy_reference():
     ref = _sas_reference(cube, t, 5)
     _close(ours, ref)
     assert (ours > 0).sum() > 10
+
+
+# --- Mag1c's compiled CPU iterations (numba) against the torch path and mag1c 1.2.0 ------------------------
+needs_numba = pytest.mark.skipif(not candidates.available(), reason="numba is not installed")
+
+
+def _reference(cube, wl, fw, **kwargs):
+    return _acrwl1mf(cube.transpose(2, 1, 0), target_spectrum(wl, fw), **kwargs)[0].T
+
+
+def _spy_restore(monkeypatch):
+    calls = []
+    original = candidates.ColumnCandidates.restore
+
+    def restore(self, group, *args):
+        calls.append(group)
+        return original(self, group, *args)
+
+    monkeypatch.setattr(candidates.ColumnCandidates, "restore", restore)
+    return calls
+
+
+@needs_numba
+def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch):
+    cube, wl, fw, _ = lut_cube(lines=300, samples=7, seed=11)
+    steps = []
+    original = candidates.ColumnCandidates.step
+    monkeypatch.setattr(candidates.ColumnCandidates, "step", lambda self, *a: steps.append(1) or original(self, *a))
+    compiled = mag1c(cube, wl, fw)
+    assert len(steps) == 30  # every iteration ran compiled
+    plain = mag1c(cube, wl, fw, engine="torch")
+    ref = _reference(cube, wl, fw)
+    _close(compiled, ref)
+    _close(plain, ref)
+    assert (compiled > 0).sum() > 10
+
+
+@needs_numba
+def test_uncertified_groups_are_listed_again(monkeypatch):
+    """Low noise: the bound that lets pixels at 0 be skipped fails, so whole groups are evaluated again."""
+    cube, wl, fw, _ = lut_cube(lines=200, samples=6, seed=2, noise=1e-4)
+    calls = _spy_restore(monkeypatch)
+    compiled = mag1c(cube, wl, fw)
+    assert calls, "the low-noise scene should fail the bound"
+    _close(compiled, _reference(cube, wl, fw))
+
+
+@needs_numba
+def test_result_does_not_depend_on_thread_count():
+    cube, wl, fw, _ = lut_cube(lines=150, samples=9, seed=12)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = mag1c(cube, wl, fw)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, mag1c(cube, wl, fw))
+
+
+@needs_numba
+def test_compiled_path_with_invalid_pixels_and_groups():
+    cube, wl, fw, _ = lut_cube(lines=120, samples=6, seed=13)
+    cube[:, 5, 2] = -9999.0
+    cube[:, 7:9, 4] = np.nan
+    for kwargs in ({}, {"group_columns": 2}, {"albedo": False, "num_iter": 7}):
+        compiled = mag1c(cube, wl, fw, **kwargs)
+        plain = mag1c(cube, wl, fw, engine="torch", **kwargs)
+        assert np.array_equal(np.isnan(compiled), np.isnan(plain))
+        _close(np.nan_to_num(compiled), np.nan_to_num(plain))
+
+
+def test_unknown_engine_is_rejected():
+    cube, wl, fw, _ = lut_cube(lines=20, samples=3)
+    with pytest.raises(InvalidParameterError, match="engine"):
+        mag1c(cube, wl, fw, engine="numpy")

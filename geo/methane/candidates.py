@@ -1,0 +1,211 @@
+"""Mag1c's reweighted-L1 iterations on the CPU: one compiled pass over the candidate pixels per iteration.
+
+After the first pass most pixels have alpha = 0 and provably stay there (see :mod:`.mag1c_filter`), so an
+iteration only visits the candidates (alpha > 0, or R <= 0). Each group (detector column) owns the rows
+``lo:hi`` of the resident pixel-major cube; its candidates are moved to the front of that range, so an
+iteration reads them contiguously, once: projection on C^-1 t, new alpha and the term of ``V = sum a_i y_i``
+are computed while the spectrum is in registers (the torch path needs two batched products, so two reads).
+Pixels that drop to 0 are skipped without reading their spectrum; a group is compacted again (in place,
+order kept) when fewer than :data:`REFILL` of its rows are alive. Products and sums are float64; each group
+is one parallel task, so results do not depend on the thread count.
+
+Needs numba (a core dependency); :func:`available` says whether it imports.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ColumnCandidates", "available"]
+
+EPSILON = 1e-9  # as mag1c (and :data:`hyperplex.geo.methane.mag1c_filter.EPSILON`)
+#: A group is compacted during an iteration when fewer than this fraction of its listed rows are alive.
+REFILL = 0.75
+
+
+@functools.cache
+def _kernels() -> tuple[Any, Any, Any] | None:
+    """The compiled kernels (cached on disk by numba), or None without numba."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    fast = {"reassoc", "contract"}  # vectorised dot products; no assumptions about NaN or infinity
+
+    @numba.njit(parallel=True, cache=True)
+    def pack(rows, pixel, alpha_p, ratio_p, alpha, ratio, valid, lo, hi, count):  # pragma: no cover - compiled
+        for g in numba.prange(lo.size):
+            keep = lo[g]
+            for i in range(lo[g], hi[g]):
+                if valid[i] and (alpha[i] > 0.0 or ratio[i] <= 0.0):
+                    if keep != i:
+                        rows[keep] = rows[i]
+                    pixel[keep] = i
+                    alpha_p[keep] = alpha[i]
+                    ratio_p[keep] = ratio[i]
+                    keep += 1
+            count[g] = keep - lo[g]
+
+    @numba.njit(parallel=True, cache=True, fastmath=fast)
+    def step(rows, pixel, alpha_p, ratio_p, lo, count, alive, full, cit, offset, norm, scaling, a1, a2, v):
+        n_bands = rows.shape[1]  # pragma: no cover - compiled
+        for g in numba.prange(lo.size):
+            acc = np.zeros(n_bands)
+            s1 = 0.0
+            s2 = 0.0
+            compact = alive[g] < REFILL * count[g]
+            keep = lo[g]
+            for j in range(lo[g], lo[g] + count[g]):
+                r = ratio_p[j]
+                prev = alpha_p[j]
+                if prev <= 0.0 and r > 0.0 and not full[g]:
+                    if not compact:
+                        keep += 1  # stays listed (dead) until the group is compacted
+                    continue
+                row = rows[j]
+                proj = 0.0
+                for c in range(n_bands):
+                    proj += row[c] * cit[g, c]
+                new = max((proj - offset[g] - 1.0 / (r * (prev + EPSILON))) / (r * norm[g]), 0.0)
+                a = scaling * r * new
+                if a != 0.0:
+                    for c in range(n_bands):
+                        acc[c] += a * row[c]
+                    s1 += a
+                    s2 += a * a
+                if compact and keep != j and (new > 0.0 or r <= 0.0):
+                    rows[keep] = row
+                    pixel[keep] = pixel[j]
+                    ratio_p[keep] = r
+                if new > 0.0 or r <= 0.0 or not compact:
+                    alpha_p[keep] = new
+                    keep += 1
+            listed = keep - lo[g]
+            alive[g] = 0
+            for j in range(lo[g], keep):
+                alive[g] += alpha_p[j] > 0.0 or ratio_p[j] <= 0.0
+            count[g] = listed
+            a1[g] = s1
+            a2[g] = s2
+            v[g] = acc
+
+    @numba.njit(parallel=True, cache=True)
+    def unpack(pixel, alpha_p, lo, count, alpha):  # pragma: no cover - compiled
+        for g in numba.prange(lo.size):
+            for j in range(lo[g], lo[g] + count[g]):
+                alpha[pixel[j]] = alpha_p[j]
+
+    return pack, step, unpack
+
+
+def available() -> bool:
+    """True when numba is installed (the compiled CPU iterations can run)."""
+    return _kernels() is not None
+
+
+class ColumnCandidates:
+    """Candidate pixels of a column-grouped Mag1c run, packed inside the resident pixel-major cube (CPU).
+
+    Pixel ``i = w * H + r`` (column-major) starts at row ``i`` of ``rows``; group ``g`` owns rows
+    ``lo[g]:hi[g]`` (whole adjacent columns) and keeps its listed candidates in rows ``lo[g]:lo[g] + count[g]``
+    with their pixel ids, alpha and R alongside. The rows of ``rows`` are overwritten.
+
+    Args:
+        rows: (W * H, C) float32 spectra, shifted (y = x - m), zero where invalid.
+        valid: (W, H) bool.
+        alpha: Image-order (H * W) float64 alpha after the first pass.
+        ratio: Image-order (H * W) float64 albedo factor.
+        column_groups: Group of each column (W,), non-decreasing.
+        scaling: Fraction of the signal removed before re-estimating statistics.
+    """
+
+    def __init__(
+        self,
+        rows: torch.Tensor,
+        valid: torch.Tensor,
+        alpha: torch.Tensor,
+        ratio: torch.Tensor,
+        column_groups: np.ndarray,
+        scaling: float,
+    ) -> None:
+        width, height = valid.shape
+        self.shape = (height, width)
+        self.rows = rows.numpy()
+        self.valid = valid.reshape(-1).numpy()
+        self.ratio = ratio.view(height, width).T.contiguous().view(-1).numpy()
+        n_groups = int(column_groups.max()) + 1 if column_groups.size else 0
+        first = np.searchsorted(column_groups, np.arange(n_groups + 1))
+        self.columns = first
+        self.lo, self.hi = first[:-1] * height, first[1:] * height
+        size = width * height
+        self.pixel = np.empty(size, dtype=np.int64)
+        self.alpha_p, self.ratio_p = np.empty(size), np.empty(size)
+        self.count = np.empty(n_groups, dtype=np.int64)
+        self.scaling = float(scaling)
+        start = alpha.view(height, width).T.contiguous().view(-1).numpy()
+        _threads()
+        pack, _, _ = _kernels()
+        pack(self.rows, self.pixel, self.alpha_p, self.ratio_p, start, self.ratio, self.valid, self.lo, self.hi,
+             self.count)  # fmt: skip
+        self.alive = self.count.copy()
+
+    def step(
+        self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, full: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One iteration: new alpha of the listed candidates and the moments ``(A1, A2, V)`` per group.
+
+        Args:
+            mu_y: Mean offset (G, C), float64.
+            cit: C^-1 t (G, C), float64.
+            norm: Normaliser (G,), float64.
+            full: (G,) bool: groups whose listed rows must all be evaluated, at alpha = 0 too (after
+                :meth:`restore`).
+        """
+        n_groups, n_bands = cit.shape
+        a1, a2 = np.zeros(n_groups), np.zeros(n_groups)
+        v = np.zeros((n_groups, n_bands))
+        full = np.zeros(n_groups, dtype=bool) if full is None else full
+        offset = (mu_y * cit).sum(-1).numpy()
+        _threads()
+        _, kernel, _ = _kernels()
+        kernel(
+            self.rows, self.pixel, self.alpha_p, self.ratio_p, self.lo, self.count, self.alive, full,
+            np.ascontiguousarray(cit.numpy()), offset, norm.numpy(), self.scaling, a1, a2, v,
+        )  # fmt: skip
+        return torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)
+
+    def alpha_image(self) -> torch.Tensor:
+        """Alpha in image order (H * W), float64 (0 for every pixel not listed)."""
+        height, width = self.shape
+        alpha = np.zeros(width * height)
+        _threads()
+        _kernels()[2](self.pixel, self.alpha_p, self.lo, self.count, alpha)
+        return torch.from_numpy(alpha).view(width, height).T.contiguous().view(-1)
+
+    def restore(self, group: int, spectra: np.ndarray, pixels: np.ndarray, alpha: np.ndarray) -> None:
+        """List every valid pixel of ``group`` again (when pixels at 0 are no longer certified to stay there).
+
+        Args:
+            group: The group.
+            spectra: (n, C) float32 shifted spectra of its valid pixels.
+            pixels: Their column-major pixel ids, increasing.
+            alpha: Their current alpha.
+        """
+        lo = self.lo[group]
+        n = pixels.size
+        self.rows[lo : lo + n] = spectra
+        self.pixel[lo : lo + n] = pixels
+        self.alpha_p[lo : lo + n] = alpha
+        self.ratio_p[lo : lo + n] = self.ratio[pixels]
+        self.count[group] = self.alive[group] = n
+
+
+def _threads() -> None:
+    """Use as many numba threads as torch does (benchmarks compare at equal thread counts)."""
+    import numba
+
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
