@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from hyperplex.geo.methane.jit import FASTMATH, match_threads, numba_or_none
+
 __all__ = ["ColumnCandidates", "available"]
 
 EPSILON = 1e-9  # as mag1c (and :data:`hyperplex.geo.methane.mag1c_filter.EPSILON`)
@@ -28,13 +30,12 @@ REFILL = 0.75
 
 
 @functools.cache
-def _kernels() -> tuple[Any, Any, Any] | None:
+def _kernels() -> tuple[Any, Any, Any, Any] | None:
     """The compiled kernels (cached on disk by numba), or None without numba."""
-    try:
-        import numba
-    except ImportError:
+    numba = numba_or_none()
+    if numba is None:
         return None
-    fast = {"reassoc", "contract"}  # vectorised dot products; no assumptions about NaN or infinity
+    fast = FASTMATH
 
     @numba.njit(parallel=True, cache=True)
     def pack(rows, pixel, alpha_p, ratio_p, alpha, ratio, valid, lo, hi, count):  # pragma: no cover - compiled
@@ -49,6 +50,55 @@ def _kernels() -> tuple[Any, Any, Any] | None:
                     ratio_p[keep] = ratio[i]
                     keep += 1
             count[g] = keep - lo[g]
+
+    @numba.njit(parallel=True, cache=True, fastmath=fast)
+    def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, nonneg, scaling, pack_now,
+              alpha, ratio, ynorm, pixel, alpha_p, ratio_p, count, a1, a2, v):  # fmt: skip
+        n_bands = rows.shape[1]  # pragma: no cover - compiled
+        for g in numba.prange(lo.size):
+            acc = np.zeros(n_bands)
+            s1 = 0.0
+            s2 = 0.0
+            keep = lo[g]
+            for i in range(lo[g], hi[g]):
+                if not valid[i]:
+                    alpha[i] = 0.0
+                    ratio[i] = 1.0
+                    ynorm[i] = 0.0
+                    continue
+                row = rows[i]
+                proj = 0.0
+                bright = 0.0
+                square = 0.0
+                for c in range(n_bands):
+                    x = np.float64(row[c])
+                    proj += x * cit[g, c]
+                    bright += x * unit[g, c]
+                    square += x * x
+                r = 1.0 + bright - offsets[g, 1] if albedo else 1.0
+                new = (proj - offsets[g, 0]) / (r * norm[g])
+                if nonneg:
+                    new = max(new, 0.0)
+                alpha[i] = new
+                ratio[i] = r
+                ynorm[i] = np.sqrt(square) * (1.0 + 1e-4)  # margin for float32 rounding (see the bound)
+                a = scaling * r * new
+                if a != 0.0:
+                    for c in range(n_bands):
+                        acc[c] += a * row[c]
+                    s1 += a
+                    s2 += a * a
+                if pack_now and (new > 0.0 or r <= 0.0):
+                    if keep != i:
+                        rows[keep] = row
+                    pixel[keep] = i
+                    alpha_p[keep] = new
+                    ratio_p[keep] = r
+                    keep += 1
+            count[g] = keep - lo[g]
+            a1[g] = s1
+            a2[g] = s2
+            v[g] = acc
 
     @numba.njit(parallel=True, cache=True, fastmath=fast)
     def step(rows, pixel, alpha_p, ratio_p, lo, count, alive, full, cit, offset, norm, scaling, a1, a2, v):
@@ -99,7 +149,7 @@ def _kernels() -> tuple[Any, Any, Any] | None:
             for j in range(lo[g], lo[g] + count[g]):
                 alpha[pixel[j]] = alpha_p[j]
 
-    return pack, step, unpack
+    return pack, first, step, unpack
 
 
 def available() -> bool:
@@ -112,31 +162,20 @@ class ColumnCandidates:
 
     Pixel ``i = w * H + r`` (column-major) starts at row ``i`` of ``rows``; group ``g`` owns rows
     ``lo[g]:hi[g]`` (whole adjacent columns) and keeps its listed candidates in rows ``lo[g]:lo[g] + count[g]``
-    with their pixel ids, alpha and R alongside. The rows of ``rows`` are overwritten.
+    with their pixel ids, alpha and R alongside. Packing overwrites ``rows``.
 
     Args:
         rows: (W * H, C) float32 spectra, shifted (y = x - m), zero where invalid.
         valid: (W, H) bool.
-        alpha: Image-order (H * W) float64 alpha after the first pass.
-        ratio: Image-order (H * W) float64 albedo factor.
         column_groups: Group of each column (W,), non-decreasing.
         scaling: Fraction of the signal removed before re-estimating statistics.
     """
 
-    def __init__(
-        self,
-        rows: torch.Tensor,
-        valid: torch.Tensor,
-        alpha: torch.Tensor,
-        ratio: torch.Tensor,
-        column_groups: np.ndarray,
-        scaling: float,
-    ) -> None:
+    def __init__(self, rows: torch.Tensor, valid: torch.Tensor, column_groups: np.ndarray, scaling: float) -> None:
         width, height = valid.shape
         self.shape = (height, width)
         self.rows = rows.numpy()
         self.valid = valid.reshape(-1).numpy()
-        self.ratio = ratio.view(height, width).T.contiguous().view(-1).numpy()
         n_groups = int(column_groups.max()) + 1 if column_groups.size else 0
         first = np.searchsorted(column_groups, np.arange(n_groups + 1))
         self.columns = first
@@ -144,14 +183,51 @@ class ColumnCandidates:
         size = width * height
         self.pixel = np.empty(size, dtype=np.int64)
         self.alpha_p, self.ratio_p = np.empty(size), np.empty(size)
-        self.count = np.empty(n_groups, dtype=np.int64)
+        self.ratio = np.ones(size)
+        self.count = np.zeros(n_groups, dtype=np.int64)
+        self.alive = self.count
         self.scaling = float(scaling)
-        start = alpha.view(height, width).T.contiguous().view(-1).numpy()
-        _threads()
-        pack, _, _ = _kernels()
-        pack(self.rows, self.pixel, self.alpha_p, self.ratio_p, start, self.ratio, self.valid, self.lo, self.hi,
-             self.count)  # fmt: skip
+        match_threads()
+
+    def pack(self, alpha: torch.Tensor, ratio: torch.Tensor) -> None:
+        """List the candidates from image-order (H * W) float64 alpha and R (moves their spectra)."""
+        height, width = self.shape
+        self.ratio = _column_major(ratio, height, width)
+        _kernels()[0](self.rows, self.pixel, self.alpha_p, self.ratio_p, _column_major(alpha, height, width),
+                      self.ratio, self.valid, self.lo, self.hi, self.count)  # fmt: skip
         self.alive = self.count.copy()
+
+    def first_pass(
+        self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, unit: torch.Tensor, flags: Any, pack: bool
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """Mag1c's first estimate for every pixel, listing the candidates on the way when ``pack``.
+
+        Args:
+            mu_y: Mean offset (G, C) of the shifted data, float64.
+            cit: C^-1 t (G, C), float64.
+            norm: t.C^-1 t (G,), float64.
+            unit: mean / |mean|^2 (G, C), float64 (R = x.mean / |mean|^2).
+            flags: The run's options (``albedo``, ``nonnegative``).
+            pack: List the candidates (their spectra move: no later pass may read every pixel).
+
+        Returns:
+            The moments ``(A1, A2, V)`` per group and the image-order (H * W) float64 alpha, R and ``|y|``
+            (with a small margin, for the bound).
+        """
+        height, width = self.shape
+        size, (n_groups, n_bands) = height * width, cit.shape
+        alpha, self.ratio, ynorm = np.empty(size), np.empty(size), np.empty(size)
+        offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
+        a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
+        _kernels()[1](
+            self.rows, self.valid, self.lo, self.hi, np.ascontiguousarray(cit.numpy()),
+            np.ascontiguousarray(unit.numpy()), offsets, norm.numpy(), bool(flags.albedo),
+            bool(flags.nonnegative), self.scaling, bool(pack),
+            alpha, self.ratio, ynorm, self.pixel, self.alpha_p, self.ratio_p, self.count, a1, a2, v,
+        )  # fmt: skip
+        self.alive = self.count.copy()
+        images = tuple(_image_order(a, height, width) for a in (alpha, self.ratio, ynorm))
+        return (torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)), images
 
     def step(
         self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, full: np.ndarray | None = None
@@ -170,8 +246,8 @@ class ColumnCandidates:
         v = np.zeros((n_groups, n_bands))
         full = np.zeros(n_groups, dtype=bool) if full is None else full
         offset = (mu_y * cit).sum(-1).numpy()
-        _threads()
-        _, kernel, _ = _kernels()
+        match_threads()
+        kernel = _kernels()[2]
         kernel(
             self.rows, self.pixel, self.alpha_p, self.ratio_p, self.lo, self.count, self.alive, full,
             np.ascontiguousarray(cit.numpy()), offset, norm.numpy(), self.scaling, a1, a2, v,
@@ -182,9 +258,9 @@ class ColumnCandidates:
         """Alpha in image order (H * W), float64 (0 for every pixel not listed)."""
         height, width = self.shape
         alpha = np.zeros(width * height)
-        _threads()
-        _kernels()[2](self.pixel, self.alpha_p, self.lo, self.count, alpha)
-        return torch.from_numpy(alpha).view(width, height).T.contiguous().view(-1)
+        match_threads()
+        _kernels()[3](self.pixel, self.alpha_p, self.lo, self.count, alpha)
+        return _image_order(alpha, height, width)
 
     def restore(self, group: int, spectra: np.ndarray, pixels: np.ndarray, alpha: np.ndarray) -> None:
         """List every valid pixel of ``group`` again (when pixels at 0 are no longer certified to stay there).
@@ -204,8 +280,11 @@ class ColumnCandidates:
         self.count[group] = self.alive[group] = n
 
 
-def _threads() -> None:
-    """Use as many numba threads as torch does (benchmarks compare at equal thread counts)."""
-    import numba
+def _column_major(image: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """An image-order (H * W) tensor as a column-major (W * H) numpy array."""
+    return image.view(height, width).T.contiguous().view(-1).numpy()
 
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+def _image_order(values: np.ndarray, height: int, width: int) -> torch.Tensor:
+    """A column-major (W * H) array as an image-order (H * W) tensor."""
+    return torch.from_numpy(values).view(width, height).T.contiguous().view(-1)

@@ -35,10 +35,19 @@ import torch
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.candidates import ColumnCandidates, available
 from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks, read_pixel_major
+from hyperplex.geo.methane.ingest import ingest_columns
 from hyperplex.geo.methane.inputs import FILL_VALUE
 from hyperplex.geo.methane.linalg import group_shrinkage, solve
 from hyperplex.geo.methane.runner import Setup, setup, wrap
-from hyperplex.geo.methane.stats import COLUMNS_PER_STEP, GroupStats, accumulate, accumulate_columns, group_add
+from hyperplex.geo.methane.stats import (
+    COLUMNS_PER_STEP,
+    GroupStats,
+    accumulate,
+    accumulate_columns,
+    column_stats,
+    estimate_shift,
+    group_add,
+)
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["mag1c"]
@@ -161,11 +170,11 @@ class Mag1cSolver:
         #: Column mode: the cube read once, pixel-major, holding y = x - m after the statistics pass (buffer,
         #: its (W, H, C) view, validity (W, H)); compacted in place into the packed set.
         self.resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.compiled = compiled and run.grouping.kind == "column" and run.device.type == "cpu" and available()
         if run.grouping.kind == "column":
-            buffer, valid = read_pixel_major(run.prepared, run.device, SEGMENT * run.grouping.n_groups)
+            buffer, valid, self.stats = self._read_columns()
             cube = buffer[buffer.shape[0] - self.height * self.width :].view(self.width, self.height, -1)
             self.resident = (buffer, cube, valid)
-            self.stats: GroupStats = accumulate_columns(cube, valid, run.prepared, run.grouping)
             self.valid[:] = valid.T.cpu().numpy()
         else:
             self.stats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid)
@@ -180,7 +189,6 @@ class Mag1cSolver:
         self.pack: _Packed | None = None
         #: CPU, column-wise: the candidates iterated by compiled kernels instead of a packed tensor.
         self.candidates: ColumnCandidates | None = None
-        self.compiled = compiled and self.resident is not None and run.device.type == "cpu" and available()
         self.work: tuple[torch.Tensor, ...] | None = None
         self.rows: tuple[torch.Tensor, ...] | None = None
         self.stage: torch.Tensor | None = None
@@ -188,6 +196,19 @@ class Mag1cSolver:
         self.final: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.second_moment_inverse: torch.Tensor | None = None
         self.bound_terms: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _read_columns(self) -> tuple[torch.Tensor, torch.Tensor, GroupStats]:
+        """The resident pixel-major cube (shifted in place), its validity and the column statistics."""
+        run = self.run
+        lead = SEGMENT * run.grouping.n_groups
+        if self.compiled:
+            shift = estimate_shift(run.prepared, run.grouping, run.device)
+            buffer, valid, sums, counts = ingest_columns(run.prepared, run.grouping.column_groups(), shift, lead)
+            cube = buffer[lead:].view(self.width, self.height, -1)
+            return buffer, valid, column_stats(cube, sums, counts, shift, run.grouping)
+        buffer, valid = read_pixel_major(run.prepared, run.device, lead)
+        cube = buffer[lead:].view(self.width, self.height, -1)
+        return buffer, valid, accumulate_columns(cube, valid, run.prepared, run.grouping)
 
     # --- statistics -------------------------------------------------------------------------------------------
     def initial(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -528,13 +549,27 @@ class Mag1cSolver:
         bound = (scaled + mu_y.norm(dim=-1) * ratio_max) * cit.norm(dim=-1) * EPSILON
         return bound >= 1.0 - 1e-6
 
-    def _start_candidates(self) -> None:
-        """Hand the iterations to the compiled kernels (the resident cube stays as it is)."""
+    def _column_candidates(self) -> ColumnCandidates:
         _, cube, valid = self.resident
-        rows = cube.reshape(-1, cube.shape[-1])
         groups = self.run.grouping.column_groups()
-        self.candidates = ColumnCandidates(rows, valid, self.alpha, self.ratio, groups, self.flags.update_scaling)
+        return ColumnCandidates(cube.reshape(-1, cube.shape[-1]), valid, groups, self.flags.update_scaling)
+
+    def _start_candidates(self) -> None:
+        """Hand the iterations to the compiled kernels (packing moves the candidates' spectra)."""
+        self.candidates = self._column_candidates()
+        self.candidates.pack(self.alpha, self.ratio)
         self.bound_terms = self._bound_terms()
+
+    def _compiled_first_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, pack: bool) -> tuple:
+        """The first pass by a compiled kernel; lists the candidates at once when ``pack``."""
+        mean = self.stats.shift + mu_y
+        unit = mean / (mean * mean).sum(-1, keepdim=True)
+        candidates = self._column_candidates()
+        moments, (self.alpha, self.ratio, self.norm) = candidates.first_pass(mu_y, cit, norm, unit, self.flags, pack)
+        if pack:
+            self.candidates = candidates
+            self.bound_terms = self._bound_terms()
+        return moments
 
     def _candidate_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor) -> tuple:
         """One compiled iteration over the candidates; groups that fail the bound list all their pixels."""
@@ -558,7 +593,11 @@ class Mag1cSolver:
         mu_y, t, cov = self.initial()
         cit, norm = self.filter_vector(t, cov, clamp=False)
         self.final = (self.stats.shift + mu_y, cit, norm)
-        moments = self.dense_pass(mu_y, cit, norm, first=True)
+        if self.compiled:
+            pack = num_iter > 0 and self.flags.sparsity and self.flags.nonnegative
+            moments = self._compiled_first_pass(mu_y, cit, norm, pack)
+        else:
+            moments = self.dense_pass(mu_y, cit, norm, first=True)
         self.second_moment_inverse = self._second_moment_inverse() if num_iter else None
         for _ in range(num_iter):
             mu_y, t_new, low_rank = self.updated(t, moments)

@@ -18,7 +18,7 @@ import torch
 from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_blocks, iter_chunks, read_chunk
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 
-__all__ = ["GroupStats", "accumulate", "accumulate_columns", "estimate_shift", "group_add", "project"]
+__all__ = ["GroupStats", "accumulate", "accumulate_columns", "column_stats", "estimate_shift", "group_add", "project"]
 
 #: Rows read (at most) to estimate the per-group reference spectra.
 SHIFT_SAMPLE_ROWS = 64
@@ -192,12 +192,48 @@ def accumulate_columns(
         c1 = min(c0 + COLUMNS_PER_STEP, cube.shape[0])
         gid = groups[c0:c1]
         y32 = cube[c0:c1].sub_(shift32[gid][:, None, :]).mul_(valid[c0:c1, :, None])
-        y = work[: y32.numel()].view(y32.shape).copy_(y32)  # one reused buffer: no page faults per step
+        y = _as_float64(y32, work)
         gram.index_add_(0, gid, torch.bmm(y.transpose(1, 2), y))
         total.index_add_(0, gid, y.sum(1))
         count.index_add_(0, gid, valid[c0:c1].sum(1, dtype=torch.float64))
     require_valid(int(count.sum().item()))
     return GroupStats(shift, count, total, gram)
+
+
+def column_stats(
+    cube: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor, shift: torch.Tensor, grouping: Grouping
+) -> GroupStats:
+    """Column-mode statistics of a resident cube that already holds ``y = x - shift`` (zero where invalid).
+
+    Args:
+        cube: (W, H, C) float32 shifted spectra.
+        sums: Per-column sums of y (W, C), float64.
+        counts: Per-column valid pixels (W,), float64.
+        shift: Per-group reference spectra (G, C).
+        grouping: Column grouping.
+
+    Returns:
+        The statistics (Gram matrices from whole columns per batched float64 product).
+
+    Raises:
+        NoValidDataError: If no pixel is valid.
+    """
+    require_valid(int(counts.sum().item()))
+    n_groups, n_bands, device = grouping.n_groups, cube.shape[-1], cube.device
+    groups = torch.from_numpy(grouping.column_groups()).to(device)
+    gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
+    work = torch.empty(min(COLUMNS_PER_STEP, cube.shape[0]) * cube[0].numel(), dtype=torch.float64, device=device)
+    for c0 in range(0, cube.shape[0], COLUMNS_PER_STEP):
+        y = _as_float64(cube[c0 : c0 + COLUMNS_PER_STEP], work)
+        gram.index_add_(0, groups[c0 : c0 + COLUMNS_PER_STEP], torch.bmm(y.transpose(1, 2), y))
+    zeros = torch.zeros(n_groups, dtype=torch.float64, device=device)
+    total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device).index_add_(0, groups, sums)
+    return GroupStats(shift, zeros.index_add_(0, groups, counts), total, gram)
+
+
+def _as_float64(block: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
+    """A float64 copy of ``block`` in the reused buffer ``work`` (no page faults per step)."""
+    return work[: block.numel()].view(block.shape).copy_(block)
 
 
 def _accumulate_tiles(

@@ -289,6 +289,8 @@ def test_compiled_path_with_invalid_pixels_and_groups():
     cube, wl, fw, _ = lut_cube(lines=120, samples=6, seed=13)
     cube[:, 5, 2] = -9999.0
     cube[:, 7:9, 4] = np.nan
+    cube[3, 11, 1] = np.inf
+    cube[:, 12, 0] = 0.0
     for kwargs in ({}, {"group_columns": 2}, {"albedo": False, "num_iter": 7}):
         compiled = mag1c(cube, wl, fw, **kwargs)
         plain = mag1c(cube, wl, fw, engine="torch", **kwargs)
@@ -300,3 +302,33 @@ def test_unknown_engine_is_rejected():
     cube, wl, fw, _ = lut_cube(lines=20, samples=3)
     with pytest.raises(InvalidParameterError, match="engine"):
         mag1c(cube, wl, fw, engine="numpy")
+
+
+@needs_numba
+def test_compiled_reader_equals_torch_reader():
+    """ingest_columns = read_pixel_major + accumulate_columns: same shifted spectra, validity and statistics."""
+    from hyperplex.geo.methane.grouping import Grouping, read_pixel_major
+    from hyperplex.geo.methane.ingest import ingest_columns
+    from hyperplex.geo.methane.inputs import prepare_cube
+    from hyperplex.geo.methane.stats import accumulate_columns, column_stats, estimate_shift
+
+    cube, wl, fw, _ = lut_cube(lines=70, samples=9, seed=14)
+    cube[:, 3, 2] = -9999.0
+    cube[4, 6, 5] = np.nan
+    cube[1, 9, 7] = -np.inf
+    cube[:, 12, 8] = 0.0
+    mask = np.zeros(cube.shape[1:], bool)
+    mask[20:23, 4] = True
+    prepared = prepare_cube(cube, wl, fw, mask=mask, window=None)
+    grouping = Grouping.create("column", prepared.shape, columns=2)
+    buffer, valid = read_pixel_major(prepared, torch.device("cpu"), 5)
+    cube_t = buffer[5:].view(9, 70, -1)
+    stats = accumulate_columns(cube_t, valid, prepared, grouping)
+    shift = estimate_shift(prepared, grouping, torch.device("cpu"))
+    buffer_c, valid_c, sums, counts = ingest_columns(prepared, grouping.column_groups(), shift, lead=5)
+    stats_c = column_stats(buffer_c[5:].view(9, 70, -1), sums, counts, shift, grouping)
+    assert torch.equal(valid, valid_c) and int((~valid).sum()) == 4 + 3  # four bad pixels, three masked
+    assert torch.equal(buffer[5:], buffer_c[5:])
+    torch.testing.assert_close(stats_c.gram, stats.gram, rtol=1e-12, atol=0)
+    torch.testing.assert_close(stats_c.sum, stats.sum, rtol=1e-12, atol=1e-9)
+    assert torch.equal(stats_c.count, stats.count)

@@ -1,0 +1,31 @@
+"""numba, when installed: the compiled CPU kernels of the methane filters and their thread count."""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+
+import torch
+
+__all__ = ["match_threads", "numba_or_none"]
+
+#: fastmath flags of the kernels: reassociation and contraction (vectorised sums, FMA), nothing that assumes
+#: finite values.
+FASTMATH = {"reassoc", "contract"}
+
+
+@functools.cache
+def numba_or_none() -> ModuleType | None:
+    """The numba module, or None when it is not installed (the torch paths are used then)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
+
+
+def match_threads() -> None:
+    """Use as many numba threads as torch does (benchmarks compare at equal thread counts)."""
+    numba = numba_or_none()
+    if numba is not None:
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
