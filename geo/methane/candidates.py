@@ -216,7 +216,8 @@ class ColumnCandidates:
         """
         height, width = self.shape
         size, (n_groups, n_bands) = height * width, cit.shape
-        alpha, self.ratio, ynorm = np.empty(size), np.empty(size), np.empty(size)
+        self.alpha, self.ratio, ynorm = np.empty(size), np.empty(size), np.empty(size)
+        alpha = self.alpha
         offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
         a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
         _kernels()[1](
@@ -228,6 +229,38 @@ class ColumnCandidates:
         self.alive = self.count.copy()
         images = tuple(_image_order(a, height, width) for a in (alpha, self.ratio, ynorm))
         return (torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)), images
+
+    def iterate(self, stats: Any, inverse: torch.Tensor, template: np.ndarray, start: tuple, bounds: tuple,
+                num_iter: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, int]:  # fmt: skip
+        """All iterations fused per group (:mod:`.fused`), after an unpacked :meth:`first_pass`.
+
+        Args:
+            stats: The group statistics (``sum``, ``count``, ``shift``).
+            inverse: ``(G / N)^-1`` (G, C, C), float64.
+            template: Unit absorption x 1e5 (C,).
+            start: The first target t (G, C) and the first-pass moments ``(A1, A2, V)``.
+            bounds: Per group max R |y - m| and max R over pixels with R > 0.
+            num_iter: Iterations.
+
+        Returns:
+            The last iteration's ``(mean, C^-1 t, normaliser)``, alpha in image order (H * W), and how many
+            group iterations listed every pixel again.
+        """
+        from hyperplex.geo.methane.fused import iterate
+
+        t0, (a1, a2, v) = start
+        n_groups, n_bands = t0.shape
+        mean, cit, norm = np.empty((n_groups, n_bands)), np.empty((n_groups, n_bands)), np.empty(n_groups)
+        relisted = np.zeros(n_groups, dtype=np.int64)
+        f64 = [np.ascontiguousarray(x.numpy()) for x in (inverse, stats.sum, stats.count, stats.shift, t0, a1, a2, v,
+                                                         *bounds)]  # fmt: skip
+        match_threads()
+        iterate(self.rows, self.valid, self.lo, self.hi, self.alpha, self.ratio, f64[0], f64[1], f64[2], f64[3],
+                np.ascontiguousarray(template, dtype=np.float64), *f64[4:], int(num_iter), self.scaling, mean, cit,
+                norm, relisted)  # fmt: skip
+        height, width = self.shape
+        final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
+        return final, _image_order(self.alpha, height, width), int(relisted.sum())
 
     def step(
         self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, full: np.ndarray | None = None

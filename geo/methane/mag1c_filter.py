@@ -560,11 +560,20 @@ class Mag1cSolver:
         self.candidates.pack(self.alpha, self.ratio)
         self.bound_terms = self._bound_terms()
 
+    def _fused_iterations(self, t: torch.Tensor, moments: tuple, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
+        """All iterations by the compiled per-group kernel (:mod:`.fused`); returns the output images."""
+        candidates = self.first_candidates
+        bounds = self._bound_terms()
+        self.final, self.alpha, self.relisted = candidates.iterate(
+            self.stats, self.second_moment_inverse, self.run.template, (t, moments), bounds, num_iter
+        )
+        return self._images()
+
     def _compiled_first_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, pack: bool) -> tuple:
         """The first pass by a compiled kernel; lists the candidates at once when ``pack``."""
         mean = self.stats.shift + mu_y
         unit = mean / (mean * mean).sum(-1, keepdim=True)
-        candidates = self._column_candidates()
+        candidates = self.first_candidates = self._column_candidates()
         moments, (self.alpha, self.ratio, self.norm) = candidates.first_pass(mu_y, cit, norm, unit, self.flags, pack)
         if pack:
             self.candidates = candidates
@@ -593,12 +602,15 @@ class Mag1cSolver:
         mu_y, t, cov = self.initial()
         cit, norm = self.filter_vector(t, cov, clamp=False)
         self.final = (self.stats.shift + mu_y, cit, norm)
+        self.second_moment_inverse = self._second_moment_inverse() if num_iter else None
         if self.compiled:
-            pack = num_iter > 0 and self.flags.sparsity and self.flags.nonnegative
-            moments = self._compiled_first_pass(mu_y, cit, norm, pack)
+            sparse = num_iter > 0 and self.flags.sparsity and self.flags.nonnegative
+            fused = sparse and self.second_moment_inverse is not None
+            moments = self._compiled_first_pass(mu_y, cit, norm, sparse and not fused)
+            if fused:
+                return self._fused_iterations(t, moments, num_iter)
         else:
             moments = self.dense_pass(mu_y, cit, norm, first=True)
-        self.second_moment_inverse = self._second_moment_inverse() if num_iter else None
         for _ in range(num_iter):
             mu_y, t_new, low_rank = self.updated(t, moments)
             cit, norm = self.low_rank_filter(t_new, low_rank)

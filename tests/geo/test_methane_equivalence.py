@@ -247,29 +247,53 @@ def _spy_restore(monkeypatch):
     return calls
 
 
+def _spy_paths(monkeypatch):
+    """Count the compiled paths taken: fused per-group iterations, per-iteration steps, group re-listings."""
+    from hyperplex.geo.methane.mag1c_filter import Mag1cSolver
+
+    seen = {"fused": 0, "step": 0, "relisted": 0}
+    fused, step = Mag1cSolver._fused_iterations, candidates.ColumnCandidates.step
+
+    def spy_fused(self, *args):
+        seen["fused"] += 1
+        out = fused(self, *args)
+        seen["relisted"] += self.relisted
+        return out
+
+    def spy_step(self, *args):
+        seen["step"] += 1
+        return step(self, *args)
+
+    monkeypatch.setattr(Mag1cSolver, "_fused_iterations", spy_fused)
+    monkeypatch.setattr(candidates.ColumnCandidates, "step", spy_step)
+    return seen
+
+
 @needs_numba
-def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch):
+@pytest.mark.parametrize("shrinkage", [0.0, 1e-4])
+def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch, shrinkage):
+    """No shrinkage: all iterations fused per group; with shrinkage: one compiled step per iteration."""
     cube, wl, fw, _ = lut_cube(lines=300, samples=7, seed=11)
-    steps = []
-    original = candidates.ColumnCandidates.step
-    monkeypatch.setattr(candidates.ColumnCandidates, "step", lambda self, *a: steps.append(1) or original(self, *a))
-    compiled = mag1c(cube, wl, fw)
-    assert len(steps) == 30  # every iteration ran compiled
-    plain = mag1c(cube, wl, fw, engine="torch")
-    ref = _reference(cube, wl, fw)
+    seen = _spy_paths(monkeypatch)
+    compiled = mag1c(cube, wl, fw, shrinkage=shrinkage)
+    assert (seen["fused"], seen["step"]) == ((1, 0) if shrinkage == 0 else (0, 30))
+    plain = mag1c(cube, wl, fw, engine="torch", shrinkage=shrinkage)
+    ref = _reference(cube, wl, fw, alpha=shrinkage)
     _close(compiled, ref)
     _close(plain, ref)
     assert (compiled > 0).sum() > 10
 
 
 @needs_numba
-def test_uncertified_groups_are_listed_again(monkeypatch):
+@pytest.mark.parametrize("shrinkage", [0.0, 1e-10])
+def test_uncertified_groups_are_listed_again(monkeypatch, shrinkage):
     """Low noise: the bound that lets pixels at 0 be skipped fails, so whole groups are evaluated again."""
     cube, wl, fw, _ = lut_cube(lines=200, samples=6, seed=2, noise=1e-4)
+    seen = _spy_paths(monkeypatch)
     calls = _spy_restore(monkeypatch)
-    compiled = mag1c(cube, wl, fw)
-    assert calls, "the low-noise scene should fail the bound"
-    _close(compiled, _reference(cube, wl, fw))
+    compiled = mag1c(cube, wl, fw, shrinkage=shrinkage)
+    assert (seen["relisted"] if shrinkage == 0 else len(calls)) > 0, "the low-noise scene should fail the bound"
+    _close(compiled, _reference(cube, wl, fw, alpha=shrinkage))
 
 
 @needs_numba

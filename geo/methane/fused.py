@@ -1,0 +1,207 @@
+"""Mag1c's iterations fused per statistics group: one compiled task runs all iterations of one column.
+
+Column groups are independent in Mag1c: a group's mean, covariance and filter only depend on its own pixels.
+So instead of one batched step over all groups per iteration (which streams every candidate spectrum and
+every G^-1 from memory 30 times), each parallel task takes one group and runs all iterations on it: its
+candidates are copied once into a task-local buffer (tens of kB: they stay in cache), and each iteration does
+the Woodbury update of C^-1 t from the group's ``(G / N)^-1`` (see :mod:`.mag1c_filter`), checks the bound
+that lets pixels at 0 be skipped, then one sweep over the candidates (projection, new alpha, the next
+moments; pixels that drop to 0 leave the buffer). When the bound fails, every valid pixel of the group is
+listed again (read from the untouched resident cube) for that iteration. float64 throughout; results do not
+depend on the thread count.
+
+Importing this module imports numba (see :func:`hyperplex.geo.methane.jit.numba_or_none`).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from hyperplex.geo.methane.jit import FASTMATH
+
+__all__ = ["iterate"]
+
+EPSILON = 1e-9  # as mag1c
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, ratio_g):  # pragma: no cover
+    """Copy the group's candidates (or, with ``every``, all its valid pixels) into the task buffers."""
+    n = 0
+    for i in range(lo, hi):
+        if valid[i] and (every or alpha[i] > 0.0 or ratio[i] <= 0.0):
+            spectra[n] = rows[i]
+            pixel[n] = i
+            alpha_g[n] = alpha[i]
+            ratio_g[n] = ratio[i]
+            n += 1
+    return n
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _det3(a):  # pragma: no cover - compiled
+    return (
+        a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
+        - a[0, 1] * (a[1, 0] * a[2, 2] - a[1, 2] * a[2, 0])
+        + a[0, 2] * (a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0])
+    )
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover - compiled
+    """C^-1 t into ``cit`` by Woodbury (C = B + U M U^T, U = [t_prev, V, mu]); returns max(t.C^-1 t, 1)."""
+    n_bands = t.size
+    basis = (t_prev, v, mu)
+    solved = np.zeros((4, n_bands))  # B^-1 [t_prev, V, mu, t]
+    for i in range(n_bands):
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(n_bands):
+            b = inverse[i, j]
+            s0 += b * t_prev[j]
+            s1 += b * v[j]
+            s2 += b * mu[j]
+            s3 += b * t[j]
+        solved[0, i] = s0
+        solved[1, i] = s1
+        solved[2, i] = s2
+        solved[3, i] = s3
+    inner = np.zeros((3, 4))  # U^T B^-1 [U, t]
+    for k in range(3):
+        for m in range(4):
+            inner[k, m] = np.dot(basis[k], solved[m])
+    coef = np.zeros((3, 3))
+    coef[0, 0] = a2 / n
+    coef[0, 1] = -1.0 / n
+    coef[1, 0] = -1.0 / n
+    coef[2, 2] = -1.0
+    system = np.eye(3)
+    rhs = np.zeros(3)
+    for i in range(3):
+        for j in range(3):
+            rhs[i] += coef[i, j] * inner[j, 3]
+            for k in range(3):
+                system[i, k] += coef[i, j] * inner[j, k]
+    det = _det3(system)
+    z = np.zeros(3)
+    for j in range(3):
+        column = system.copy()
+        column[:, j] = rhs
+        z[j] = _det3(column) / det
+    norm = 0.0
+    for i in range(n_bands):
+        cit[i] = solved[3, i] - z[0] * solved[0, i] - z[1] * solved[1, i] - z[2] * solved[2, i]
+        norm += t[i] * cit[i]
+    return max(norm, 1.0)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v):  # pragma: no cover
+    """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``."""
+    n_bands = cit.size
+    v[:] = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    keep = 0
+    for j in range(count):
+        r = ratio_g[j]
+        prev = alpha_g[j]
+        if prev <= 0.0 and r > 0.0 and not every:
+            alpha[pixel[j]] = 0.0
+            continue
+        row = spectra[j]
+        proj = 0.0
+        for c in range(n_bands):
+            proj += row[c] * cit[c]
+        new = max((proj - offset - 1.0 / (r * (prev + EPSILON))) / (r * norm), 0.0)
+        a = scaling * r * new
+        if a != 0.0:
+            for c in range(n_bands):
+                v[c] += a * row[c]
+            s1 += a
+            s2 += a * a
+        if new > 0.0 or r <= 0.0:
+            if keep != j:
+                spectra[keep] = row
+                pixel[keep] = pixel[j]
+                ratio_g[keep] = r
+            alpha_g[keep] = new
+            keep += 1
+        else:
+            alpha[pixel[j]] = 0.0
+    return keep, s1, s2
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+def iterate(rows, valid, lo, hi, alpha, ratio, inverse, total, count, shift, template, t0, a1_0, a2_0, v0,
+            scaled, ratio_max, num_iter, scaling, mean_out, cit_out, norm_out, relisted):  # fmt: skip
+    """All Mag1c iterations, one parallel task per group; updates the per-pixel ``alpha`` (column-major).
+
+    Args:
+        rows: (W * H, C) float32 shifted spectra (read only).
+        valid: (W * H,) bool.
+        lo: (G,) first pixel of each group.
+        hi: (G,) end of each group's pixels.
+        alpha: Per-pixel first-pass alpha, float64 (updated in place).
+        ratio: Per-pixel albedo factor R, float64.
+        inverse: (G, C, C) ``(G / N)^-1``.
+        total: (G, C) sums of y.
+        count: (G,) valid pixels.
+        shift: (G, C) reference spectra m.
+        template: (C,) unit absorption x 1e5.
+        t0: (G, C) first target.
+        a1_0: (G,) first-pass A1.
+        a2_0: (G,) first-pass A2.
+        v0: (G, C) first-pass V.
+        scaled: (G,) max R |y - m| over pixels with R > 0 (bound).
+        ratio_max: (G,) max R over pixels with R > 0 (bound).
+        num_iter: Iterations.
+        scaling: Covariance update scaling.
+        mean_out: (G, C) output: the last iteration's mean.
+        cit_out: (G, C) output: its C^-1 t.
+        norm_out: (G,) output: its normaliser.
+        relisted: (G,) output: iterations that listed every pixel of the group again.
+    """  # pragma: no cover - compiled
+    n_bands = rows.shape[1]
+    for g in numba.prange(lo.size):
+        size = max(hi[g] - lo[g], 1)
+        spectra = np.empty((size, n_bands), dtype=np.float32)
+        pixel = np.empty(size, dtype=np.int64)
+        alpha_g = np.empty(size)
+        ratio_g = np.empty(size)
+        listed = _gather(rows, valid, alpha, ratio, lo[g], hi[g], False, spectra, pixel, alpha_g, ratio_g)
+        n = max(count[g], 1.0)
+        t_prev = t0[g].copy()
+        v = v0[g].copy()
+        a1 = a1_0[g]
+        a2 = a2_0[g]
+        mu = np.zeros(n_bands)
+        t = np.zeros(n_bands)
+        cit = np.zeros(n_bands)
+        norm = 1.0
+        for _ in range(num_iter):
+            for c in range(n_bands):
+                mu[c] = (total[g, c] - a1 * t_prev[c]) / n
+                t[c] = template[c] * (shift[g, c] + mu[c])
+            norm = _filter_vector(inverse[g], t_prev, v, mu, t, a2, n, cit)
+            bound = (scaled[g] + np.sqrt(np.dot(mu, mu)) * ratio_max[g]) * np.sqrt(np.dot(cit, cit)) * EPSILON
+            every = bound >= 1.0 - 1e-6
+            if every:  # pixels at 0 are not certified to stay there: list them all
+                relisted[g] += 1
+                for j in range(listed):
+                    alpha[pixel[j]] = alpha_g[j]
+                listed = _gather(rows, valid, alpha, ratio, lo[g], hi[g], True, spectra, pixel, alpha_g, ratio_g)
+            listed, a1, a2 = _sweep(
+                spectra, pixel, alpha_g, ratio_g, listed, every, cit, np.dot(mu, cit), norm,
+                scaling, alpha, v,
+            )  # fmt: skip
+            t_prev[:] = t
+        for j in range(listed):
+            alpha[pixel[j]] = alpha_g[j]
+        for c in range(n_bands):
+            mean_out[g, c] = shift[g, c] + mu[c]
+            cit_out[g, c] = cit[c]
+        norm_out[g] = norm
