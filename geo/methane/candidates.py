@@ -181,8 +181,8 @@ class ColumnCandidates:
         self.columns = first
         self.lo, self.hi = first[:-1] * height, first[1:] * height
         size = width * height
-        self.pixel = np.empty(size, dtype=np.int64)
-        self.alpha_p, self.ratio_p = np.empty(size), np.empty(size)
+        #: Packed pixel ids, alpha and R (allocated when candidates are packed, see :meth:`_allocate`).
+        self.pixel, self.alpha_p, self.ratio_p = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
         self.ratio = np.ones(size)
         self.count = np.zeros(n_groups, dtype=np.int64)
         self.alive = self.count
@@ -193,9 +193,16 @@ class ColumnCandidates:
         """List the candidates from image-order (H * W) float64 alpha and R (moves their spectra)."""
         height, width = self.shape
         self.ratio = _column_major(ratio, height, width)
+        self._allocate()
         _kernels()[0](self.rows, self.pixel, self.alpha_p, self.ratio_p, _column_major(alpha, height, width),
                       self.ratio, self.valid, self.lo, self.hi, self.count)  # fmt: skip
         self.alive = self.count.copy()
+
+    def _allocate(self) -> None:
+        """Buffers of the packed candidates' pixel ids, alpha and R."""
+        size = self.valid.size
+        if self.pixel.size < size:
+            self.pixel, self.alpha_p, self.ratio_p = np.empty(size, dtype=np.int64), np.empty(size), np.empty(size)
 
     def first_pass(
         self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, unit: torch.Tensor, flags: Any, pack: bool
@@ -219,6 +226,8 @@ class ColumnCandidates:
         self.alpha, self.ratio, ynorm = np.empty(size), np.empty(size), np.empty(size)
         alpha = self.alpha
         offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
+        if pack:
+            self._allocate()
         a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
         _kernels()[1](
             self.rows, self.valid, self.lo, self.hi, np.ascontiguousarray(cit.numpy()),

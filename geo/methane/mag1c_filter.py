@@ -200,7 +200,7 @@ class Mag1cSolver:
     def _read_columns(self) -> tuple[torch.Tensor, torch.Tensor, GroupStats]:
         """The resident pixel-major cube (shifted in place), its validity and the column statistics."""
         run = self.run
-        lead = SEGMENT * run.grouping.n_groups
+        lead = 0 if self.compiled else SEGMENT * run.grouping.n_groups  # room for the torch path's packing
         if self.compiled:
             shift = estimate_shift(run.prepared, run.grouping, run.device)
             buffer, valid, sums, counts = ingest_columns(run.prepared, run.grouping.column_groups(), shift, lead)
