@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyperplex.geo.methane.jit import FASTMATH, match_threads, numba_or_none
+from hyperplex.geo.methane.jit import FASTMATH, numba_or_none, run_kernel
 
 __all__ = ["ColumnCandidates", "available"]
 
@@ -187,15 +187,15 @@ class ColumnCandidates:
         self.count = np.zeros(n_groups, dtype=np.int64)
         self.alive = self.count
         self.scaling = float(scaling)
-        match_threads()
 
     def pack(self, alpha: torch.Tensor, ratio: torch.Tensor) -> None:
         """List the candidates from image-order (H * W) float64 alpha and R (moves their spectra)."""
         height, width = self.shape
         self.ratio = _column_major(ratio, height, width)
         self._allocate()
-        _kernels()[0](self.rows, self.pixel, self.alpha_p, self.ratio_p, _column_major(alpha, height, width),
-                      self.ratio, self.valid, self.lo, self.hi, self.count)  # fmt: skip
+        start = _column_major(alpha, height, width)
+        run_kernel(_kernels()[0], self.rows, self.pixel, self.alpha_p, self.ratio_p, start, self.ratio, self.valid,
+                   self.lo, self.hi, self.count)  # fmt: skip
         self.alive = self.count.copy()
 
     def _allocate(self) -> None:
@@ -229,8 +229,8 @@ class ColumnCandidates:
         if pack:
             self._allocate()
         a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
-        _kernels()[1](
-            self.rows, self.valid, self.lo, self.hi, np.ascontiguousarray(cit.numpy()),
+        run_kernel(
+            _kernels()[1], self.rows, self.valid, self.lo, self.hi, np.ascontiguousarray(cit.numpy()),
             np.ascontiguousarray(unit.numpy()), offsets, norm.numpy(), bool(flags.albedo),
             bool(flags.nonnegative), self.scaling, bool(pack),
             alpha, self.ratio, ynorm, self.pixel, self.alpha_p, self.ratio_p, self.count, a1, a2, v,
@@ -263,10 +263,9 @@ class ColumnCandidates:
         relisted = np.zeros(n_groups, dtype=np.int64)
         f64 = [np.ascontiguousarray(x.numpy()) for x in (inverse, stats.sum, stats.count, stats.shift, t0, a1, a2, v,
                                                          *bounds)]  # fmt: skip
-        match_threads()
-        iterate(self.rows, self.valid, self.lo, self.hi, self.alpha, self.ratio, f64[0], f64[1], f64[2], f64[3],
-                np.ascontiguousarray(template, dtype=np.float64), *f64[4:], int(num_iter), self.scaling, mean, cit,
-                norm, relisted)  # fmt: skip
+        run_kernel(iterate, self.rows, self.valid, self.lo, self.hi, self.alpha, self.ratio, *f64[:4],
+                   np.ascontiguousarray(template, dtype=np.float64), *f64[4:], int(num_iter), self.scaling, mean,
+                   cit, norm, relisted)  # fmt: skip
         height, width = self.shape
         final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
         return final, _image_order(self.alpha, height, width), int(relisted.sum())
@@ -288,10 +287,8 @@ class ColumnCandidates:
         v = np.zeros((n_groups, n_bands))
         full = np.zeros(n_groups, dtype=bool) if full is None else full
         offset = (mu_y * cit).sum(-1).numpy()
-        match_threads()
-        kernel = _kernels()[2]
-        kernel(
-            self.rows, self.pixel, self.alpha_p, self.ratio_p, self.lo, self.count, self.alive, full,
+        run_kernel(
+            _kernels()[2], self.rows, self.pixel, self.alpha_p, self.ratio_p, self.lo, self.count, self.alive, full,
             np.ascontiguousarray(cit.numpy()), offset, norm.numpy(), self.scaling, a1, a2, v,
         )  # fmt: skip
         return torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)
@@ -300,8 +297,7 @@ class ColumnCandidates:
         """Alpha in image order (H * W), float64 (0 for every pixel not listed)."""
         height, width = self.shape
         alpha = np.zeros(width * height)
-        match_threads()
-        _kernels()[3](self.pixel, self.alpha_p, self.lo, self.count, alpha)
+        run_kernel(_kernels()[3], self.pixel, self.alpha_p, self.lo, self.count, alpha)
         return _image_order(alpha, height, width)
 
     def restore(self, group: int, spectra: np.ndarray, pixels: np.ndarray, alpha: np.ndarray) -> None:

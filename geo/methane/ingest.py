@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hyperplex.geo.methane.inputs import PreparedCube
-from hyperplex.geo.methane.jit import FASTMATH, match_threads, numba_or_none
+from hyperplex.geo.methane.jit import FASTMATH, numba_or_none, run_kernel
 
 __all__ = ["ingest_columns"]
 
@@ -85,9 +85,8 @@ def ingest_columns(
     groups = np.ascontiguousarray(column_groups, dtype=np.int64)
     fill = np.float32(np.nan if prepared.fill_value is None else prepared.fill_value)
     no_mask = np.zeros((0, width), dtype=bool)
-    match_threads()
     kernel = _kernel()
     for r0, r1 in prepared.row_chunks():
         mask = no_mask if prepared.mask is None else np.ascontiguousarray(prepared.mask[r0:r1], dtype=bool)
-        kernel(prepared.read(r0, r1), r0, mask, fill, shift32, groups, cube, valid, sums, counts)
+        run_kernel(kernel, prepared.read(r0, r1), r0, mask, fill, shift32, groups, cube, valid, sums, counts)
     return buffer, torch.from_numpy(valid), torch.from_numpy(sums), torch.from_numpy(counts)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import torch
 
-__all__ = ["match_threads", "numba_or_none"]
+__all__ = ["match_threads", "numba_or_none", "run_kernel"]
+
+#: numba's default 'workqueue' threading layer must not be entered by two threads at once (napari workers,
+#: threaded dask): compiled kernels run one at a time in a process.
+_KERNEL_LOCK = threading.Lock()
 
 #: fastmath flags of the kernels: reassociation and contraction (vectorised sums, FMA), nothing that assumes
 #: finite values.
@@ -29,3 +36,10 @@ def match_threads() -> None:
     numba = numba_or_none()
     if numba is not None:
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
+    """Call a parallel compiled kernel with torch's thread count, one kernel at a time per process."""
+    with _KERNEL_LOCK:
+        match_threads()
+        return kernel(*args)

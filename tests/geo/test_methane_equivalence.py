@@ -309,6 +309,20 @@ def test_result_does_not_depend_on_thread_count():
 
 
 @needs_numba
+def test_concurrent_calls_from_threads_match_sequential_calls():
+    """napari workers and threaded schedulers may call the filter from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cubes = [lut_cube(lines=120, samples=5, seed=s)[0] for s in (21, 22, 23)]
+    _, wl, fw, _ = lut_cube(lines=2, samples=1)
+    sequential = [mag1c(c, wl, fw) for c in cubes]
+    with ThreadPoolExecutor(3) as pool:
+        concurrent = list(pool.map(lambda c: mag1c(c, wl, fw), cubes))
+    for a, b in zip(sequential, concurrent, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_numba
 def test_compiled_path_with_invalid_pixels_and_groups():
     cube, wl, fw, _ = lut_cube(lines=120, samples=6, seed=13)
     cube[:, 5, 2] = -9999.0
