@@ -53,18 +53,19 @@ def _kernels() -> tuple[Any, Any, Any, Any] | None:
 
     @numba.njit(parallel=True, cache=True, fastmath=fast)
     def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, nonneg, scaling, pack_now,
-              alpha, ratio, ynorm, pixel, alpha_p, ratio_p, count, a1, a2, v):  # fmt: skip
+              alpha, ratio, pixel, alpha_p, ratio_p, count, a1, a2, v, scaled_max, ratio_max):  # fmt: skip
         n_bands = rows.shape[1]  # pragma: no cover - compiled
         for g in numba.prange(lo.size):
             acc = np.zeros(n_bands)
             s1 = 0.0
             s2 = 0.0
+            bound_y = 0.0
+            bound_r = 0.0
             keep = lo[g]
             for i in range(lo[g], hi[g]):
                 if not valid[i]:
                     alpha[i] = 0.0
                     ratio[i] = 1.0
-                    ynorm[i] = 0.0
                     continue
                 row = rows[i]
                 proj = 0.0
@@ -81,7 +82,9 @@ def _kernels() -> tuple[Any, Any, Any, Any] | None:
                     new = max(new, 0.0)
                 alpha[i] = new
                 ratio[i] = r
-                ynorm[i] = np.sqrt(square) * (1.0 + 1e-4)  # margin for float32 rounding (see the bound)
+                if r > 0.0:  # bound terms: max R |y - m| (with a margin for float32 rounding) and max R
+                    bound_y = max(bound_y, r * np.sqrt(square) * (1.0 + 1e-4))
+                    bound_r = max(bound_r, r)
                 a = scaling * r * new
                 if a != 0.0:
                     for c in range(n_bands):
@@ -99,6 +102,8 @@ def _kernels() -> tuple[Any, Any, Any, Any] | None:
             a1[g] = s1
             a2[g] = s2
             v[g] = acc
+            scaled_max[g] = bound_y
+            ratio_max[g] = bound_r
 
     @numba.njit(parallel=True, cache=True, fastmath=fast)
     def step(rows, pixel, alpha_p, ratio_p, lo, count, alive, full, cit, offset, norm, scaling, a1, a2, v):
@@ -206,8 +211,11 @@ class ColumnCandidates:
 
     def first_pass(
         self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, unit: torch.Tensor, flags: Any, pack: bool
-    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mag1c's first estimate for every pixel, listing the candidates on the way when ``pack``.
+
+        Keeps the per-pixel alpha and R (column-major) and :attr:`bounds`, the per-group bound terms (max
+        R |y - m| and max R over valid pixels with R > 0).
 
         Args:
             mu_y: Mean offset (G, C) of the shifted data, float64.
@@ -218,29 +226,32 @@ class ColumnCandidates:
             pack: List the candidates (their spectra move: no later pass may read every pixel).
 
         Returns:
-            The moments ``(A1, A2, V)`` per group and the image-order (H * W) float64 alpha, R and ``|y|``
-            (with a small margin, for the bound).
+            The moments ``(A1, A2, V)`` per group.
         """
-        height, width = self.shape
-        size, (n_groups, n_bands) = height * width, cit.shape
-        self.alpha, self.ratio, ynorm = np.empty(size), np.empty(size), np.empty(size)
-        alpha = self.alpha
+        size, (n_groups, n_bands) = self.valid.size, cit.shape
+        self.alpha, self.ratio = np.empty(size), np.empty(size)
         offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
         if pack:
             self._allocate()
         a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
+        scaled_max, ratio_max = np.zeros(n_groups), np.zeros(n_groups)
         run_kernel(
             _kernels()[1], self.rows, self.valid, self.lo, self.hi, np.ascontiguousarray(cit.numpy()),
             np.ascontiguousarray(unit.numpy()), offsets, norm.numpy(), bool(flags.albedo),
-            bool(flags.nonnegative), self.scaling, bool(pack),
-            alpha, self.ratio, ynorm, self.pixel, self.alpha_p, self.ratio_p, self.count, a1, a2, v,
+            bool(flags.nonnegative), self.scaling, bool(pack), self.alpha, self.ratio, self.pixel, self.alpha_p,
+            self.ratio_p, self.count, a1, a2, v, scaled_max, ratio_max,
         )  # fmt: skip
         self.alive = self.count.copy()
-        images = tuple(_image_order(a, height, width) for a in (alpha, self.ratio, ynorm))
-        return (torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)), images
+        self.bounds = (torch.from_numpy(scaled_max), torch.from_numpy(ratio_max))
+        return torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)
 
-    def iterate(self, stats: Any, inverse: torch.Tensor, template: np.ndarray, start: tuple, bounds: tuple,
-                num_iter: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, int]:  # fmt: skip
+    def images(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-pixel alpha and R in image order (H * W), float64."""
+        height, width = self.shape
+        return _image_order(self.alpha, height, width), _image_order(self.ratio, height, width)
+
+    def iterate(self, stats: Any, inverse: torch.Tensor, template: np.ndarray, start: tuple,
+                num_iter: int) -> tuple[tuple[torch.Tensor, ...], int]:  # fmt: skip
         """All iterations fused per group (:mod:`.fused`), after an unpacked :meth:`first_pass`.
 
         Args:
@@ -248,12 +259,11 @@ class ColumnCandidates:
             inverse: ``(G / N)^-1`` (G, C, C), float64.
             template: Unit absorption x 1e5 (C,).
             start: The first target t (G, C) and the first-pass moments ``(A1, A2, V)``.
-            bounds: Per group max R |y - m| and max R over pixels with R > 0.
             num_iter: Iterations.
 
         Returns:
-            The last iteration's ``(mean, C^-1 t, normaliser)``, alpha in image order (H * W), and how many
-            group iterations listed every pixel again.
+            The last iteration's ``(mean, C^-1 t, normaliser)`` and how many group iterations listed every pixel
+            again; the per-pixel alpha is updated (see :meth:`images`).
         """
         from hyperplex.geo.methane.fused import iterate
 
@@ -262,13 +272,12 @@ class ColumnCandidates:
         mean, cit, norm = np.empty((n_groups, n_bands)), np.empty((n_groups, n_bands)), np.empty(n_groups)
         relisted = np.zeros(n_groups, dtype=np.int64)
         f64 = [np.ascontiguousarray(x.numpy()) for x in (inverse, stats.sum, stats.count, stats.shift, t0, a1, a2, v,
-                                                         *bounds)]  # fmt: skip
+                                                         *self.bounds)]  # fmt: skip
         run_kernel(iterate, self.rows, self.valid, self.lo, self.hi, self.alpha, self.ratio, *f64[:4],
                    np.ascontiguousarray(template, dtype=np.float64), *f64[4:], int(num_iter), self.scaling, mean,
                    cit, norm, relisted)  # fmt: skip
-        height, width = self.shape
         final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
-        return final, _image_order(self.alpha, height, width), int(relisted.sum())
+        return final, int(relisted.sum())
 
     def step(
         self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, full: np.ndarray | None = None

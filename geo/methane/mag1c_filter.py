@@ -25,6 +25,7 @@ the same as the full update (tests compare with mag1c 1.2.0 to 1e-3 relative).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -180,12 +181,11 @@ class Mag1cSolver:
             self.stats = accumulate(run.prepared, run.grouping, run.device, valid_out=self.valid)
         self.valid_t = torch.from_numpy(self.valid.ravel()).to(run.device)
         self.shrinkage = group_shrinkage(self.stats.count, run.prepared.n_bands, shrinkage, what)
-        self.groups = torch.from_numpy(run.grouping.group_map().ravel()).to(run.device)
-        size = self.height * self.width
-        dev = run.device
-        self.ratio = torch.ones(size, dtype=torch.float64, device=dev)
-        self.alpha = torch.zeros(size, dtype=torch.float64, device=dev)
-        self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
+        if not self.compiled:  # per-pixel state of the torch passes (the compiled path keeps its own)
+            size, dev = self.height * self.width, run.device
+            self.ratio = torch.ones(size, dtype=torch.float64, device=dev)
+            self.alpha = torch.zeros(size, dtype=torch.float64, device=dev)
+            self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
         self.pack: _Packed | None = None
         #: CPU, column-wise: the candidates iterated by compiled kernels instead of a packed tensor.
         self.candidates: ColumnCandidates | None = None
@@ -209,6 +209,11 @@ class Mag1cSolver:
         buffer, valid = read_pixel_major(run.prepared, run.device, lead)
         cube = buffer[lead:].view(self.width, self.height, -1)
         return buffer, valid, accumulate_columns(cube, valid, run.prepared, run.grouping)
+
+    @functools.cached_property
+    def groups(self) -> torch.Tensor:
+        """Group of every pixel, image order (H * W), int64."""
+        return torch.from_numpy(self.run.grouping.group_map().ravel()).to(self.run.device)
 
     # --- statistics -------------------------------------------------------------------------------------------
     def initial(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -556,28 +561,33 @@ class Mag1cSolver:
 
     def _start_candidates(self) -> None:
         """Hand the iterations to the compiled kernels (packing moves the candidates' spectra)."""
-        self.candidates = self._column_candidates()
+        self.candidates = self.first_candidates  # the bound terms are the first pass's
         self.candidates.pack(self.alpha, self.ratio)
-        self.bound_terms = self._bound_terms()
 
     def _fused_iterations(self, t: torch.Tensor, moments: tuple, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
         """All iterations by the compiled per-group kernel (:mod:`.fused`); returns the output images."""
         candidates = self.first_candidates
-        bounds = self._bound_terms()
-        self.final, self.alpha, self.relisted = candidates.iterate(
-            self.stats, self.second_moment_inverse, self.run.template, (t, moments), bounds, num_iter
+        self.final, self.relisted = candidates.iterate(
+            self.stats, self.second_moment_inverse, self.run.template, (t, moments), num_iter
         )
+        self.alpha, self.ratio = candidates.images()
         return self._images()
 
-    def _compiled_first_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, pack: bool) -> tuple:
-        """The first pass by a compiled kernel; lists the candidates at once when ``pack``."""
+    def _compiled_first_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, mode: str) -> tuple:
+        """The first pass by a compiled kernel.
+
+        ``mode``: 'pack' (list the candidates at once for compiled steps), 'fused' (keep the resident cube
+        intact for :meth:`_fused_iterations`) or 'dense' (torch passes follow: per-pixel images needed).
+        """
         mean = self.stats.shift + mu_y
         unit = mean / (mean * mean).sum(-1, keepdim=True)
         candidates = self.first_candidates = self._column_candidates()
-        moments, (self.alpha, self.ratio, self.norm) = candidates.first_pass(mu_y, cit, norm, unit, self.flags, pack)
-        if pack:
+        moments = candidates.first_pass(mu_y, cit, norm, unit, self.flags, mode == "pack")
+        self.bound_terms = candidates.bounds
+        if mode == "pack":
             self.candidates = candidates
-            self.bound_terms = self._bound_terms()
+        elif mode == "dense":
+            self.alpha, self.ratio = candidates.images()
         return moments
 
     def _candidate_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor) -> tuple:
@@ -602,11 +612,16 @@ class Mag1cSolver:
         mu_y, t, cov = self.initial()
         cit, norm = self.filter_vector(t, cov, clamp=False)
         self.final = (self.stats.shift + mu_y, cit, norm)
-        self.second_moment_inverse = self._second_moment_inverse() if num_iter else None
+        # Woodbury updates need a well-conditioned update: without the first clip at 0 the first update can
+        # make the covariance numerically singular (mag1c 1.2.0 then fails), so each iteration factorizes it,
+        # with the singular-group fallback of :func:`.linalg.solve`.
+        woodbury = num_iter > 0 and self.flags.nonnegative
+        self.second_moment_inverse = self._second_moment_inverse() if woodbury else None
         if self.compiled:
             sparse = num_iter > 0 and self.flags.sparsity and self.flags.nonnegative
             fused = sparse and self.second_moment_inverse is not None
-            moments = self._compiled_first_pass(mu_y, cit, norm, sparse and not fused)
+            mode = "fused" if fused else ("pack" if sparse else "dense")
+            moments = self._compiled_first_pass(mu_y, cit, norm, mode)
             if fused:
                 return self._fused_iterations(t, moments, num_iter)
         else:
@@ -628,7 +643,7 @@ class Mag1cSolver:
         if self.pack is not None:
             self._store()
         if self.candidates is not None:
-            self.alpha = self.candidates.alpha_image()
+            self.alpha, self.ratio = self.candidates.alpha_image(), self.candidates.images()[1]
         return self._images()
 
     def _images(self) -> tuple[np.ndarray, np.ndarray]:
