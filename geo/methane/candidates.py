@@ -6,7 +6,7 @@ iteration only visits the candidates (alpha > 0, or R <= 0). Each group (detecto
 iteration reads them contiguously, once: projection on C^-1 t, new alpha and the term of ``V = sum a_i y_i``
 are computed while the spectrum is in registers (the torch path needs two batched products, so two reads).
 Pixels that drop to 0 are skipped without reading their spectrum; a group is compacted again (in place,
-order kept) when fewer than :data:`REFILL` of its rows are alive. Products and sums are float64; each group
+order kept) when fewer than :data:`.sweeps.REFILL` of its rows are alive. Products and sums are float64; each group
 is one parallel task, so results do not depend on the thread count.
 
 Needs numba (a core dependency); :func:`available` says whether it imports.
@@ -20,141 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyperplex.geo.methane.jit import FASTMATH, numba_or_none, run_kernel
+from hyperplex.geo.methane.jit import numba_or_none, run_kernel
 
 __all__ = ["ColumnCandidates", "available"]
-
-EPSILON = 1e-9  # as mag1c (and :data:`hyperplex.geo.methane.mag1c_filter.EPSILON`)
-#: A group is compacted during an iteration when fewer than this fraction of its listed rows are alive.
-REFILL = 0.75
 
 
 @functools.cache
 def _kernels() -> tuple[Any, Any, Any, Any] | None:
-    """The compiled kernels (cached on disk by numba), or None without numba."""
-    numba = numba_or_none()
-    if numba is None:
+    """The compiled sweeps ``(pack, first, step, unpack)`` (cached on disk by numba), or None without numba."""
+    if numba_or_none() is None:
         return None
-    fast = FASTMATH
+    from hyperplex.geo.methane import sweeps
 
-    @numba.njit(parallel=True, cache=True)
-    def pack(rows, pixel, alpha_p, ratio_p, alpha, ratio, valid, lo, hi, count):  # pragma: no cover - compiled
-        for g in numba.prange(lo.size):
-            keep = lo[g]
-            for i in range(lo[g], hi[g]):
-                if valid[i] and (alpha[i] > 0.0 or ratio[i] <= 0.0):
-                    if keep != i:
-                        rows[keep] = rows[i]
-                    pixel[keep] = i
-                    alpha_p[keep] = alpha[i]
-                    ratio_p[keep] = ratio[i]
-                    keep += 1
-            count[g] = keep - lo[g]
-
-    @numba.njit(parallel=True, cache=True, fastmath=fast)
-    def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, nonneg, scaling, pack_now,
-              alpha, ratio, pixel, alpha_p, ratio_p, count, a1, a2, v, scaled_max, ratio_max):  # fmt: skip
-        n_bands = rows.shape[1]  # pragma: no cover - compiled
-        for g in numba.prange(lo.size):
-            acc = np.zeros(n_bands)
-            s1 = 0.0
-            s2 = 0.0
-            bound_y = 0.0
-            bound_r = 0.0
-            keep = lo[g]
-            for i in range(lo[g], hi[g]):
-                if not valid[i]:
-                    alpha[i] = 0.0
-                    ratio[i] = 1.0
-                    continue
-                row = rows[i]
-                proj = 0.0
-                bright = 0.0
-                square = 0.0
-                for c in range(n_bands):
-                    x = np.float64(row[c])
-                    proj += x * cit[g, c]
-                    bright += x * unit[g, c]
-                    square += x * x
-                r = 1.0 + bright - offsets[g, 1] if albedo else 1.0
-                new = (proj - offsets[g, 0]) / (r * norm[g])
-                if nonneg:
-                    new = max(new, 0.0)
-                alpha[i] = new
-                ratio[i] = r
-                if r > 0.0:  # bound terms: max R |y - m| (with a margin for float32 rounding) and max R
-                    bound_y = max(bound_y, r * np.sqrt(square) * (1.0 + 1e-4))
-                    bound_r = max(bound_r, r)
-                a = scaling * r * new
-                if a != 0.0:
-                    for c in range(n_bands):
-                        acc[c] += a * row[c]
-                    s1 += a
-                    s2 += a * a
-                if pack_now and (new > 0.0 or r <= 0.0):
-                    if keep != i:
-                        rows[keep] = row
-                    pixel[keep] = i
-                    alpha_p[keep] = new
-                    ratio_p[keep] = r
-                    keep += 1
-            count[g] = keep - lo[g]
-            a1[g] = s1
-            a2[g] = s2
-            v[g] = acc
-            scaled_max[g] = bound_y
-            ratio_max[g] = bound_r
-
-    @numba.njit(parallel=True, cache=True, fastmath=fast)
-    def step(rows, pixel, alpha_p, ratio_p, lo, count, alive, full, cit, offset, norm, scaling, a1, a2, v):
-        n_bands = rows.shape[1]  # pragma: no cover - compiled
-        for g in numba.prange(lo.size):
-            acc = np.zeros(n_bands)
-            s1 = 0.0
-            s2 = 0.0
-            compact = alive[g] < REFILL * count[g]
-            keep = lo[g]
-            for j in range(lo[g], lo[g] + count[g]):
-                r = ratio_p[j]
-                prev = alpha_p[j]
-                if prev <= 0.0 and r > 0.0 and not full[g]:
-                    if not compact:
-                        keep += 1  # stays listed (dead) until the group is compacted
-                    continue
-                row = rows[j]
-                proj = 0.0
-                for c in range(n_bands):
-                    proj += row[c] * cit[g, c]
-                new = max((proj - offset[g] - 1.0 / (r * (prev + EPSILON))) / (r * norm[g]), 0.0)
-                a = scaling * r * new
-                if a != 0.0:
-                    for c in range(n_bands):
-                        acc[c] += a * row[c]
-                    s1 += a
-                    s2 += a * a
-                if compact and keep != j and (new > 0.0 or r <= 0.0):
-                    rows[keep] = row
-                    pixel[keep] = pixel[j]
-                    ratio_p[keep] = r
-                if new > 0.0 or r <= 0.0 or not compact:
-                    alpha_p[keep] = new
-                    keep += 1
-            listed = keep - lo[g]
-            alive[g] = 0
-            for j in range(lo[g], keep):
-                alive[g] += alpha_p[j] > 0.0 or ratio_p[j] <= 0.0
-            count[g] = listed
-            a1[g] = s1
-            a2[g] = s2
-            v[g] = acc
-
-    @numba.njit(parallel=True, cache=True)
-    def unpack(pixel, alpha_p, lo, count, alpha):  # pragma: no cover - compiled
-        for g in numba.prange(lo.size):
-            for j in range(lo[g], lo[g] + count[g]):
-                alpha[pixel[j]] = alpha_p[j]
-
-    return pack, first, step, unpack
+    return sweeps.pack, sweeps.first, sweeps.step, sweeps.unpack
 
 
 def available() -> bool:

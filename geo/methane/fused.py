@@ -19,10 +19,9 @@ import numba
 import numpy as np
 
 from hyperplex.geo.methane.jit import FASTMATH
+from hyperplex.geo.methane.sweeps import EPSILON, add_term, dot
 
 __all__ = ["iterate"]
-
-EPSILON = 1e-9  # as mag1c
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
@@ -101,7 +100,6 @@ def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover -
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v):  # pragma: no cover
     """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``."""
-    n_bands = cit.size
     v[:] = 0.0
     s1 = 0.0
     s2 = 0.0
@@ -113,16 +111,12 @@ def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, sc
             alpha[pixel[j]] = 0.0
             continue
         row = spectra[j]
-        proj = 0.0
-        for c in range(n_bands):
-            proj += row[c] * cit[c]
-        new = max((proj - offset - 1.0 / (r * (prev + EPSILON))) / (r * norm), 0.0)
+        new = max((dot(row, cit) - offset - 1.0 / (r * (prev + EPSILON))) / (r * norm), 0.0)
         a = scaling * r * new
         if a != 0.0:
-            for c in range(n_bands):
-                v[c] += a * row[c]
-            s1 += a
-            s2 += a * a
+            d1, d2 = add_term(v, row, a)
+            s1 += d1
+            s2 += d2
         if new > 0.0 or r <= 0.0:
             if keep != j:
                 spectra[keep] = row
