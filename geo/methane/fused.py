@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from hyperplex.geo.methane.jit import FASTMATH
+from hyperplex.geo.methane.linalg import FALLBACK_SHRINKAGE as FALLBACK
 from hyperplex.geo.methane.sweeps import EPSILON, add_term, dot
 
 __all__ = ["iterate"]
@@ -98,6 +99,74 @@ def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover -
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
+def _cholesky(matrix, factor):  # pragma: no cover - compiled
+    """Lower Cholesky factor of ``matrix`` into ``factor``; False if it is not positive definite."""
+    n_bands = matrix.shape[0]
+    factor[:] = 0.0
+    for j in range(n_bands):
+        pivot = matrix[j, j] - np.dot(factor[j, :j], factor[j, :j])
+        if not pivot > 0.0:
+            return False
+        root = np.sqrt(pivot)
+        factor[j, j] = root
+        for i in range(j + 1, n_bands):
+            factor[i, j] = (matrix[i, j] - np.dot(factor[i, :j], factor[j, :j])) / root
+    return True
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
+    """Solve ``L L^T out = rhs``."""
+    n_bands = rhs.size
+    for i in range(n_bands):
+        out[i] = (rhs[i] - np.dot(factor[i, :i], out[:i])) / factor[i, i]
+    for i in range(n_bands - 1, -1, -1):
+        total = out[i]
+        for k in range(i + 1, n_bands):
+            total -= factor[k, i] * out[k]
+        out[i] = total / factor[i, i]
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _shrunk(cov, alpha, out):  # pragma: no cover - compiled
+    """``(1 - alpha) C + alpha diag(C)`` (mag1c's covariance lerp) into ``out``."""
+    out[:] = cov * (1.0 - alpha)
+    for i in range(cov.shape[0]):
+        out[i, i] = cov[i, i]
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit):  # pragma: no cover - compiled
+    """C^-1 t from the dense, shrunk covariance (as :func:`hyperplex.geo.methane.linalg.solve`).
+
+    Returns ``(max(t.C^-1 t, 1), status)``: status 0 solved, 1 solved after the singular fallback
+    (shrinkage 0.1 and a small ridge), 2 unsolvable (NaN).
+    """
+    n_bands = t.size
+    cov = np.empty((n_bands, n_bands))
+    for i in range(n_bands):
+        for j in range(n_bands):
+            cov[i, j] = (gram[i, j] / n + (a2 / n) * t_prev[i] * t_prev[j]
+                         - (t_prev[i] * v[j] + v[i] * t_prev[j]) / n - mu[i] * mu[j])  # fmt: skip
+    matrix = np.eye(n_bands) if empty else np.empty((n_bands, n_bands))
+    if not empty:
+        _shrunk(cov, shrinkage, matrix)
+    factor = np.empty((n_bands, n_bands))
+    status = 0
+    if not _cholesky(matrix, factor):
+        status = 1
+        _shrunk(cov, FALLBACK, matrix)
+        ridge = 1e-9 * max(np.trace(matrix) / n_bands, np.finfo(np.float64).tiny)
+        for i in range(n_bands):
+            matrix[i, i] += ridge
+        if not _cholesky(matrix, factor):
+            cit[:] = np.nan
+            return np.nan, 2
+    _cholesky_solve(factor, t, cit)
+    return max(np.dot(t, cit), 1.0), status
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v):  # pragma: no cover
     """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``."""
     v[:] = 0.0
@@ -130,8 +199,9 @@ def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, sc
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
-def iterate(rows, valid, lo, hi, alpha, ratio, inverse, total, count, shift, template, t0, a1_0, a2_0, v0,
-            scaled, ratio_max, num_iter, scaling, mean_out, cit_out, norm_out, relisted):  # fmt: skip
+def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, total, count, shift, template,
+            t0, a1_0, a2_0, v0, scaled, ratio_max, num_iter, scaling, mean_out, cit_out, norm_out, relisted,
+            status):  # fmt: skip
     """All Mag1c iterations, one parallel task per group; updates the per-pixel ``alpha`` (column-major).
 
     Args:
@@ -141,7 +211,10 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, total, count, shift, tem
         hi: (G,) end of each group's pixels.
         alpha: Per-pixel first-pass alpha, float64 (updated in place).
         ratio: Per-pixel albedo factor R, float64.
-        inverse: (G, C, C) ``(G / N)^-1``.
+        inverse: (G, C, C) ``(G / N)^-1`` (Woodbury updates).
+        dense: (G,) bool: groups solved densely every iteration instead (shrinkage, or G / N singular).
+        gram: (G, C, C) Gram matrices of y (dense groups).
+        shrinkage: (G,) covariance shrinkage (dense groups).
         total: (G, C) sums of y.
         count: (G,) valid pixels.
         shift: (G, C) reference spectra m.
@@ -158,6 +231,8 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, total, count, shift, tem
         cit_out: (G, C) output: its C^-1 t.
         norm_out: (G,) output: its normaliser.
         relisted: (G,) output: iterations that listed every pixel of the group again.
+        status: (G,) output: worst dense-solve status (1 singular fallback, 2 unsolvable; see
+            :func:`_dense_filter_vector`).
     """  # pragma: no cover - compiled
     n_bands = rows.shape[1]
     for g in numba.prange(lo.size):
@@ -180,7 +255,17 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, total, count, shift, tem
             for c in range(n_bands):
                 mu[c] = (total[g, c] - a1 * t_prev[c]) / n
                 t[c] = template[c] * (shift[g, c] + mu[c])
-            norm = _filter_vector(inverse[g], t_prev, v, mu, t, a2, n, cit)
+            if dense[g]:
+                norm, code = _dense_filter_vector(gram[g], n, count[g] == 0, t_prev, v, mu, t, a2, shrinkage[g], cit)
+                status[g] = max(status[g], code)
+                if code == 2:  # no filter for this group: its pixels come out NaN
+                    for i in range(lo[g], hi[g]):
+                        if valid[i]:
+                            alpha[i] = np.nan
+                    listed = 0
+                    break
+            else:
+                norm = _filter_vector(inverse[g], t_prev, v, mu, t, a2, n, cit)
             bound = (scaled[g] + np.sqrt(np.dot(mu, mu)) * ratio_max[g]) * np.sqrt(np.dot(cit, cit)) * EPSILON
             every = bound >= 1.0 - 1e-6
             if every:  # pixels at 0 are not certified to stay there: list them all

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["FALLBACK_SHRINKAGE", "batched_inverse", "group_shrinkage", "shrink", "solve"]
+__all__ = ["FALLBACK_SHRINKAGE", "batched_inverse", "group_shrinkage", "shrink", "solve", "warn_singular"]
 
 #: Shrinkage towards the diagonal used for groups with fewer valid pixels than bands (or a singular covariance).
 FALLBACK_SHRINKAGE = 0.1
@@ -86,16 +86,20 @@ def _repair(cov: torch.Tensor, factor: torch.Tensor, bad: torch.Tensor, what: st
     eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
     fixed, info = torch.linalg.cholesky_ex(sub + 1e-9 * scale[:, None, None] * eye)
     fixed[info > 0] = float("nan")
-    warnings.warn(
-        f"{what}: the covariance of {int(bad.sum())} statistics group(s) is singular; shrunk towards its diagonal "
-        f"by {FALLBACK_SHRINKAGE} plus a small ridge ({int((info > 0).sum())} group(s) could not be solved and "
-        "come out NaN).",
-        RuntimeWarning,
-        stacklevel=4,
-    )
+    warn_singular(what, int(bad.sum()), int((info > 0).sum()), stacklevel=5)
     factor = factor.clone()
     factor[bad] = fixed
     return factor
+
+
+def warn_singular(what: str, singular: int, failed: int, stacklevel: int = 4) -> None:
+    """Warn that ``singular`` groups' covariances needed the fallback and ``failed`` of them could not be solved."""
+    warnings.warn(
+        f"{what}: the covariance of {singular} statistics group(s) is singular; shrunk towards its diagonal "
+        f"by {FALLBACK_SHRINKAGE} plus a small ridge ({failed} group(s) could not be solved and come out NaN).",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def batched_inverse(matrix: torch.Tensor) -> torch.Tensor:

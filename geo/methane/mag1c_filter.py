@@ -171,7 +171,9 @@ class Mag1cSolver:
         #: Column mode: the cube read once, pixel-major, holding y = x - m after the statistics pass (buffer,
         #: its (W, H, C) view, validity (W, H)); compacted in place into the packed set.
         self.resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        self.compiled = compiled and run.grouping.kind == "column" and run.device.type == "cpu" and available()
+        #: Compiled CPU path: column groups, reweighted and clipped at 0 (what the pixel-skipping bound needs).
+        eligible = run.grouping.kind == "column" and run.device.type == "cpu" and flags.sparsity and flags.nonnegative
+        self.compiled = compiled and eligible and available()
         if run.grouping.kind == "column":
             buffer, valid, self.stats = self._read_columns()
             cube = buffer[buffer.shape[0] - self.height * self.width :].view(self.width, self.height, -1)
@@ -187,8 +189,6 @@ class Mag1cSolver:
             self.alpha = torch.zeros(size, dtype=torch.float64, device=dev)
             self.norm = torch.zeros(size, dtype=torch.float64, device=dev)
         self.pack: _Packed | None = None
-        #: CPU, column-wise: the candidates iterated by compiled kernels instead of a packed tensor.
-        self.candidates: ColumnCandidates | None = None
         self.work: tuple[torch.Tensor, ...] | None = None
         self.rows: tuple[torch.Tensor, ...] | None = None
         self.stage: torch.Tensor | None = None
@@ -266,14 +266,8 @@ class Mag1cSolver:
 
     def _second_moment_inverse(self) -> torch.Tensor | None:
         """(G / N)^-1 per group when no shrinkage applies and every non-empty group is positive definite."""
-        if bool((self.shrinkage != 0).any()):
-            return None
-        n = self.stats.count.clamp(min=1)[:, None, None]
-        eye = torch.eye(self.stats.gram.shape[-1], dtype=torch.float64, device=n.device)
-        matrix = torch.where((self.stats.count == 0)[:, None, None], eye, self.stats.gram / n)
-        factor, info = torch.linalg.cholesky_ex(matrix)
-        # reuses the factor; LAPACK returns the (symmetric) inverse column-major: its transpose is the row-major view
-        return None if bool((info > 0).any()) else torch.cholesky_inverse(factor).mT
+        inverse, dense = self._group_inverses()
+        return None if bool(dense.any()) else inverse
 
     # --- passes ---------------------------------------------------------------------------------------------
     def dense_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, first: bool) -> tuple:
@@ -554,57 +548,36 @@ class Mag1cSolver:
         bound = (scaled + mu_y.norm(dim=-1) * ratio_max) * cit.norm(dim=-1) * EPSILON
         return bound >= 1.0 - 1e-6
 
-    def _column_candidates(self) -> ColumnCandidates:
+    # --- compiled CPU path (column groups, non-negative, reweighted) ----------------------------------------
+    def _compiled_run(self, mu_y: torch.Tensor, t: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor,
+                      num_iter: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """First pass and all iterations by compiled kernels (:mod:`.candidates`); returns the output images."""
         _, cube, valid = self.resident
         groups = self.run.grouping.column_groups()
-        return ColumnCandidates(cube.reshape(-1, cube.shape[-1]), valid, groups, self.flags.update_scaling)
-
-    def _start_candidates(self) -> None:
-        """Hand the iterations to the compiled kernels (packing moves the candidates' spectra)."""
-        self.candidates = self.first_candidates  # the bound terms are the first pass's
-        self.candidates.pack(self.alpha, self.ratio)
-
-    def _fused_iterations(self, t: torch.Tensor, moments: tuple, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
-        """All iterations by the compiled per-group kernel (:mod:`.fused`); returns the output images."""
-        candidates = self.first_candidates
-        self.final, self.relisted = candidates.iterate(
-            self.stats, self.second_moment_inverse, self.run.template, (t, moments), num_iter
-        )
+        candidates = ColumnCandidates(cube.reshape(-1, cube.shape[-1]), valid, groups, self.flags.update_scaling)
+        mean = self.stats.shift + mu_y
+        moments = candidates.first_pass(mu_y, cit, norm, mean / (mean * mean).sum(-1, keepdim=True), self.flags.albedo)
+        if num_iter:
+            inverse, dense = self._group_inverses()
+            self.final, self.relisted = candidates.iterate(
+                self.stats, (inverse, dense, self.shrinkage), self.run.template, (t, moments), num_iter, self.what
+            )
         self.alpha, self.ratio = candidates.images()
         return self._images()
 
-    def _compiled_first_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, mode: str) -> tuple:
-        """The first pass by a compiled kernel.
+    def _group_inverses(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(G / N)^-1`` per group (row-major) and the (G,) groups that need a dense solve every iteration.
 
-        ``mode``: 'pack' (list the candidates at once for compiled steps), 'fused' (keep the resident cube
-        intact for :meth:`_fused_iterations`) or 'dense' (torch passes follow: per-pixel images needed).
+        Those are the groups with shrinkage or a singular G / N; their inverse is the identity (unused).
         """
-        mean = self.stats.shift + mu_y
-        unit = mean / (mean * mean).sum(-1, keepdim=True)
-        candidates = self.first_candidates = self._column_candidates()
-        moments = candidates.first_pass(mu_y, cit, norm, unit, self.flags, mode == "pack")
-        self.bound_terms = candidates.bounds
-        if mode == "pack":
-            self.candidates = candidates
-        elif mode == "dense":
-            self.alpha, self.ratio = candidates.images()
-        return moments
-
-    def _candidate_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor) -> tuple:
-        """One compiled iteration over the candidates; groups that fail the bound list all their pixels."""
-        failing = self._failing(mu_y, cit).numpy()
-        if not failing.any():
-            return self.candidates.step(mu_y, cit, norm)
-        cand, height = self.candidates, self.height
-        alpha = cand.alpha_image().view(height, self.width).T.reshape(-1).numpy()
-        shift32 = self.stats.shift.to(torch.float32).numpy()
-        for g in np.flatnonzero(failing):
-            c0, c1 = int(cand.columns[g]), int(cand.columns[g + 1])
-            cols, rows = np.nonzero(self.valid[:, c0:c1].T)  # column-major order
-            pixels = (cols + c0) * height + rows
-            spectra = self.run.prepared.gather(rows, cols + c0) - shift32[g]
-            cand.restore(int(g), spectra, pixels, alpha[pixels])
-        return cand.step(mu_y, cit, norm, failing)
+        n = self.stats.count.clamp(min=1)[:, None, None]
+        eye = torch.eye(self.stats.gram.shape[-1], dtype=torch.float64, device=n.device)
+        matrix = torch.where((self.stats.count == 0)[:, None, None], eye, self.stats.gram / n)
+        factor, info = torch.linalg.cholesky_ex(matrix)
+        singular = info > 0
+        factor = torch.where(singular[:, None, None], eye, factor)
+        # reuses the factor; LAPACK returns the (symmetric) inverse column-major: its transpose is the row-major view
+        return torch.cholesky_inverse(factor).mT, singular | (self.shrinkage != 0)
 
     # --- driver ---------------------------------------------------------------------------------------------
     def execute(self, num_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -612,38 +585,27 @@ class Mag1cSolver:
         mu_y, t, cov = self.initial()
         cit, norm = self.filter_vector(t, cov, clamp=False)
         self.final = (self.stats.shift + mu_y, cit, norm)
+        if self.compiled:
+            return self._compiled_run(mu_y, t, cit, norm, num_iter)
         # Woodbury updates need a well-conditioned update: without the first clip at 0 the first update can
         # make the covariance numerically singular (mag1c 1.2.0 then fails), so each iteration factorizes it,
         # with the singular-group fallback of :func:`.linalg.solve`.
         woodbury = num_iter > 0 and self.flags.nonnegative
         self.second_moment_inverse = self._second_moment_inverse() if woodbury else None
-        if self.compiled:
-            sparse = num_iter > 0 and self.flags.sparsity and self.flags.nonnegative
-            fused = sparse and self.second_moment_inverse is not None
-            mode = "fused" if fused else ("pack" if sparse else "dense")
-            moments = self._compiled_first_pass(mu_y, cit, norm, mode)
-            if fused:
-                return self._fused_iterations(t, moments, num_iter)
-        else:
-            moments = self.dense_pass(mu_y, cit, norm, first=True)
+        moments = self.dense_pass(mu_y, cit, norm, first=True)
         for _ in range(num_iter):
             mu_y, t_new, low_rank = self.updated(t, moments)
             cit, norm = self.low_rank_filter(t_new, low_rank)
             self.final = (self.stats.shift + mu_y, cit, norm)
-            sparse = self.pack is not None or self.candidates is not None
-            if not sparse and self.flags.sparsity and bool((self.alpha >= 0).all()):
-                self._start_candidates() if self.compiled else self._start_pack()
-            if self.candidates is not None:
-                moments = self._candidate_pass(mu_y, cit, norm)
-            elif self.pack is None:
+            if self.pack is None and self.flags.sparsity and bool((self.alpha >= 0).all()):
+                self._start_pack()
+            if self.pack is None:
                 moments = self.dense_pass(mu_y, cit, norm, first=False)
             else:
                 moments = self.sparse_pass(mu_y, cit, norm)
             t = t_new
         if self.pack is not None:
             self._store()
-        if self.candidates is not None:
-            self.alpha, self.ratio = self.candidates.alpha_image(), self.candidates.images()[1]
         return self._images()
 
     def _images(self) -> tuple[np.ndarray, np.ndarray]:

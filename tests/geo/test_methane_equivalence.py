@@ -235,48 +235,29 @@ def _reference(cube, wl, fw, **kwargs):
     return _acrwl1mf(cube.transpose(2, 1, 0), target_spectrum(wl, fw), **kwargs)[0].T
 
 
-def _spy_restore(monkeypatch):
-    calls = []
-    original = candidates.ColumnCandidates.restore
+def _spy_compiled(monkeypatch):
+    """Record the compiled iterations' calls: how many, and how many group iterations re-listed every pixel."""
+    seen = {"calls": 0, "relisted": 0}
+    original = candidates.ColumnCandidates.iterate
 
-    def restore(self, group, *args):
-        calls.append(group)
-        return original(self, group, *args)
+    def iterate(self, *args):
+        final, relisted = original(self, *args)
+        seen["calls"] += 1
+        seen["relisted"] += relisted
+        return final, relisted
 
-    monkeypatch.setattr(candidates.ColumnCandidates, "restore", restore)
-    return calls
-
-
-def _spy_paths(monkeypatch):
-    """Count the compiled paths taken: fused per-group iterations, per-iteration steps, group re-listings."""
-    from hyperplex.geo.methane.mag1c_filter import Mag1cSolver
-
-    seen = {"fused": 0, "step": 0, "relisted": 0}
-    fused, step = Mag1cSolver._fused_iterations, candidates.ColumnCandidates.step
-
-    def spy_fused(self, *args):
-        seen["fused"] += 1
-        out = fused(self, *args)
-        seen["relisted"] += self.relisted
-        return out
-
-    def spy_step(self, *args):
-        seen["step"] += 1
-        return step(self, *args)
-
-    monkeypatch.setattr(Mag1cSolver, "_fused_iterations", spy_fused)
-    monkeypatch.setattr(candidates.ColumnCandidates, "step", spy_step)
+    monkeypatch.setattr(candidates.ColumnCandidates, "iterate", iterate)
     return seen
 
 
 @needs_numba
 @pytest.mark.parametrize("shrinkage", [0.0, 1e-4])
 def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch, shrinkage):
-    """No shrinkage: all iterations fused per group; with shrinkage: one compiled step per iteration."""
+    """No shrinkage: Woodbury updates per group; with shrinkage: a dense solve per group and iteration."""
     cube, wl, fw, _ = lut_cube(lines=300, samples=7, seed=11)
-    seen = _spy_paths(monkeypatch)
+    seen = _spy_compiled(monkeypatch)
     compiled = mag1c(cube, wl, fw, shrinkage=shrinkage)
-    assert (seen["fused"], seen["step"]) == ((1, 0) if shrinkage == 0 else (0, 30))
+    assert seen["calls"] == 1
     plain = mag1c(cube, wl, fw, engine="torch", shrinkage=shrinkage)
     ref = _reference(cube, wl, fw, alpha=shrinkage)
     _close(compiled, ref)
@@ -289,11 +270,29 @@ def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch, shrinkage):
 def test_uncertified_groups_are_listed_again(monkeypatch, shrinkage):
     """Low noise: the bound that lets pixels at 0 be skipped fails, so whole groups are evaluated again."""
     cube, wl, fw, _ = lut_cube(lines=200, samples=6, seed=2, noise=1e-4)
-    seen = _spy_paths(monkeypatch)
-    calls = _spy_restore(monkeypatch)
+    seen = _spy_compiled(monkeypatch)
     compiled = mag1c(cube, wl, fw, shrinkage=shrinkage)
-    assert (seen["relisted"] if shrinkage == 0 else len(calls)) > 0, "the low-noise scene should fail the bound"
+    assert seen["relisted"] > 0, "the low-noise scene should fail the bound"
     _close(compiled, _reference(cube, wl, fw, alpha=shrinkage))
+
+
+@needs_numba
+def test_sparse_and_singular_columns_keep_the_compiled_path(monkeypatch):
+    """A column with fewer valid pixels than bands (fallback shrinkage) and one whose pixels are all equal
+    (singular covariance) are solved densely inside the compiled iterations, like the torch path does."""
+    cube, wl, fw, _ = lut_cube(lines=160, samples=6, seed=15)
+    cube[:, 20:, 1] = -9999.0  # 20 valid pixels < 49 bands
+    cube[:, :, 4] = cube[:, :1, 4]  # every pixel of column 4 identical
+    seen = _spy_compiled(monkeypatch)
+    with pytest.warns(RuntimeWarning) as record:
+        compiled = mag1c(cube, wl, fw)
+    assert seen["calls"] == 1
+    messages = " ".join(str(w.message) for w in record)
+    assert "fewer valid pixels than bands" in messages and "singular" in messages
+    with pytest.warns(RuntimeWarning):
+        plain = mag1c(cube, wl, fw, engine="torch")
+    assert np.array_equal(np.isnan(compiled), np.isnan(plain))
+    _close(np.nan_to_num(compiled), np.nan_to_num(plain))
 
 
 @needs_numba
