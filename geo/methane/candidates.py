@@ -15,6 +15,7 @@ first call and cached on disk.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -111,8 +112,15 @@ class ColumnCandidates:
                    *(np.ascontiguousarray(x.numpy()) for x in arrays), np.ascontiguousarray(template, dtype=np.float64),
                    *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)), int(num_iter), self.scaling, mean, cit, norm,
                    relisted, status)  # fmt: skip
-        if status.any():
-            warn_singular(what, int((status > 0).sum()), int((status == 2).sum()))
+        if ((status == 1) | (status == 2)).any():
+            warn_singular(what, int(((status == 1) | (status == 2)).sum()), int((status == 2).sum()))
+        if (status == 3).any():
+            warnings.warn(
+                f"{what}: {int((status == 3).sum())} statistics group(s) gave a non-finite filter during the "
+                "iterations (degenerate pixels, e.g. a zero albedo factor); their pixels are NaN.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
         return final, int(relisted.sum())
 

@@ -25,7 +25,7 @@ from hyperplex.geo.methane.sweeps import EPSILON, add_term, dot
 __all__ = ["iterate"]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, ratio_g):  # pragma: no cover
     """Copy the group's candidates (or, with ``every``, all its valid pixels) into the task buffers."""
     n = 0
@@ -39,7 +39,7 @@ def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, r
     return n
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _det3(a):  # pragma: no cover - compiled
     return (
         a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
@@ -48,7 +48,7 @@ def _det3(a):  # pragma: no cover - compiled
     )
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover - compiled
     """C^-1 t into ``cit`` by Woodbury (C = B + U M U^T, U = [t_prev, V, mu]); returns max(t.C^-1 t, 1)."""
     n_bands = t.size
@@ -98,7 +98,7 @@ def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover -
     return max(norm, 1.0)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _cholesky(matrix, factor):  # pragma: no cover - compiled
     """Lower Cholesky factor of ``matrix`` into ``factor``; False if it is not positive definite."""
     n_bands = matrix.shape[0]
@@ -114,7 +114,7 @@ def _cholesky(matrix, factor):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
     """Solve ``L L^T out = rhs``."""
     n_bands = rhs.size
@@ -127,7 +127,7 @@ def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
         out[i] = total / factor[i, i]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _shrunk(cov, alpha, out):  # pragma: no cover - compiled
     """``(1 - alpha) C + alpha diag(C)`` (mag1c's covariance lerp) into ``out``."""
     out[:] = cov * (1.0 - alpha)
@@ -135,12 +135,12 @@ def _shrunk(cov, alpha, out):  # pragma: no cover - compiled
         out[i, i] = cov[i, i]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit):  # pragma: no cover - compiled
     """C^-1 t from the dense, shrunk covariance (as :func:`hyperplex.geo.methane.linalg.solve`).
 
     Returns ``(max(t.C^-1 t, 1), status)``: status 0 solved, 1 solved after the singular fallback
-    (shrinkage 0.1 and a small ridge), 2 unsolvable (NaN).
+    (shrinkage 0.1 and a small ridge), 2 unsolvable (NaN: the caller makes the group's pixels NaN).
     """
     n_bands = t.size
     cov = np.empty((n_bands, n_bands))
@@ -166,7 +166,7 @@ def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit): 
     return max(np.dot(t, cit), 1.0), status
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v):  # pragma: no cover
     """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``."""
     v[:] = 0.0
@@ -198,7 +198,7 @@ def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, sc
     return keep, s1, s2
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+@numba.njit(parallel=True, cache=True, fastmath=FASTMATH, error_model="numpy")
 def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, total, count, shift, template,
             t0, a1_0, a2_0, v0, scaled, ratio_max, num_iter, scaling, mean_out, cit_out, norm_out, relisted,
             status):  # fmt: skip
@@ -231,8 +231,8 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, 
         cit_out: (G, C) output: its C^-1 t.
         norm_out: (G,) output: its normaliser.
         relisted: (G,) output: iterations that listed every pixel of the group again.
-        status: (G,) output: worst dense-solve status (1 singular fallback, 2 unsolvable; see
-            :func:`_dense_filter_vector`).
+        status: (G,) output: worst status (1 singular fallback, 2 unsolvable, see :func:`_dense_filter_vector`;
+            3 non-finite filter: the group's pixels are NaN).
     """  # pragma: no cover - compiled
     n_bands = rows.shape[1]
     for g in numba.prange(lo.size):
@@ -258,15 +258,16 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, 
             if dense[g]:
                 norm, code = _dense_filter_vector(gram[g], n, count[g] == 0, t_prev, v, mu, t, a2, shrinkage[g], cit)
                 status[g] = max(status[g], code)
-                if code == 2:  # no filter for this group: its pixels come out NaN
-                    for i in range(lo[g], hi[g]):
-                        if valid[i]:
-                            alpha[i] = np.nan
-                    listed = 0
-                    break
             else:
                 norm = _filter_vector(inverse[g], t_prev, v, mu, t, a2, n, cit)
             bound = (scaled[g] + np.sqrt(np.dot(mu, mu)) * ratio_max[g]) * np.sqrt(np.dot(cit, cit)) * EPSILON
+            if not (np.isfinite(bound) and np.isfinite(norm)):  # no filter (unsolvable, or degenerate pixels such
+                status[g] = max(status[g], 3)  # as R = 0): every valid pixel of the group comes out NaN
+                for i in range(lo[g], hi[g]):
+                    if valid[i]:
+                        alpha[i] = np.nan
+                listed = 0
+                break
             every = bound >= 1.0 - 1e-6
             if every:  # pixels at 0 are not certified to stay there: list them all
                 relisted[g] += 1

@@ -28,7 +28,7 @@ __all__ = ["ingest_columns"]
 def _kernel() -> Any:
     numba = numba_or_none()
 
-    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH, error_model="numpy")
     def ingest(src, r0, mask, fill, shift, groups, out, valid, sums, counts):  # pragma: no cover - compiled
         n_bands, rows, width = src.shape
         use_mask = mask.shape[0] > 0

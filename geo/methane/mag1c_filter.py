@@ -173,7 +173,8 @@ class Mag1cSolver(PackedCandidates):
         self.stage: torch.Tensor | None = None
         #: Mean (G, C), C^-1 t (G, C) and normaliser (G,) of the last iteration's statistics.
         self.final: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        self.second_moment_inverse: torch.Tensor | None = None
+        #: ``((G / N)^-1, dense groups)`` for Woodbury updates in the torch path, or None.
+        self.second_moment_inverse: tuple[torch.Tensor, torch.Tensor] | None = None
         self.bound_terms: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _read_columns(self) -> tuple[torch.Tensor, torch.Tensor, GroupStats]:
@@ -219,34 +220,43 @@ class Mag1cSolver(PackedCandidates):
         coef[:, 2, 2] = -1.0
         return mu_y, self.run.template * (self.stats.shift + mu_y), (basis, coef)
 
-    def covariance(self, low_rank: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Dense covariance ``G / N + U M U^T`` (G, C, C)."""
-        basis, coef = low_rank
-        n = self.stats.count.clamp(min=1)[:, None, None]
-        return self.stats.gram / n + basis @ coef @ basis.transpose(1, 2)
+    def covariance(self, low_rank: tuple[torch.Tensor, torch.Tensor], groups: Any = slice(None)) -> torch.Tensor:
+        """Dense covariance ``G / N + U M U^T`` (G, C, C) of the selected ``groups``."""
+        basis, coef = low_rank[0][groups], low_rank[1][groups]
+        n = self.stats.count[groups].clamp(min=1)[:, None, None]
+        return self.stats.gram[groups] / n + basis @ coef @ basis.transpose(1, 2)
 
-    def filter_vector(self, t: torch.Tensor, cov: torch.Tensor, clamp: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """C^-1 t (G, C) and the normaliser t.C^-1 t (G,) (clamped at 1 inside the iterations, like mag1c)."""
-        cit, _ = solve(cov, t, self.shrinkage, self.what, self.stats.count)
+    def filter_vector(
+        self, t: torch.Tensor, cov: torch.Tensor, clamp: bool, groups: Any = slice(None)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """C^-1 t and the normaliser t.C^-1 t (clamped at 1 inside the iterations, like mag1c) of ``groups``."""
+        cit, _ = solve(cov, t, self.shrinkage[groups], self.what, self.stats.count[groups])
         norm = (t * cit).sum(-1)
         return cit, (norm.clamp(min=1.0) if clamp else norm)
 
     def low_rank_filter(self, t: torch.Tensor, low_rank: tuple[torch.Tensor, torch.Tensor]) -> tuple:
-        """C^-1 t by Woodbury from a once-inverted G / N (no shrinkage), else by a batched Cholesky."""
+        """C^-1 t by Woodbury from a once-inverted G / N.
+
+        Groups with shrinkage or a singular G / N (all groups without the Woodbury shortcut) get a batched
+        Cholesky of the dense covariance instead.
+        """
         if self.second_moment_inverse is None:
             return self.filter_vector(t, self.covariance(low_rank), clamp=True)
+        inverse, dense = self.second_moment_inverse
         basis, coef = low_rank
-        solved = self.second_moment_inverse @ torch.cat([basis, t[:, :, None]], dim=2)  # B^-1 [U, t]
+        solved = inverse @ torch.cat([basis, t[:, :, None]], dim=2)  # B^-1 [U, t]
         inner = basis.transpose(1, 2) @ solved  # U^T B^-1 [U, t]: (G, 3, 4)
         system = torch.eye(3, dtype=t.dtype, device=t.device) + coef @ inner[:, :, :3]
         z = _solve3(system, (coef @ inner[:, :, 3:])[..., 0])
         cit = solved[:, :, 3] - (solved[:, :, :3] @ z[:, :, None])[..., 0]
-        return cit, (t * cit).sum(-1).clamp(min=1.0)
+        norm = (t * cit).sum(-1).clamp(min=1.0)
+        if bool(dense.any()):
+            cit[dense], norm[dense] = self.filter_vector(t[dense], self.covariance(low_rank, dense), True, dense)
+        return cit, norm
 
-    def _second_moment_inverse(self) -> torch.Tensor | None:
-        """(G / N)^-1 per group when no shrinkage applies and every non-empty group is positive definite."""
-        inverse, dense = self._group_inverses()
-        return None if bool(dense.any()) else inverse
+    def _second_moment_inverse(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G / N)^-1 per group and the groups solved densely instead (see :meth:`_group_inverses`)."""
+        return self._group_inverses()
 
     # --- passes ---------------------------------------------------------------------------------------------
     def dense_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, first: bool) -> tuple:

@@ -296,6 +296,20 @@ def test_sparse_and_singular_columns_keep_the_compiled_path(monkeypatch):
 
 
 @needs_numba
+def test_degenerate_group_comes_out_nan_with_a_warning():
+    """A valid pixel with albedo factor exactly 0 makes its column's filter non-finite: NaN and a warning."""
+    rng = np.random.default_rng(0)
+    half = rng.integers(16, 48, size=(4, 32, 1)).astype(np.float32) / 8  # exact binary fractions
+    column = np.concatenate([half, 8 - half], axis=1)  # column mean exactly (4, 4, 4, 4)
+    column[:, 0, 0] = [1, -1, 2, -2]  # x . mean = 0: R = 0
+    column[:, 32, 0] = 8 - column[:, 0, 0]  # its mirror keeps the mean exact
+    wl = np.array([2200.0, 2275.0, 2350.0, 2425.0])
+    with pytest.warns(RuntimeWarning, match="non-finite filter"):
+        out = mag1c(column, wl, np.full(4, 8.7), window=None, num_iter=3)
+    assert np.isnan(out).all()
+
+
+@needs_numba
 def test_result_does_not_depend_on_thread_count():
     cube, wl, fw, _ = lut_cube(lines=150, samples=9, seed=12)
     threads = torch.get_num_threads()
