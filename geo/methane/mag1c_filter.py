@@ -350,11 +350,13 @@ class Mag1cSolver(PackedCandidates):
         """
         n = self.stats.count.clamp(min=1)[:, None, None]
         eye = torch.eye(self.stats.gram.shape[-1], dtype=torch.float64, device=n.device)
-        matrix = torch.where((self.stats.count == 0)[:, None, None], eye, self.stats.gram / n)
+        matrix = self.stats.gram / n  # in-place edits below: few (G, C, C) temporaries
+        matrix[self.stats.count == 0] = eye
         factor, info = torch.linalg.cholesky_ex(matrix)
+        del matrix
         singular = info > 0
-        factor = torch.where(singular[:, None, None], eye, factor)
-        # reuses the factor; LAPACK returns the (symmetric) inverse column-major: its transpose is the row-major view
+        if bool(singular.any()):
+            factor[singular] = eye
         return torch.cholesky_inverse(factor).mT, singular | (self.shrinkage != 0)
 
     # --- driver ---------------------------------------------------------------------------------------------
