@@ -66,10 +66,15 @@ class PreparedCube:
         return [(r, min(r + step, height)) for r in range(0, height, step)]
 
     def read(self, r0: int, r1: int) -> np.ndarray:
-        """Rows ``r0:r1`` of the selected bands as float32 (C, r1-r0, W) (validity: see ``read_chunk``)."""
+        """Rows ``r0:r1`` of the selected bands as float32 (C, r1-r0, W) (validity: see ``read_chunk``).
+
+        A view of the source where possible; a copy where it has negative strides (torch cannot wrap those).
+        """
         if isinstance(self.bands, slice):
-            return materialize(self.source[self.bands, r0:r1, :], np.float32)
-        return materialize(_take_bands(self.source, self.bands, r0, r1), np.float32)
+            block = materialize(self.source[self.bands, r0:r1, :], np.float32)
+        else:
+            block = materialize(_take_bands(self.source, self.bands, r0, r1), np.float32)
+        return np.ascontiguousarray(block) if min(block.strides, default=0) < 0 else block
 
     def in_memory(self) -> PreparedCube:
         """This cube with the selected bands read into a numpy array (no-op for numpy/memmap sources)."""

@@ -65,6 +65,15 @@ def test_channel_axis_dask_memmap_and_full_cube_agree(cube, fn, tmp_path):
     np.testing.assert_allclose(fn(mm, wl, fw), ref, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("fn", FILTERS)
+def test_negative_strides_are_read(cube, fn):
+    """A flipped view (negative strides, e.g. ``cube[:, :, ::-1]``) gives the flipped result."""
+    fn = quick(fn)
+    data, wl, fw = cube
+    flipped = fn(data[:, ::-1, ::-1], wl, fw)
+    np.testing.assert_allclose(flipped, fn(np.ascontiguousarray(data[:, ::-1, ::-1]), wl, fw), rtol=1e-5, atol=1e-4)
+
+
 def test_window_selects_bands_from_a_full_cube():
     full, wl, fw = small_cube(full=True)
     window = (wl >= 2122) & (wl <= 2488)
