@@ -16,11 +16,16 @@ reference near the mean), S = sum y_i and G = sum y_i y_i^T from one streamed pa
 
 where A1 = sum a_i, A2 = sum a_i^2 and V = sum a_i y_i only involve pixels with alpha_i > 0. So the
 covariance is G / N plus a rank-3 term in [t, V, mean offset], and C^-1 t follows by Woodbury from (G / N)^-1,
-inverted once per group (without shrinkage; with shrinkage the batched Cholesky runs every iteration).
-A pixel whose alpha is 0 gets the weight w_i = 1 / (R_i 1e-9); it stays 0 as long as (x_i - mu).C^-1 t <= w_i,
-which is certified per group from the bound (|x_i - m| + |mean offset|) |C^-1 t|. So after the first dense
-pass only the candidate pixels (alpha > 0, packed in segments of one group) are touched, and the result is
-the same as the full update (tests compare with mag1c 1.2.0 to 1e-3 relative).
+inverted once per group (groups with shrinkage, or a singular G / N, factorize the dense covariance every
+iteration instead). A pixel whose alpha is 0 gets the weight w_i = 1 / (R_i 1e-9); it stays 0 as long as
+(x_i - mu).C^-1 t <= w_i, which is certified per group from the bound (|x_i - m| + |mean offset|) |C^-1 t|.
+So after the first dense pass only the candidate pixels (alpha > 0) are touched, and the result is the same as
+the full update (tests compare with mag1c 1.2.0 to 1e-3 relative).
+
+Two implementations: on the CPU, column-wise runs use compiled kernels (:mod:`.candidates`: reader, first
+pass, then all iterations of one column per parallel task, in cache); otherwise (GPU, tiles,
+``engine="torch"``) torch operations batched over all groups per iteration, with the candidates packed in
+segments of one group (:mod:`.packed`).
 """
 
 from __future__ import annotations
