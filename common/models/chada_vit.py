@@ -28,7 +28,7 @@ from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, resamp
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
-from hyperplex.common.models.channel_vit import channel_mean_map, token_mask
+from hyperplex.common.models.channel_vit import ChannelTokenOutputs, token_mask
 
 __all__ = ["ChAdaBlock", "ChAdaViT", "convert_chadavit_state_dict", "pad_channel_batch", "unstack_channels"]
 
@@ -63,7 +63,7 @@ class ChAdaBlock(nn.Module):
         return self.norm2(x + self.drop2(self.mlp(x)))
 
 
-class ChAdaViT(HyperplexModel):
+class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
     """Channel Adaptive Vision Transformer.
 
     Args:
@@ -181,21 +181,6 @@ class ChAdaViT(HyperplexModel):
         for block in self.blocks:
             seq = block(seq, attn_mask=mask)
         return self.norm(seq)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Head on the CLS token (identity when ``num_classes`` is 0)."""
-        return self.head(features[:, 0])
-
-    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """CLS embedding (or logits) of a (padded) batch; see :meth:`forward_features`."""
-        return self.forward_head(self.forward_features(x, channels, channel_mask))
-
-    def feature_map(
-        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Dense features (B, D, H / p, W / p): patch tokens averaged over each sample's present channels."""
-        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
-        return channel_mean_map(self.forward_features(x, channels, channel_mask), grid, channel_mask)
 
 
 def pad_channel_batch(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

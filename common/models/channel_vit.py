@@ -21,7 +21,7 @@ from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
 from hyperplex.common.models.hcs import HierarchicalChannelSampler
 
-__all__ = ["ChannelViT", "channel_mean_map", "convert_channelvit_state_dict"]
+__all__ = ["ChannelTokenOutputs", "ChannelViT", "channel_mean_map", "convert_channelvit_state_dict"]
 
 
 def _grid(img_size: int | list[int]) -> tuple[int, int]:
@@ -58,7 +58,38 @@ def channel_mean_map(
     return mean.transpose(1, 2).reshape(b, d, *grid)
 
 
-class ChannelViT(HyperplexModel):
+class ChannelTokenOutputs:
+    """Outputs shared by the channel-token ViTs (one token per channel and patch, plus CLS): mixin.
+
+    Needs ``forward_features(x, channels, channel_mask)`` returning (B, 1 + C * P, D) tokens, ``head`` and
+    ``patch_size``.
+    """
+
+    patch_size: int
+    head: nn.Module
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Head on the CLS token (identity when ``num_classes`` is 0)."""
+        return self.head(features[:, 0])
+
+    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """CLS embedding (or class logits) of a (padded) (B, C, H, W) batch; see ``forward_features``."""
+        return self.forward_head(self.forward_features(x, channels, channel_mask))  # type: ignore[attr-defined]
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Dense features (B, D, H / p, W / p): patch tokens averaged over each sample's present channels.
+
+        The official ChannelViT code has no dense output (insitro/ChannelViT#17); averaging over channels per
+        position is the usual choice for a segmentation decoder.
+        """
+        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+        tokens = self.forward_features(x, channels, channel_mask)  # type: ignore[attr-defined]
+        return channel_mean_map(tokens, grid, channel_mask)
+
+
+class ChannelViT(ChannelTokenOutputs, HyperplexModel):
     """Channel Vision Transformer (with optional Hierarchical Channel Sampling in training).
 
     Args:
@@ -191,25 +222,6 @@ class ChannelViT(HyperplexModel):
         for block in self.blocks:
             seq = block(seq, attn_mask=mask)
         return self.norm(seq)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Head on the CLS token (identity when ``num_classes`` is 0)."""
-        return self.head(features[:, 0])
-
-    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """CLS embedding (or class logits) of (B, C, H, W) images; see :meth:`forward_features`."""
-        return self.forward_head(self.forward_features(x, channels, channel_mask))
-
-    def feature_map(
-        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Dense features (B, D, H / p, W / p): patch tokens averaged over the (present) channels.
-
-        The official code has no dense output (insitro/ChannelViT#17); averaging over channels per
-        position is the usual choice for a segmentation decoder.
-        """
-        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
-        return channel_mean_map(self.forward_features(x, channels, channel_mask), grid, channel_mask)
 
 
 def convert_channelvit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
