@@ -18,11 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperplex.common.channels import ChannelLike
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.efficientvit_blocks import ConvNormAct, DSConv, EfficientViTBlock, MBConv, Residual
 from hyperplex.common.layers.upscale import UpscaleBlock
-from hyperplex.common.models.hyperspectral_vits_base import FixedChannelModel
+from hyperplex.common.models.hyperspectral_vits_base import FixedChannelSegmenter
 
 __all__ = ["HyperEfficientViT"]
 
@@ -152,7 +151,7 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
 
 
-class HyperEfficientViT(FixedChannelModel):
+class HyperEfficientViT(FixedChannelSegmenter):
     """EfficientViT segmentation model for a fixed set of (many) spectral bands.
 
     Defaults are EfficientViT-b1 with the HyperspectralViTs "ConvUp" changes (paper model). Call
@@ -220,32 +219,10 @@ class HyperEfficientViT(FixedChannelModel):
             h, w = -(-h // 2), -(-w // 2)
         return h * w
 
-    def forward_features(
-        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
-    ) -> list[torch.Tensor]:
-        """Backbone features ``[stem, stage1, stage2, stage3, stage4]`` (strides 2 to 32).
-
-        Raises:
-            ChannelMismatchError: If the channels do not fit the model.
-        """
-        self.check_input(x, channels, channel_mask)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone features ``[stem, stage1, stage2, stage3, stage4]`` (strides 2 to 32)."""
         return self.backbone(x)
 
-    def forward(
-        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Segment ``x`` (B, in_chans, H, W) into logits (B, num_classes, H, W).
-
-        Args:
-            x: Input batch.
-            channels: The batch's channels (ChannelSet, wavelengths in nm, names), or None.
-            channel_mask: Not supported (must be None).
-
-        Raises:
-            ChannelMismatchError: If the channels do not fit the model.
-        """
-        feats = self.forward_features(x, channels, channel_mask)
-        logits = self.head([feats[4], feats[3], feats[2]], tuple(feats[2].shape[-2:]))
-        if logits.shape[-2:] != x.shape[-2:]:
-            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return logits
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Segmentation head on stages 4, 3 and 2: logits at stride 8."""
+        return self.head([features[4], features[3], features[2]], tuple(features[2].shape[-2:]))

@@ -12,12 +12,13 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.common.models._base import HyperplexModel
 
-__all__ = ["FixedChannelModel"]
+__all__ = ["FixedChannelModel", "FixedChannelSegmenter"]
 
 
 class FixedChannelModel(HyperplexModel):
@@ -126,3 +127,48 @@ class FixedChannelModel(HyperplexModel):
             )
         self._check_count(x.shape[1])
         return None if channels is None else self.check_channels(self._channels(channels, x))
+
+
+class FixedChannelSegmenter(FixedChannelModel):
+    """A fixed-channel segmentation model: an encoder of feature maps, a decoder to logits at the input size.
+
+    Subclasses implement :meth:`encode` and :meth:`decode`; ``forward_features`` and ``forward`` check the
+    input channels and resize the logits to the input.
+    """
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps of a checked (B, in_chans, H, W) batch (see the subclass)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement encode()")
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Logits (B, num_classes, h, w) from :meth:`encode`'s maps, at the decoder's own resolution."""
+        raise NotImplementedError(f"{type(self).__name__} must implement decode()")
+
+    def forward_features(
+        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """Encoder feature maps (see :meth:`encode`).
+
+        Raises:
+            ChannelMismatchError: If the channels do not fit the model.
+        """
+        self.check_input(x, channels, channel_mask)
+        return self.encode(x)
+
+    def forward(
+        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Segment ``x`` (B, in_chans, H, W) into logits (B, num_classes, H, W).
+
+        Args:
+            x: Input batch.
+            channels: The batch's channels (ChannelSet, wavelengths in nm, names), or None.
+            channel_mask: Not supported (must be None).
+
+        Raises:
+            ChannelMismatchError: If the channels do not fit the model.
+        """
+        logits = self.decode(self.forward_features(x, channels, channel_mask))
+        if logits.shape[-2:] != x.shape[-2:]:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return logits

@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperplex.common.channels import ChannelLike
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.segformer_blocks import OverlapPatchEmbed, SegFormerLayer, tokens_to_map
 from hyperplex.common.layers.upscale import UpscaleBlock
-from hyperplex.common.models.hyperspectral_vits_base import FixedChannelModel
+from hyperplex.common.models.hyperspectral_vits_base import FixedChannelSegmenter
 
 __all__ = ["HyperSegFormer"]
 
@@ -132,7 +131,7 @@ class SegFormerHead(nn.Module):
         return self.classifier(x)
 
 
-class HyperSegFormer(FixedChannelModel):
+class HyperSegFormer(FixedChannelSegmenter):
     """SegFormer segmentation model for a fixed set of (many) spectral bands.
 
     Defaults are MiT-b0 with the HyperspectralViTs "ConvUpStride" changes. Call as
@@ -204,34 +203,13 @@ class HyperSegFormer(FixedChannelModel):
         stride = self.config["strides"][0]
         return -(-h // stride) * -(-w // stride)
 
-    def forward_features(
-        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
-    ) -> list[torch.Tensor]:
-        """Encoder feature maps of all stages, finest first: ``[(B, D_i, H_i, W_i)]``.
-
-        Raises:
-            ChannelMismatchError: If the channels do not fit the model.
-        """
-        self.check_input(x, channels, channel_mask)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder feature maps of all stages, finest first: ``[(B, D_i, H_i, W_i)]``."""
         return self.encoder(x)
 
-    def forward(
-        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Segment ``x`` (B, in_chans, H, W) into logits (B, num_classes, H, W).
-
-        Args:
-            x: Input batch.
-            channels: The batch's channels (ChannelSet, wavelengths in nm, names), or None.
-            channel_mask: Not supported (must be None).
-
-        Raises:
-            ChannelMismatchError: If the channels do not fit the model.
-        """
-        logits = self.decode_head(self.forward_features(x, channels, channel_mask))
-        if logits.shape[-2:] != x.shape[-2:]:
-            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return logits
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """All-MLP decoder: logits at the finest stage's resolution."""
+        return self.decode_head(features)
 
 
 def _init_weights(module: nn.Module) -> None:
