@@ -6,6 +6,7 @@ Attention everywhere uses fused :func:`torch.nn.functional.scaled_dot_product_at
 from hyperplex.common.layers.attention import Attention, key_padding_to_attn_mask
 from hyperplex.common.layers.block import Block
 from hyperplex.common.layers.drop_path import DropPath, drop_path
+from hyperplex.common.layers.init import trunc_normal_init
 from hyperplex.common.layers.layer_scale import LayerScale
 from hyperplex.common.layers.less_block import LESSBlock, LowDimPool, less_dims
 from hyperplex.common.layers.low_rank_attention import (
@@ -19,6 +20,7 @@ from hyperplex.common.layers.patch_embed import PatchEmbed, PatchEmbedPerChannel
 from hyperplex.common.layers.pos_embed import positional_channel_embed, resample_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
+    "trunc_normal_init",
     "Attention",
     "AttentionBranch",
     "AttentionPool",

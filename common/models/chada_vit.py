@@ -24,7 +24,7 @@ from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
-from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, resample_pos_embed
+from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, resample_pos_embed, trunc_normal_init
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
@@ -115,13 +115,7 @@ class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
 
     def reset_parameters(self) -> None:
         """Official initialisation: truncated normal (std 0.02) embeddings and linear weights."""
-        for tensor in (self.pos_embed, self.cls_token, self.channel_token):
-            nn.init.trunc_normal_(tensor, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        trunc_normal_init(self.modules(), (self.pos_embed, self.cls_token, self.channel_token))
 
     def check_channels(self, channels: ChannelLike) -> ChannelSet:
         """Check the channels fit the slots (or the vocabulary); return the ChannelSet.

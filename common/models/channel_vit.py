@@ -15,7 +15,13 @@ from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError
-from hyperplex.common.layers import Block, PatchEmbedPerChannel, key_padding_to_attn_mask, resample_pos_embed
+from hyperplex.common.layers import (
+    Block,
+    PatchEmbedPerChannel,
+    key_padding_to_attn_mask,
+    resample_pos_embed,
+    trunc_normal_init,
+)
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
@@ -150,13 +156,7 @@ class ChannelViT(ChannelTokenOutputs, HyperplexModel):
 
     def reset_parameters(self) -> None:
         """Initialise as the official code: truncated normal (std 0.02) weights, zero biases."""
-        for tensor in (self.pos_embed, self.cls_token, self.channel_embed.weight):
-            nn.init.trunc_normal_(tensor, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        trunc_normal_init(self.modules(), (self.pos_embed, self.cls_token, self.channel_embed.weight))
 
     # ------------------------------------------------------------------ channels
     def check_channels(self, channels: ChannelLike) -> ChannelSet:

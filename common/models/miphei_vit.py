@@ -16,6 +16,7 @@ from torch import nn
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.block import Block
 from hyperplex.common.layers.glu_mlp import GluMlp
+from hyperplex.common.layers.init import trunc_normal_init
 from hyperplex.common.layers.pos_embed import resample_pos_embed
 
 __all__ = ["RegisterViT", "ViTFeatureEncoder"]
@@ -96,10 +97,7 @@ class RegisterViT(nn.Module):
         nn.init.normal_(self.cls_token, std=1e-6)
         if self.reg_token is not None:
             nn.init.normal_(self.reg_token, std=1e-6)
-        for module in self.blocks.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+        trunc_normal_init(self.blocks.modules())
 
     def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         return resample_pos_embed(self.pos_embed, grid, num_prefix=0) if grid != self.grid else self.pos_embed
