@@ -18,14 +18,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hyperplex.geo.methane.jit import FASTMATH
+from hyperplex.geo.methane.jit import kernel
 from hyperplex.geo.methane.linalg import FALLBACK_SHRINKAGE as FALLBACK
 from hyperplex.geo.methane.sweeps import EPSILON, add_term, dot
 
 __all__ = ["iterate"]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, ratio_g):  # pragma: no cover
     """Copy the group's candidates (or, with ``every``, all its valid pixels) into the task buffers."""
     n = 0
@@ -39,7 +39,7 @@ def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, r
     return n
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _det3(a):  # pragma: no cover - compiled
     return (
         a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
@@ -48,7 +48,7 @@ def _det3(a):  # pragma: no cover - compiled
     )
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover - compiled
     """C^-1 t into ``cit`` by Woodbury (C = B + U M U^T, U = [t_prev, V, mu]); returns max(t.C^-1 t, 1)."""
     n_bands = t.size
@@ -98,7 +98,7 @@ def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover -
     return max(norm, 1.0)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _cholesky(matrix, factor):  # pragma: no cover - compiled
     """Lower Cholesky factor of ``matrix`` into ``factor``; False if it is not positive definite."""
     n_bands = matrix.shape[0]
@@ -114,7 +114,7 @@ def _cholesky(matrix, factor):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
     """Solve ``L L^T out = rhs``."""
     n_bands = rhs.size
@@ -127,7 +127,7 @@ def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
         out[i] = total / factor[i, i]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _shrunk(cov, alpha, out):  # pragma: no cover - compiled
     """``(1 - alpha) C + alpha diag(C)`` (mag1c's covariance lerp) into ``out``."""
     out[:] = cov * (1.0 - alpha)
@@ -135,7 +135,7 @@ def _shrunk(cov, alpha, out):  # pragma: no cover - compiled
         out[i, i] = cov[i, i]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit):  # pragma: no cover - compiled
     """C^-1 t from the dense, shrunk covariance (as :func:`hyperplex.geo.methane.linalg.solve`).
 
@@ -166,7 +166,7 @@ def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit): 
     return max(np.dot(t, cit), 1.0), status
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v):  # pragma: no cover
     """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``."""
     v[:] = 0.0
@@ -198,7 +198,7 @@ def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, sc
     return keep, s1, s2
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel(parallel=True)
 def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, total, count, shift, template,
             t0, a1_0, a2_0, v0, scaled, ratio_max, num_iter, scaling, mean_out, cit_out, norm_out, relisted,
             status):  # fmt: skip

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hyperplex.geo.methane.inputs import PreparedCube
-from hyperplex.geo.methane.jit import FASTMATH, numba_or_none, run_kernel
+from hyperplex.geo.methane.jit import kernel, numba_or_none, run_kernel
 
 __all__ = ["ingest_columns"]
 
@@ -28,7 +28,7 @@ __all__ = ["ingest_columns"]
 def _kernel() -> Any:
     numba = numba_or_none()
 
-    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+    @kernel(parallel=True)
     def ingest(src, r0, mask, fill, shift, groups, out, valid, sums, counts):  # pragma: no cover - compiled
         n_bands, rows, width = src.shape
         use_mask = mask.shape[0] > 0

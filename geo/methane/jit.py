@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["match_threads", "numba_or_none", "run_kernel"]
+__all__ = ["kernel", "match_threads", "numba_or_none", "run_kernel"]
 
 #: numba's default 'workqueue' threading layer must not be entered by two threads at once (napari workers,
 #: threaded dask): compiled kernels run one at a time in a process.
@@ -43,3 +43,24 @@ def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
     with _KERNEL_LOCK:
         match_threads()
         return kernel(*args)
+
+
+def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator: compile with numba (needs it), cached on disk when a cache location is writable.
+
+    numba raises at decoration time when ``cache=True`` finds no writable location (a read-only install
+    and no writable home): the kernel is then compiled in memory, each process.
+
+    Args:
+        parallel: Compile ``numba.prange`` loops as parallel loops.
+    """
+    numba = numba_or_none()
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        options = {"parallel": parallel, "fastmath": FASTMATH, "error_model": "numpy"}
+        try:
+            return numba.njit(cache=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, **options)(function)
+
+    return decorate

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hyperplex.geo.methane.jit import FASTMATH
+from hyperplex.geo.methane.jit import kernel
 
 __all__ = ["add_term", "dot", "first"]
 
 EPSILON = 1e-9  # as mag1c
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def dot(row, vector):  # pragma: no cover - compiled
     """float64 dot product of a float32 spectrum with a float64 vector."""
     total = 0.0
@@ -25,7 +25,7 @@ def dot(row, vector):  # pragma: no cover - compiled
     return total
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel()
 def add_term(acc, row, a):  # pragma: no cover - compiled
     """``acc += a * row`` (one pixel's term of V = sum a_i y_i); returns ``(a, a^2)`` for A1 and A2."""
     for c in range(row.size):
@@ -33,7 +33,7 @@ def add_term(acc, row, a):  # pragma: no cover - compiled
     return a, a * a
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+@kernel(parallel=True)
 def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, scaling, alpha, ratio, a1, a2, v, scaled_max,
           ratio_max):  # fmt: skip
     """Mag1c's first estimate of every pixel (clipped at 0): alpha, R, the moments and the bound terms.

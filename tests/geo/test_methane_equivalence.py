@@ -310,6 +310,25 @@ def test_degenerate_group_comes_out_nan_with_a_warning():
 
 
 @needs_numba
+def test_kernels_compile_without_a_writable_cache(monkeypatch):
+    """numba refuses ``cache=True`` where no cache location is writable: the kernel compiles in memory."""
+    from numba.core.caching import CacheImpl
+
+    from hyperplex.geo.methane.jit import kernel
+
+    monkeypatch.setattr(CacheImpl, "_locator_classes", [])
+
+    @kernel(parallel=True)
+    def total(values):
+        out = 0.0
+        for i in range(values.size):
+            out += values[i]
+        return out
+
+    assert total(np.arange(5.0)) == 10.0
+
+
+@needs_numba
 def test_result_does_not_depend_on_thread_count():
     cube, wl, fw, _ = lut_cube(lines=150, samples=9, seed=12)
     threads = torch.get_num_threads()
