@@ -124,9 +124,11 @@ def mag1c(
         raise InvalidParameterError(f"`engine` must be one of {ENGINES}, got {engine!r}.")
     opts = {k: v for k, v in locals().items() if k in _SETUP_KEYS}
     run = setup(cube, wavelengths, fwhm, opts)
-    run.prepared = run.prepared.in_memory()  # lazy inputs: read the selected bands once
     flags = _Flags(albedo, nonnegative, sparsity, float(covariance_update_scaling))
-    solver = Mag1cSolver(run, flags, float(shrinkage), compiled=engine == "auto")
+    compiled = engine == "auto" and compiled_path(run, flags)
+    if not compiled:  # the compiled reader reads lazy inputs chunk by chunk into its own buffer
+        run.prepared = run.prepared.in_memory()  # lazy inputs: read the selected bands once
+    solver = Mag1cSolver(run, flags, float(shrinkage), compiled=compiled)
     enhancement, factor = solver.execute(int(num_iter))
     out = wrap(run, enhancement, "ch4_enhancement", "ppm m")
     return (out, wrap(run, factor, "albedo_factor", "1")) if return_albedo else out
@@ -135,6 +137,12 @@ def mag1c(
 #: Values of ``mag1c(engine=...)``.
 ENGINES = ("auto", "torch")
 _SETUP_KEYS = ("channel_axis", "mask", "window", "bands", "fill_value", "group", "group_columns", "tile_size", "device")
+
+
+def compiled_path(run: Setup, flags: _Flags) -> bool:
+    """Whether the compiled CPU kernels can run this: column groups on the CPU, reweighted, clipped at 0."""
+    eligible = run.grouping.kind == "column" and run.device.type == "cpu" and flags.sparsity and flags.nonnegative
+    return eligible and available()
 
 
 @dataclass(frozen=True)
@@ -156,8 +164,7 @@ class Mag1cSolver(PackedCandidates):
         #: its (W, H, C) view, validity (W, H)); compacted in place into the packed set.
         self.resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         #: Compiled CPU path: column groups, reweighted and clipped at 0 (what the pixel-skipping bound needs).
-        eligible = run.grouping.kind == "column" and run.device.type == "cpu" and flags.sparsity and flags.nonnegative
-        self.compiled = compiled and eligible and available()
+        self.compiled = compiled and compiled_path(run, flags)
         if run.grouping.kind == "column":
             buffer, valid, self.stats = self._read_columns()
             cube = buffer[buffer.shape[0] - self.height * self.width :].view(self.width, self.height, -1)
