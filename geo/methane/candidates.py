@@ -112,8 +112,9 @@ class ColumnCandidates:
                    *(np.ascontiguousarray(x.numpy()) for x in arrays), np.ascontiguousarray(template, dtype=np.float64),
                    *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)), int(num_iter), self.scaling, mean, cit, norm,
                    relisted, status)  # fmt: skip
-        if ((status == 1) | (status == 2)).any():
-            warn_singular(what, int(((status == 1) | (status == 2)).sum()), int((status == 2).sum()))
+        singular = (status == 1) | (status == 2)
+        if singular.any():
+            warn_singular(what, int(singular.sum()), int((status == 2).sum()))
         if (status == 3).any():
             warnings.warn(
                 f"{what}: {int((status == 3).sum())} statistics group(s) gave a non-finite filter during the "

@@ -20,7 +20,8 @@ import numpy as np
 
 from hyperplex.geo.methane.jit import kernel
 from hyperplex.geo.methane.linalg import FALLBACK_SHRINKAGE as FALLBACK
-from hyperplex.geo.methane.sweeps import EPSILON, add_term, dot
+from hyperplex.geo.methane.packed import EPSILON
+from hyperplex.geo.methane.sweeps import add_term, dot
 
 __all__ = ["iterate"]
 

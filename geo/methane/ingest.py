@@ -61,7 +61,7 @@ def _kernel() -> Any:
 
 
 def ingest_columns(
-    prepared: PreparedCube, column_groups: np.ndarray, shift: torch.Tensor, lead: int = 0
+    prepared: PreparedCube, column_groups: np.ndarray, shift: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Read the selected bands into a shifted pixel-major buffer (needs numba).
 
@@ -69,16 +69,15 @@ def ingest_columns(
         prepared: The cube (CPU).
         column_groups: Group of each column (W,).
         shift: Per-group reference spectra (G, C), float64 and float32-representable.
-        lead: Unused rows before the data (room for packing in place).
 
     Returns:
-        The (lead + W * H, C) float32 buffer (row ``lead + w * H + r`` holds ``x - shift`` of pixel (r, w), zero
+        The (W * H, C) float32 buffer (row ``w * H + r`` holds ``x - shift`` of pixel (r, w), zero
         where invalid), the validity (W, H), and per-column sums (W, C) and valid counts (W,), float64.
     """
     height, width = prepared.shape
     n_bands = prepared.n_bands
-    buffer = torch.empty(lead + width * height, n_bands, dtype=torch.float32)
-    cube = buffer[lead:].view(width, height, n_bands).numpy()
+    buffer = torch.empty(width * height, n_bands, dtype=torch.float32)
+    cube = buffer.view(width, height, n_bands).numpy()
     valid = np.empty((width, height), dtype=bool)
     sums, counts = np.zeros((width, n_bands)), np.zeros(width)
     shift32 = shift.to(torch.float32).numpy()

@@ -166,8 +166,7 @@ class Mag1cSolver(PackedCandidates):
         #: Compiled CPU path: column groups, reweighted and clipped at 0 (what the pixel-skipping bound needs).
         self.compiled = compiled and compiled_path(run, flags)
         if run.grouping.kind == "column":
-            buffer, valid, self.stats = self._read_columns()
-            cube = buffer[buffer.shape[0] - self.height * self.width :].view(self.width, self.height, -1)
+            buffer, cube, valid, self.stats = self._read_columns()
             self.resident = (buffer, cube, valid)
             self.valid[:] = valid.T.cpu().numpy()
         else:
@@ -189,18 +188,18 @@ class Mag1cSolver(PackedCandidates):
         self.second_moment_inverse: tuple[torch.Tensor, torch.Tensor] | None = None
         self.bound_terms: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def _read_columns(self) -> tuple[torch.Tensor, torch.Tensor, GroupStats]:
-        """The resident pixel-major cube (shifted in place), its validity and the column statistics."""
+    def _read_columns(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, GroupStats]:
+        """The resident pixel-major buffer, its (W, H, C) view (shifted), its validity and the column statistics."""
         run = self.run
-        lead = 0 if self.compiled else SEGMENT * run.grouping.n_groups  # room for the torch path's packing
         if self.compiled:
             shift = estimate_shift(run.prepared, run.grouping, run.device)
-            buffer, valid, sums, counts = ingest_columns(run.prepared, run.grouping.column_groups(), shift, lead)
-            cube = buffer[lead:].view(self.width, self.height, -1)
-            return buffer, valid, column_stats(cube, sums, counts, shift, run.grouping)
+            buffer, valid, sums, counts = ingest_columns(run.prepared, run.grouping.column_groups(), shift)
+            cube = buffer.view(self.width, self.height, -1)
+            return buffer, cube, valid, column_stats(cube, sums, counts, shift, run.grouping)
+        lead = SEGMENT * run.grouping.n_groups  # room for packing the candidates in place
         buffer, valid = read_pixel_major(run.prepared, run.device, lead)
         cube = buffer[lead:].view(self.width, self.height, -1)
-        return buffer, valid, accumulate_columns(cube, valid, run.prepared, run.grouping)
+        return buffer, cube, valid, accumulate_columns(cube, valid, run.prepared, run.grouping)
 
     @functools.cached_property
     def groups(self) -> torch.Tensor:
@@ -265,10 +264,6 @@ class Mag1cSolver(PackedCandidates):
         if bool(dense.any()):
             cit[dense], norm[dense] = self.filter_vector(t[dense], self.covariance(low_rank, dense), True, dense)
         return cit, norm
-
-    def _second_moment_inverse(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(G / N)^-1 per group and the groups solved densely instead (see :meth:`_group_inverses`)."""
-        return self._group_inverses()
 
     # --- passes ---------------------------------------------------------------------------------------------
     def dense_pass(self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, first: bool) -> tuple:
@@ -383,7 +378,7 @@ class Mag1cSolver(PackedCandidates):
         # make the covariance numerically singular (mag1c 1.2.0 then fails), so each iteration factorizes it,
         # with the singular-group fallback of :func:`.linalg.solve`.
         woodbury = num_iter > 0 and self.flags.nonnegative
-        self.second_moment_inverse = self._second_moment_inverse() if woodbury else None
+        self.second_moment_inverse = self._group_inverses() if woodbury else None
         moments = self.dense_pass(mu_y, cit, norm, first=True)
         for _ in range(num_iter):
             mu_y, t_new, low_rank = self.updated(t, moments)

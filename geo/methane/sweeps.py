@@ -13,8 +13,6 @@ from hyperplex.geo.methane.jit import kernel
 
 __all__ = ["add_term", "dot", "first"]
 
-EPSILON = 1e-9  # as mag1c
-
 
 @kernel()
 def dot(row, vector):  # pragma: no cover - compiled
