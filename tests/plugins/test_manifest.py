@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 
 npe2 = pytest.importorskip("npe2")
 
@@ -31,11 +35,61 @@ def test_manifest_is_discovered_under_the_distribution_name():
     assert contributions.readers[0].accepts_directories
 
 
-def test_every_command_resolves_to_a_callable():
+def _resolve(manifest, command_id):
+    command = next(c for c in manifest.contributions.commands if c.id == command_id)
+    module, _, attr = command.python_name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def test_every_command_is_used_by_a_contribution():
     manifest = npe2.PluginManifest.from_distribution("hyperplex")
-    for command in manifest.contributions.commands:
-        module, _, attr = command.python_name.partition(":")
-        assert callable(getattr(importlib.import_module(module), attr)), command.id
+    c = manifest.contributions
+    used = {r.command for r in c.readers} | {w.command for w in c.writers} | {w.command for w in c.widgets}
+    used |= {s.command for s in c.sample_data}
+    assert used == {command.id for command in c.commands}
+
+
+def test_reader_command_follows_the_reader_contract(tmp_path):
+    """npe2 calls ``get_reader(path)``: None for what it cannot read (never raises), else a function of the path."""
+    manifest = npe2.PluginManifest.from_distribution("hyperplex")
+    get_reader = _resolve(manifest, manifest.contributions.readers[0].command)
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"not a tiff at all")
+    assert get_reader(str(junk)) is None
+    assert get_reader(str(tmp_path / "missing.nc")) is None
+    image = tmp_path / "cube.ome.tif"
+    tifffile.imwrite(image, np.arange(2 * 8 * 8, dtype=np.uint16).reshape(2, 8, 8), ome=True, metadata={"axes": "CYX"})
+    layers = get_reader(str(image))(str(image))
+    data, meta, kind = layers[0]
+    assert kind == "image" and np.asarray(data[0] if meta.get("multiscale") else data).shape[-2:] == (8, 8)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_writer_commands_write_what_they_are_given(tmp_path, index):
+    """npe2 calls ``writer(path, [(data, meta, layer_type), ...])`` and expects the written paths back."""
+    manifest = npe2.PluginManifest.from_distribution("hyperplex")
+    writer = manifest.contributions.writers[index]
+    target = tmp_path / f"out{writer.filename_extensions[0]}"
+    layer = (np.full((8, 8), 7, dtype=np.uint16), {"name": "CD3"}, "image")
+    written = _resolve(manifest, writer.command)(str(target), [layer])
+    assert [Path(p) for p in written] == [target] and target.exists()
+
+
+def test_sample_data_commands_return_layer_data(tmp_path):
+    manifest = npe2.PluginManifest.from_distribution("hyperplex")
+    for sample in manifest.contributions.sample_data:
+        layers = _resolve(manifest, sample.command)()
+        assert layers, sample.key
+        for _data, meta, kind in layers:
+            assert kind in {"image", "labels", "shapes", "points"} and isinstance(meta, dict), sample.key
+
+
+def test_widget_commands_take_the_viewer():
+    """napari injects the viewer into a widget's ``napari_viewer`` parameter."""
+    manifest = npe2.PluginManifest.from_distribution("hyperplex")
+    for widget in manifest.contributions.widgets:
+        factory = _resolve(manifest, widget.command)
+        assert "napari_viewer" in inspect.signature(factory).parameters, widget.display_name
 
 
 def test_plugin_and_reader_import_without_torch_or_napari(tmp_path):
