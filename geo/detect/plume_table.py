@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from skimage.segmentation import expand_labels
 
-from hyperplex.geo.detect.config import SCORE_METHODS, DetectConfig
+from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation
 from hyperplex.geo.detect.ime import debiased_enhancement
 from hyperplex.geo.detect.source import SceneSource
@@ -97,11 +97,12 @@ def describe_plumes(
     template = target_spectrum(ch.wavelengths, ch.fwhm)
     labels = np.zeros(enh.shape, dtype=np.uint16)
     plumes, rejected = [], []
-    score = cfg.method in SCORE_METHODS
+    score = cfg.method_spec.is_score
     grown = expand_labels(found.labels, _IME_GROW_PX)
     regions = grown * ~excluded
     plume_free = ~excluded & (grown == 0)
-    unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=cfg.group)
+    ime_group = cfg.group or "column"  # the IME's matched filter is per column unless the run asks for tiles
+    unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=ime_group)
     for index in range(1, len(found.peaks) + 1):
         features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])
         reason = is_rejected(features, cfg.delineation)
