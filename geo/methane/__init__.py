@@ -9,7 +9,19 @@ ACE return detection scores. Computation runs on torch (CUDA when available, CPU
 from hyperplex.geo.methane.bands import select_bands
 from hyperplex.geo.methane.classic import ace, cem, matched_filter
 from hyperplex.geo.methane.mag1c_filter import mag1c
+from hyperplex.geo.methane.registry import get_method, list_methods, register_method
 from hyperplex.geo.methane.sas import mag1c_sas
 from hyperplex.geo.methane.target import target_spectrum
 
-__all__ = ["ace", "cem", "mag1c", "mag1c_sas", "matched_filter", "select_bands", "target_spectrum"]
+__all__ = [
+    "ace",
+    "cem",
+    "get_method",
+    "list_methods",
+    "mag1c",
+    "mag1c_sas",
+    "matched_filter",
+    "register_method",
+    "select_bands",
+    "target_spectrum",
+]
