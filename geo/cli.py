@@ -253,11 +253,12 @@ def _report(summaries: list[dict], quiet: bool) -> None:
 
 def plume_table(plumes: list[dict], units: str) -> str:
     """A fixed-width text table of plumes."""
+    from hyperplex.geo.detect.plume_table import peak_and_mean
+
     head = f"  {'id':>3} {'max':>8} {'mean':>8} {'pixels':>7} {'IME kg':>8} {'lon':>11} {'lat':>10}  confidence"
     rows = [head]
     for p in plumes:
-        big = p["max_ppmm"] if p["max_ppmm"] is not None else p.get("max_score", float("nan"))
-        mean = p["mean_ppmm"] if p["mean_ppmm"] is not None else p.get("mean_score", float("nan"))
+        big, mean = peak_and_mean(p)
         ime = f"{p['ime_kg']:8.0f}" if p.get("ime_kg") is not None else f"{'-':>8}"
         lon = f"{p['centroid_lon']:11.5f}" if p["centroid_lon"] is not None else f"{'-':>11}"
         lat = f"{p['centroid_lat']:10.5f}" if p["centroid_lat"] is not None else f"{'-':>10}"

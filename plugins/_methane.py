@@ -94,20 +94,19 @@ def plume_table(plumes: list[dict[str, Any]], labels: np.ndarray) -> dict[str, n
     """Columns ``label, pixels, peak, mean, row, col, ime_kg, confidence`` from the pipeline's plume attributes."""
     from scipy import ndimage
 
+    from hyperplex.geo.detect.plume_table import peak_and_mean
+
     ids = np.array([p["id"] for p in plumes], dtype=np.int32)
     centroids = np.asarray(ndimage.center_of_mass(np.ones(labels.shape), labels, ids)).reshape(-1, 2)
-
-    def column(key: str, fallback: str) -> np.ndarray:
-        return np.array([p[key] if p.get(key) is not None else p.get(fallback, np.nan) for p in plumes], float)
-
+    values = np.array([peak_and_mean(p) for p in plumes], dtype=float).reshape(-1, 2)
     return {
         "label": ids,
         "pixels": np.array([p["pixels"] for p in plumes], dtype=np.int64),
-        "peak": column("max_ppmm", "max_score"),
-        "mean": column("mean_ppmm", "mean_score"),
+        "peak": values[:, 0],
+        "mean": values[:, 1],
         "row": centroids[:, 0],
         "col": centroids[:, 1],
-        "ime_kg": column("ime_kg", "ime_kg"),
+        "ime_kg": np.array([np.nan if p.get("ime_kg") is None else p["ime_kg"] for p in plumes], dtype=float),
         "confidence": np.array([p["confidence"] for p in plumes], dtype=object),
     }
 

@@ -23,11 +23,16 @@ __all__ = [
     "open_source",
 ]
 
-_HOMES = {
-    "batch": ("detect_many",),
-    "config": ("DelineationConfig", "DetectConfig", "MaskConfig"),
-    "scene": ("Analysis", "analyze", "detect_scene"),
-    "source": ("SceneSource", "open_source"),
+_LAZY = {
+    "Analysis": "scene",
+    "DelineationConfig": "config",
+    "DetectConfig": "config",
+    "MaskConfig": "config",
+    "SceneSource": "source",
+    "analyze": "scene",
+    "detect_many": "batch",
+    "detect_scene": "scene",
+    "open_source": "source",
 }
 
 
@@ -37,11 +42,6 @@ def __getattr__(name: str) -> Any:
         from hyperplex.geo.methane.registry import list_methods
 
         return tuple(list_methods())
-    for module, names in _HOMES.items():
-        if name in names:
-            return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

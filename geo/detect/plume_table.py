@@ -14,7 +14,7 @@ from hyperplex.geo.detect.source import SceneSource
 from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 
-__all__ = ["describe_plumes", "pixel_lonlat_area"]
+__all__ = ["describe_plumes", "peak_and_mean", "pixel_lonlat_area"]
 
 _IME_GROW_PX = 3  # the IME region extends this far beyond the detected plume (faint tails)
 
@@ -74,6 +74,13 @@ def _attributes(pid: int, enh: np.ndarray, inside: np.ndarray, source: SceneSour
     else:
         out.update(max_ppmm=float(np.nanmax(values)), mean_ppmm=float(np.nanmean(values)))
     return out
+
+
+def peak_and_mean(plume: dict[str, Any]) -> tuple[float, float]:
+    """A plume's largest and mean value in its map's units: ``max_ppmm``/``mean_ppmm``, else the scores."""
+    if plume.get("max_ppmm") is not None:
+        return plume["max_ppmm"], plume["mean_ppmm"]
+    return plume.get("max_score", float("nan")), plume.get("mean_score", float("nan"))
 
 
 def describe_plumes(

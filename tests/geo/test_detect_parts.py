@@ -179,3 +179,10 @@ def test_config_from_flat_options():
     assert cfg.units == "score" and cfg.delineation.threshold == DelineationConfig().threshold
     with pytest.raises(InvalidParameterError, match="Unknown detection options \\['sigmaa'\\]"):
         DetectConfig.from_options(sigmaa=2.0)
+
+
+def test_peak_and_mean_read_enhancement_or_score():
+    from hyperplex.geo.detect.plume_table import peak_and_mean
+
+    assert peak_and_mean({"max_ppmm": 900.0, "mean_ppmm": 400.0, "max_score": None}) == (900.0, 400.0)
+    assert peak_and_mean({"max_ppmm": None, "mean_ppmm": None, "max_score": 0.8, "mean_score": 0.5}) == (0.8, 0.5)
