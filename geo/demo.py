@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,23 @@ DEMO_SCENE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def run_demo(out_dir: str | Path, method: str = "mag1c") -> dict[str, Any]:
+def run_demo(out_dir: str | Path, method: str | None = None, *, config: DetectConfig | None = None) -> dict[str, Any]:
     """Write the demo scene into ``out_dir/scene`` and detect methane in it into ``out_dir``.
+
+    Args:
+        out_dir: Output directory.
+        method: Detection method (None: that of ``config``, by default Mag1c).
+        config: Detection options (always recomputed: ``overwrite`` is set).
 
     Returns:
         The detection summary (see :func:`hyperplex.geo.detect.detect_scene`) plus ``truth``: the
         injected plumes.
     """
     out = Path(out_dir)
+    cfg = replace(config or DetectConfig(), overwrite=True, **({"method": method} if method else {}))
     scene = emit_scene(**DEMO_SCENE)
     paths = write_emit_scene(scene, out / "scene")
-    summary = detect_scene(paths["radiance"], out, DetectConfig(method=method, overwrite=True))
+    summary = detect_scene(paths["radiance"], out, cfg)
     summary["outputs"] = {"radiance": str(paths["radiance"]), "truth": str(paths["table"]), **summary["outputs"]}
     summary["truth"] = scene.plumes
     return summary

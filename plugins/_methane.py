@@ -12,24 +12,22 @@ from typing import Any
 import numpy as np
 
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import InvalidParameterError
 
 __all__ = [
-    "METHODS",
     "MethaneResult",
     "analyze_cube",
+    "method_choices",
     "methane_layers",
     "plume_table",
 ]
 
-#: Widget choice -> function name in ``hyperplex.geo.methane`` and output unit.
-METHODS: dict[str, tuple[str, str]] = {
-    "mag1c": ("mag1c", "ppm·m"),
-    "mag1c-sas": ("mag1c_sas", "ppm·m"),
-    "mf": ("matched_filter", "ppm·m"),
-    "cem": ("cem", "score"),
-    "ace": ("ace", "score"),
-}
+
+def method_choices() -> list[str]:
+    """The widget's methods: those of :mod:`hyperplex.geo.methane.registry`, the pipeline's default first."""
+    from hyperplex.geo.detect.config import DetectConfig
+    from hyperplex.geo.methane.registry import list_methods
+
+    return sorted(list_methods(), key=lambda name: name != DetectConfig.method)
 
 
 @dataclass
@@ -68,7 +66,7 @@ def analyze_cube(
     and the unbiased IME are exactly those of :func:`hyperplex.geo.detect.analyze`.
 
     Args:
-        method: Key of :data:`METHODS`.
+        method: A registered method (:func:`method_choices`).
         cube: Radiance, channel-first.
         wavelengths: Band centres in nm.
         fwhm: Band widths in nm (None: the band spacing).
@@ -83,36 +81,32 @@ def analyze_cube(
     """
     from hyperplex.geo.detect import DetectConfig, SceneSource, analyze
 
-    if method not in METHODS:
-        raise InvalidParameterError(f"Unknown methane method {method!r}; choose one of {', '.join(METHODS)}.")
-    if window[1] <= window[0]:
-        raise InvalidParameterError(f"Window must be (low, high) nm with low < high; got {window}.")
+    config = DetectConfig(method=method, window=tuple(window))  # checks the method and the window
     channels = ChannelSet.from_wavelengths(wavelengths, fwhm)
     source = SceneSource.from_array(cube, channels, pixel_size_m=pixel_size_m, name="napari layer")
-    result = analyze(source, DetectConfig(method=method, window=tuple(window)))
+    result = analyze(source, config)
     labels = result.labels.astype(np.int32)
-    units = METHODS[method][1]
-    return MethaneResult(result.enhancement, labels, plume_table(result.plumes, labels), method, units, window)
+    table = plume_table(result.plumes, labels)
+    return MethaneResult(result.enhancement, labels, table, method, config.units, window)
 
 
 def plume_table(plumes: list[dict[str, Any]], labels: np.ndarray) -> dict[str, np.ndarray]:
     """Columns ``label, pixels, peak, mean, row, col, ime_kg, confidence`` from the pipeline's plume attributes."""
     from scipy import ndimage
 
+    from hyperplex.geo.detect.plume_table import peak_and_mean
+
     ids = np.array([p["id"] for p in plumes], dtype=np.int32)
     centroids = np.asarray(ndimage.center_of_mass(np.ones(labels.shape), labels, ids)).reshape(-1, 2)
-
-    def column(key: str, fallback: str) -> np.ndarray:
-        return np.array([p[key] if p.get(key) is not None else p.get(fallback, np.nan) for p in plumes], float)
-
+    values = np.array([peak_and_mean(p) for p in plumes], dtype=float).reshape(-1, 2)
     return {
         "label": ids,
         "pixels": np.array([p["pixels"] for p in plumes], dtype=np.int64),
-        "peak": column("max_ppmm", "max_score"),
-        "mean": column("mean_ppmm", "mean_score"),
+        "peak": values[:, 0],
+        "mean": values[:, 1],
         "row": centroids[:, 0],
         "col": centroids[:, 1],
-        "ime_kg": column("ime_kg", "ime_kg"),
+        "ime_kg": np.array([np.nan if p.get("ime_kg") is None else p["ime_kg"] for p in plumes], dtype=float),
         "confidence": np.array([p["confidence"] for p in plumes], dtype=object),
     }
 

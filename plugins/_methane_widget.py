@@ -13,7 +13,7 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout
 
 from hyperplex.common.arrays import materialize
-from hyperplex.plugins._methane import METHODS, MethaneResult, analyze_cube, methane_layers
+from hyperplex.plugins._methane import MethaneResult, analyze_cube, methane_layers, method_choices
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
 from hyperplex.plugins._worker_widget import Progress, WorkerWidget, fill_combo, row, spin_box
 
@@ -62,7 +62,7 @@ class MethaneWidget(WorkerWidget):
     def _build_ui(self) -> None:
         self.cube_box = QComboBox()
         self.method_box = QComboBox()
-        self.method_box.addItems(list(METHODS))
+        self.method_box.addItems(method_choices())
         self.low_box, self.high_box = (spin_box(300.0, 2600.0, nm, decimals=1) for nm in (2122.0, 2488.0))
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(lambda: self.run())

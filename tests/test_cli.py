@@ -38,3 +38,45 @@ def test_demo_runs_and_reports_outputs(tmp_path):
     assert result.exit_code == 0, result.output
     assert "quicklook" in result.output
     assert list(tmp_path.glob("*_quicklook.png"))
+
+
+def test_detect_rejects_an_unknown_method_listing_the_registered_ones(tmp_path):
+    from hyperplex.geo.methane.registry import list_methods
+
+    result = CliRunner().invoke(main, ["methane", "detect", "x.nc", "--out", str(tmp_path), "--method", "nope"])
+    assert result.exit_code == 2 and all(name in result.output for name in list_methods())
+
+
+def test_detect_rejects_bad_method_options_before_reading(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["methane", "detect", "x.nc", "--out", str(tmp_path), "-O", "bogus=1"])
+    assert result.exit_code == 1 and "no option ['bogus']" in result.output
+    result = runner.invoke(main, ["methane", "detect", "x.nc", "--out", str(tmp_path), "-O", "bogus"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+    result = runner.invoke(main, ["methane", "detect", "x.nc", "--out", str(tmp_path), "--method", "mag1c-sas",
+                                  "--group", "column"])  # fmt: skip
+    assert result.exit_code == 1 and "fixed statistics grouping" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_methods_lists_each_method_with_units_and_description():
+    from hyperplex.geo.methane.registry import get_method, list_methods
+
+    lines = CliRunner().invoke(main, ["methane", "methods"]).output.splitlines()
+    assert [line.split()[0] for line in lines] == list_methods()
+    for line in lines:
+        entry = get_method(line.split()[0])
+        assert line.split()[1] == entry.units and line.endswith(entry.description)
+
+
+def test_detection_options_take_the_configuration_defaults():
+    from dataclasses import MISSING, fields
+
+    from hyperplex.geo.cli import demo, methane
+    from hyperplex.geo.detect.config import DelineationConfig, DetectConfig, MaskConfig
+
+    parts = (DetectConfig, MaskConfig, DelineationConfig)
+    defaults = {f.name: f.default for part in parts for f in fields(part) if f.default is not MISSING}
+    for command in (demo, methane.commands["detect"]):
+        options = {p.name: p.default for p in command.params if p.name in defaults}
+        assert len(options) >= 14 and all(options[name] == defaults[name] for name in options), command.name

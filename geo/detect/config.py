@@ -1,18 +1,21 @@
-"""Every knob of the methane detection pipeline, with the defaults the CLI shows."""
+"""Every knob of the methane detection pipeline, with the defaults the CLI shows.
+
+The CLI's options are named like these fields and take their defaults from here;
+:meth:`DetectConfig.from_options` builds a configuration from such flat options. The methods come from
+:mod:`hyperplex.geo.methane.registry`, imported on first use (it imports the filters' package).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["METHODS", "SCORE_METHODS", "DelineationConfig", "DetectConfig", "MaskConfig"]
+if TYPE_CHECKING:
+    from hyperplex.geo.methane.registry import Method
 
-#: Filters the pipeline can run (CLI names).
-METHODS = ("mf", "mag1c", "mag1c-sas", "cem", "ace")
-#: Methods whose output is a score, not ppm·m.
-SCORE_METHODS = ("cem", "ace")
+__all__ = ["DelineationConfig", "DetectConfig", "MaskConfig"]
 
 
 @dataclass
@@ -79,11 +82,13 @@ class DetectConfig:
     """Configuration of one detection run.
 
     Attributes:
-        method: One of :data:`METHODS`.
+        method: A registered method (:func:`hyperplex.geo.methane.registry.list_methods`).
         window: Wavelength window of the filter bands, nm.
         bands: Use only this many bands of the window (None: all), chosen by ``band_strategy``.
         band_strategy: 'highest-transmittance', 'highest-variance' or 'evenly-spaced'.
-        group: Statistics per detector 'column' (EMIT's operational choice) or per 'tile'.
+        group: Statistics per detector 'column' (EMIT's operational choice) or per 'tile'; None: the
+            method's own default (column for MF and Mag1c, tile for CEM and ACE; Mag1c-SAS is per tile).
+            The mass (IME) estimate is per column unless this is 'tile'.
         ortho: Orthorectify outputs through the GLT (EMIT); False keeps sensor geometry.
         overwrite: Recompute scenes whose outputs are already complete.
         masks: Masking options.
@@ -91,33 +96,60 @@ class DetectConfig:
         chunk_lines: Lines read per chunk (bounds memory).
         chunk_tasks: In a batch on a dask cluster, run scenes one after another with each scene's line
             chunks read as tasks on the cluster (few large scenes), instead of one task per scene.
+        method_options: Extra keyword options of the method's function (e.g. a learned method's weights).
     """
 
     method: str = "mag1c"
     window: tuple[float, float] = (2122.0, 2488.0)
     bands: int | None = None
     band_strategy: str = "highest-transmittance"
-    group: str = "column"
+    group: str | None = None
     ortho: bool = True
     overwrite: bool = False
     masks: MaskConfig = field(default_factory=MaskConfig)
     delineation: DelineationConfig = field(default_factory=DelineationConfig)
     chunk_lines: int = 128
     chunk_tasks: bool = False
+    method_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InvalidParameterError(f"`method` must be one of {METHODS}; got {self.method!r}.")
-        if self.group not in ("column", "tile"):
-            raise InvalidParameterError(f"`group` must be 'column' or 'tile'; got {self.group!r}.")
+        spec = self.method_spec  # raises for an unknown method, listing the registered ones
+        spec.check_group(self.group)
+        if self.method_options:
+            spec.check_options(self.method_options)
         lo, hi = self.window
         if not 0 < lo < hi:
             raise InvalidParameterError(f"`window` must be (min, max) nm with 0 < min < max; got {self.window}.")
 
+    @classmethod
+    def from_options(cls, **options: Any) -> DetectConfig:
+        """Build from flat options named like the fields of the three configuration classes (the CLI's).
+
+        Fields not given keep their defaults; ``masks`` and ``delineation`` are built from their fields.
+
+        Raises:
+            InvalidParameterError: For an option that is no field, or a bad value.
+        """
+        parts: dict[str, Any] = {}
+        for key, part in (("masks", MaskConfig), ("delineation", DelineationConfig)):
+            names = {f.name for f in fields(part)}
+            parts[key] = part(**{k: options.pop(k) for k in list(options) if k in names})
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InvalidParameterError(f"Unknown detection options {unknown}.")
+        return cls(**options, **parts)
+
+    @property
+    def method_spec(self) -> Method:
+        """The registry entry of :attr:`method`."""
+        from hyperplex.geo.methane.registry import get_method
+
+        return get_method(self.method)
+
     @property
     def units(self) -> str:
-        """Units of the enhancement map."""
-        return "score" if self.method in SCORE_METHODS else "ppm m"
+        """Units of the enhancement map: ``"ppm·m"`` or ``"score"``."""
+        return self.method_spec.units
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, for run.json and GeoTIFF tags."""

@@ -7,14 +7,14 @@ from typing import Any
 import numpy as np
 from skimage.segmentation import expand_labels
 
-from hyperplex.geo.detect.config import SCORE_METHODS, DetectConfig
+from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation
 from hyperplex.geo.detect.ime import debiased_enhancement
 from hyperplex.geo.detect.source import SceneSource
 from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 
-__all__ = ["describe_plumes", "pixel_lonlat_area"]
+__all__ = ["describe_plumes", "peak_and_mean", "pixel_lonlat_area"]
 
 _IME_GROW_PX = 3  # the IME region extends this far beyond the detected plume (faint tails)
 
@@ -76,6 +76,13 @@ def _attributes(pid: int, enh: np.ndarray, inside: np.ndarray, source: SceneSour
     return out
 
 
+def peak_and_mean(plume: dict[str, Any]) -> tuple[float, float]:
+    """A plume's largest and mean value in its map's units: ``max_ppmm``/``mean_ppmm``, else the scores."""
+    if plume.get("max_ppmm") is not None:
+        return plume["max_ppmm"], plume["mean_ppmm"]
+    return plume.get("max_score", float("nan")), plume.get("mean_score", float("nan"))
+
+
 def describe_plumes(
     found: Delineation,
     enh: np.ndarray,
@@ -97,11 +104,12 @@ def describe_plumes(
     template = target_spectrum(ch.wavelengths, ch.fwhm)
     labels = np.zeros(enh.shape, dtype=np.uint16)
     plumes, rejected = [], []
-    score = cfg.method in SCORE_METHODS
+    score = cfg.method_spec.is_score
     grown = expand_labels(found.labels, _IME_GROW_PX)
     regions = grown * ~excluded
     plume_free = ~excluded & (grown == 0)
-    unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=cfg.group)
+    ime_group = cfg.group or "column"  # the IME's matched filter is per column unless the run asks for tiles
+    unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=ime_group)
     for index in range(1, len(found.peaks) + 1):
         features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])
         reason = is_rejected(features, cfg.delineation)

@@ -13,7 +13,7 @@ import numpy as np
 from hyperplex.common._version import __version__
 from hyperplex.common.errors import InvalidParameterError, NoValidDataError
 from hyperplex.common.progress import progress
-from hyperplex.geo.detect.config import SCORE_METHODS, DetectConfig
+from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation, delineate
 from hyperplex.geo.detect.masks import SceneMasks
 from hyperplex.geo.detect.outputs import is_complete, product_paths, write_cog, write_geojson, write_json
@@ -81,17 +81,13 @@ def _read(
     return cube, rgb, masks
 
 
-def _run_filter(method: str, cube: np.ndarray, source: SceneSource, filt: np.ndarray, excluded: np.ndarray,
+def _run_filter(cube: np.ndarray, source: SceneSource, filt: np.ndarray, excluded: np.ndarray,
                 cfg: DetectConfig) -> np.ndarray:  # fmt: skip
-    from hyperplex.geo import methane
-
-    funcs = {"mf": methane.matched_filter, "mag1c": methane.mag1c, "mag1c-sas": methane.mag1c_sas,
-             "cem": methane.cem, "ace": methane.ace}  # fmt: skip
+    """The method's map on the filter bands (already chosen: ``window=None``), NaN where excluded."""
     ch = source.channels[filt]
-    kwargs: dict[str, Any] = {"mask": excluded, "window": None}
-    if method in ("mf", "mag1c"):
-        kwargs["group"] = cfg.group
-    enh = np.asarray(funcs[method](cube, ch.wavelengths, ch.fwhm, **kwargs), dtype=np.float32)
+    method = cfg.method_spec
+    values = method(cube, ch.wavelengths, ch.fwhm, mask=excluded, window=None, group=cfg.group, **cfg.method_options)
+    enh = np.asarray(values, dtype=np.float32)
     enh[excluded] = np.nan
     return enh
 
@@ -185,10 +181,10 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     if excluded.all():
         raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).")
     t = time.perf_counter()
-    enh = _run_filter(cfg.method, cube, source, filt, excluded, cfg)
+    enh = _run_filter(cube, source, filt, excluded, cfg)
     timings["filter"] = time.perf_counter() - t
     t = time.perf_counter()
-    found = delineate(enh, ~excluded, cfg.delineation, absolute=cfg.method not in SCORE_METHODS)
+    found = delineate(enh, ~excluded, cfg.delineation, absolute=not cfg.method_spec.is_score)
     plumes, rejected, labels = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
     timings["delineate"] = time.perf_counter() - t
     return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings)

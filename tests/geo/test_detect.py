@@ -13,6 +13,7 @@ from hyperplex.common import NoValidDataError
 from hyperplex.common.cli import main
 from hyperplex.geo.detect import DetectConfig, detect_many, detect_scene
 from hyperplex.geo.detect.batch import expand_inputs
+from hyperplex.geo.methane.registry import PPMM, get_method, list_methods
 from hyperplex.geo.ortho import apply_glt
 from hyperplex.geo.synth import emit_scene, write_emit_scene
 
@@ -93,13 +94,34 @@ def test_rerun_skips_complete_scene_unless_overwrite(plume_run):
     assert not list(out.glob(".*tmp-*"))
 
 
-def test_no_methane_scene_with_lookalikes_and_water_has_at_most_one_false_plume(tmp_path):
+@pytest.fixture(scope="module")
+def clean_scene(tmp_path_factory):
     scene = emit_scene(plumes=0, seed=22, **SCENE)
     assert scene.masks["lookalike"].any() and scene.masks["water"].any()
-    paths = write_emit_scene(scene, tmp_path, stem="EMIT_CLEAN")
-    for method in ("mag1c", "mf"):
-        summary = detect_scene(paths["radiance"], tmp_path / method, DetectConfig(method=method))
-        assert summary["plume_count"] <= 1, (method, summary["plumes"])
+    return write_emit_scene(scene, tmp_path_factory.mktemp("clean"), stem="EMIT_CLEAN")
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_no_methane_scene_with_lookalikes_and_water_has_at_most_one_false_plume(tmp_path, clean_scene, method):
+    summary = detect_scene(clean_scene["radiance"], tmp_path, DetectConfig(method=method))
+    assert summary["plume_count"] <= 1, summary["plumes"]
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_each_method_finds_both_plumes_and_labels_its_units(tmp_path, emit_small, method):
+    scene, paths = emit_small
+    summary = detect_scene(paths["radiance"], tmp_path, DetectConfig(method=method))
+    units = get_method(method).units
+    assert summary["method"] == method and summary["units"] == units
+    with rasterio.open(tmp_path / f"{summary['scene']}_plumes.tif") as src:
+        assert all(_truth_plume_matches(scene, src.read(1)).values())
+        assert src.tags()["units"] == units
+    with rasterio.open(tmp_path / f"{summary['scene']}_ch4enh.tif") as src:
+        assert src.descriptions[0] == f"CH4 enhancement ({units})"
+    fc = json.loads((tmp_path / f"{summary['scene']}_plumes.geojson").read_text())
+    assert fc["properties"] == {"method": method, "units": units}
+    key = "max_ppmm" if units == PPMM else "max_score"
+    assert all(p[key] > 0 for p in summary["plumes"])
 
 
 def test_sensor_geometry_output_with_no_ortho(tmp_path, emit_small):
@@ -224,3 +246,60 @@ def test_chunk_tasks_on_a_local_cluster_give_the_same_result(tmp_path, emit_smal
     with rasterio.open(tmp_path / "local" / f"{local['scene']}_ch4enh.tif") as a:
         with rasterio.open(tmp_path / "cluster" / f"{local['scene']}_ch4enh.tif") as b:
             np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+# ---------------------------------------------------------------- the method registry
+
+
+def _toy_method(cube, wavelengths, fwhm, *, mask=None, window=None, gain=1.0):
+    """A method defined outside the package: the column-wise matched filter times ``gain``."""
+    from hyperplex.geo.methane import matched_filter
+
+    return gain * np.asarray(matched_filter(cube, wavelengths, fwhm, mask=mask, window=window, group="column"))
+
+
+@pytest.fixture
+def toy_method(monkeypatch):
+    """Registers ``toy-mf`` for one test (the registry is restored afterwards)."""
+    from hyperplex.geo.methane import registry
+
+    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))
+    return registry.register_method("toy-mf", _toy_method, units=PPMM, description="Matched filter x gain.",
+                                    defaults={"gain": 1.0})  # fmt: skip
+
+
+def _offered_methods() -> dict[str, list[str]]:
+    """The methods each front end offers: both CLI commands, ``hyperplex.geo.detect.METHODS``, the plugin."""
+    import hyperplex.geo.detect
+    from hyperplex.geo.cli import demo, methane
+    from hyperplex.plugins._methane import method_choices
+
+    def cli_choices(command):
+        return list(next(p for p in command.params if p.name == "method").type.choices)
+
+    plugin = sorted(method_choices(), key=list_methods().index)  # the plugin puts the default first
+    detect = methane.commands["detect"]
+    return {"registry": list_methods(), "detect": cli_choices(detect), "demo": cli_choices(demo),
+            "METHODS": list(hyperplex.geo.detect.METHODS), "plugin": plugin}  # fmt: skip
+
+
+def test_cli_detect_package_and_plugin_offer_the_registered_methods():
+    offered = _offered_methods()
+    assert all(names == offered["registry"] for names in offered.values()), offered
+    assert {"mf", "mag1c", "mag1c-sas", "cem", "ace"} <= set(offered["registry"])
+
+
+def test_a_registered_method_is_offered_everywhere_and_runs_end_to_end(tmp_path, emit_small, toy_method):
+    offered = _offered_methods()
+    assert all(names[-1] == "toy-mf" and names == offered["registry"] for names in offered.values()), offered
+    _, paths = emit_small
+    reference = detect_scene(paths["radiance"], tmp_path / "mf", DetectConfig(method="mf"))
+    args = [str(paths["radiance"]), "--out", str(tmp_path / "toy"), "--method", "toy-mf", "-O", "gain=2", "--quiet"]
+    result = CliRunner().invoke(main, ["methane", "detect", *args])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "toy" / f"{reference['scene']}_run.json").read_text())
+    assert run["method"] == "toy-mf" and run["units"] == PPMM and run["parameters"]["method_options"] == {"gain": 2}
+    with rasterio.open(tmp_path / "mf" / f"{reference['scene']}_ch4enh.tif") as a:
+        with rasterio.open(tmp_path / "toy" / f"{reference['scene']}_ch4enh.tif") as b:
+            np.testing.assert_allclose(b.read(1), 2 * a.read(1), rtol=1e-6)  # the option reached the function
+    assert run["plume_count"] >= 1

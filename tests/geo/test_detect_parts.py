@@ -6,7 +6,7 @@ import h5netcdf
 import numpy as np
 import pytest
 
-from hyperplex.common import FileFormatError
+from hyperplex.common import FileFormatError, InvalidParameterError
 from hyperplex.geo.detect.config import DelineationConfig
 from hyperplex.geo.detect.delineate import delineate, nan_gaussian, robust_background
 from hyperplex.geo.detect.masks import read_l2a_mask
@@ -122,3 +122,67 @@ def test_confidence_and_rejection_rules():
     mineral = {**good, "spectral_score": 0.05}
     assert "fine structure" in is_rejected(mineral, DelineationConfig())
     assert is_rejected(mineral, DelineationConfig(vet=False)) is None
+
+
+# ---------------------------------------------------------------- method registry and configuration
+
+
+def test_builtin_methods_name_the_filters_with_their_units_and_groupings():
+    from hyperplex.geo import methane
+    from hyperplex.geo.methane.registry import PPMM, SCORE, get_method, list_methods
+
+    table = {"mf": (methane.matched_filter, PPMM, "column"), "mag1c": (methane.mag1c, PPMM, "column"),
+             "mag1c-sas": (methane.mag1c_sas, PPMM, None), "cem": (methane.cem, SCORE, "tile"),
+             "ace": (methane.ace, SCORE, "tile")}  # fmt: skip
+    assert list_methods()[:5] == list(table)
+    for name, (function, units, group) in table.items():
+        entry = get_method(name)
+        assert entry.load() is function and entry.units == units and entry.is_score == (units == SCORE)
+        assert (entry.grouping[0] if entry.grouping else None) == group
+    assert list_methods(PPMM) == ["mf", "mag1c", "mag1c-sas"] and list_methods(SCORE) == ["cem", "ace"]
+    with pytest.raises(InvalidParameterError, match="kind"):
+        list_methods("ppm m")
+
+
+def test_registry_rejects_unknown_names_and_bad_entries():
+    from hyperplex.geo.methane.registry import PPMM, get_method, register_method
+
+    with pytest.raises(InvalidParameterError, match="Unknown methane method 'nope'; choose one of: mf, mag1c, "):
+        get_method("nope")
+    with pytest.raises(InvalidParameterError, match="already registered"):
+        register_method("mf", "hyperplex.geo.methane:matched_filter", units=PPMM, description="again")
+    for bad in ({"units": "ppm m"}, {"grouping": ("row",)}, {"function": "hyperplex.geo.methane.mag1c"}):
+        kwargs = {"function": "m:f", "units": PPMM, "description": "x", **bad}
+        with pytest.raises(InvalidParameterError, match=next(iter(bad))):
+            register_method("new-method", **kwargs)
+
+
+def test_method_options_and_grouping_are_checked_against_the_method():
+    from hyperplex.geo.detect import DetectConfig
+
+    assert DetectConfig(method="mag1c", method_options={"num_iter": 5}).method_options == {"num_iter": 5}
+    with pytest.raises(InvalidParameterError, match=r"no option \['iterations'\].*'num_iter'"):
+        DetectConfig(method="mag1c", method_options={"iterations": 5})
+    with pytest.raises(InvalidParameterError, match="set by the pipeline"):
+        DetectConfig(method="mf", method_options={"window": None})
+    with pytest.raises(InvalidParameterError, match="'mag1c-sas' has a fixed statistics grouping"):
+        DetectConfig(method="mag1c-sas", group="column")
+    with pytest.raises(InvalidParameterError, match="one of \\('tile', 'column'\\)"):
+        DetectConfig(method="cem", group="row")
+
+
+def test_config_from_flat_options():
+    from hyperplex.geo.detect import DetectConfig
+
+    cfg = DetectConfig.from_options(method="cem", dark_fraction=0.1, sigma=2.0, vet=False, window=(2100.0, 2400.0))
+    assert (cfg.method, cfg.masks.dark_fraction, cfg.delineation.sigma, cfg.delineation.vet) == ("cem", 0.1, 2.0, False)
+    assert cfg.units == "score" and cfg.delineation.threshold == DelineationConfig().threshold
+    with pytest.raises(InvalidParameterError, match="Unknown detection options \\['sigmaa'\\]"):
+        DetectConfig.from_options(sigmaa=2.0)
+
+
+def test_peak_and_mean_read_enhancement_or_score():
+    from hyperplex.geo.detect.plume_table import peak_and_mean
+
+    assert peak_and_mean({"max_ppmm": 900.0, "mean_ppmm": 400.0, "max_score": None}) == (900.0, 400.0)
+    assert peak_and_mean({"max_ppmm": None, "mean_ppmm": None, "max_score": 0.8, "mean_score": 0.5}) == (0.8, 0.5)
