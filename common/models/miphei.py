@@ -169,7 +169,7 @@ class MIPHEI(FixedChannelModel):
         if h % 16 or w % 16:
             raise InvalidParameterError(
                 f"{self._label()} needs image sides that are multiples of 16; got {h}x{w}. Pad or crop the "
-                "image, or use hyperplex.common.models.miphei_inference.predict_markers (tiles and pads)."
+                "image, or use hyperplex.common.models.predict_markers (tiles and pads)."
             )
 
     def forward_features(

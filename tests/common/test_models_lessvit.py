@@ -6,14 +6,9 @@ import torch
 
 from hyperplex.common.errors import ChannelMismatchError
 from hyperplex.common.layers import LowRankAttention, perception_field_mask, positional_channel_embed, sincos_1d
-from hyperplex.common.models import (
-    HyperMAE,
-    LESSViT,
-    convert_hypermae_state_dict,
-    convert_lessvit_state_dict,
-    create_model,
-    hyper_mae_loss,
-)
+from hyperplex.common.models import HyperMAE, LESSViT, create_model
+from hyperplex.common.models.hyper_mae import convert_hypermae_state_dict, hyper_mae_loss
+from hyperplex.common.models.less_vit import convert_lessvit_state_dict
 
 WL = [442.7, 492.4, 559.8, 664.6, 704.1, 740.5, 782.8, 832.8, 864.7, 945.1, 1373.5, 1613.7, 2202.4]
 
