@@ -204,5 +204,9 @@ def test_official_mae_layout_loads_strictly():
     encoder = dict(patch_size=8, embed_dim=48, depth=1, num_heads=4, channel_embed_dims_per_head=2, rank=2, radar=True)
     model = HyperMAE(encoder=encoder, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=4)
     model.load_state_dict(convert_hypermae_state_dict(sd), strict=True)
+    assert torch.equal(model.decoder.decoder_radar_pred.weight, sd["module.decoder.decoder_radar_pred.weight"])
+    assert torch.equal(
+        model.encoder.radar_patch_embed.proj1.weight, sd["module.encoder.radar_patch_embed.proj.0.weight"][:, :, 0]
+    )
     out = model(torch.randn(1, 4, 32, 32), [443.0, 560.0, 5500.0, 5700.0])  # two optical + two SAR bands
     assert torch.isfinite(out["loss"])
