@@ -22,7 +22,7 @@ from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ModelCompatibilityError
 from hyperplex.common.models._config import capture_config
 
-__all__ = ["FORMAT_NAME", "HyperplexModel", "model_class", "model_classes"]
+__all__ = ["FORMAT_NAME", "HyperplexModel", "PatchFeatures", "model_class", "model_classes"]
 
 #: ``format`` entry of the safetensors metadata written by :meth:`HyperplexModel.save`.
 FORMAT_NAME = "hyperplex-model"
@@ -221,3 +221,23 @@ class HyperplexModel(nn.Module, metaclass=abc.ABCMeta):
                 + ". Rebuild the model with the configuration the weights were trained with."
             )
         self.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
+
+
+class PatchFeatures:
+    """Mixin for ViTs with one feature cell per patch: ``feature_stride = patch_size``, ``feature_dim = embed_dim``.
+
+    Put it before :class:`HyperplexModel` in the bases; the class sets ``patch_size`` and ``embed_dim``.
+    """
+
+    patch_size: int
+    embed_dim: int
+
+    @property
+    def feature_stride(self) -> int:
+        """One feature cell per patch."""
+        return self.patch_size
+
+    @property
+    def feature_dim(self) -> int:
+        """Token width."""
+        return self.embed_dim

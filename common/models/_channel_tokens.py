@@ -16,7 +16,7 @@ from torch import nn
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError
 from hyperplex.common.layers import key_padding_to_attn_mask, resample_pos_embed
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._base import HyperplexModel, PatchFeatures
 
 __all__ = ["ChannelTokenModel", "channel_mean_map", "token_mask"]
 
@@ -51,7 +51,7 @@ def channel_mean_map(
     return mean.transpose(1, 2).reshape(b, d, *grid)
 
 
-class ChannelTokenModel(HyperplexModel):
+class ChannelTokenModel(PatchFeatures, HyperplexModel):
     """A ViT over one token per channel and patch (plus CLS), attending over all ``1 + C * N`` tokens.
 
     ``forward_features`` gives the tokens (B, 1 + C * N, D); ``forward`` the head on the CLS token;
@@ -67,16 +67,6 @@ class ChannelTokenModel(HyperplexModel):
     blocks: nn.ModuleList
     norm: nn.Module
     head: nn.Module
-
-    @property
-    def feature_stride(self) -> int:
-        """One feature cell per patch."""
-        return self.patch_size
-
-    @property
-    def feature_dim(self) -> int:
-        """Token width."""
-        return self.embed_dim
 
     def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int:
         """``1 + C * N`` tokens for ``C`` channels of an image of ``img_size`` pixels (padded batches: C_max)."""

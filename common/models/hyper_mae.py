@@ -197,26 +197,16 @@ class HyperMAE(HyperplexModel):
         return self.encoder.feature_dim
 
     def forward_features(
-        self,
-        x: torch.Tensor,
-        channels: ChannelLike,
-        channel_mask: torch.Tensor | None = None,
-        *,
-        gsd: float | None = None,
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any
     ) -> torch.Tensor:
         """The encoder's token grid (B, C + 1, N + 1, D) of the unmasked input (:meth:`LESSViT.forward_features`)."""
-        return self.encoder.forward_features(x, channels, channel_mask, gsd=gsd)
+        return self.encoder.forward_features(x, channels, channel_mask, **options)
 
     def feature_map(
-        self,
-        x: torch.Tensor,
-        channels: ChannelLike,
-        channel_mask: torch.Tensor | None = None,
-        *,
-        gsd: float | None = None,
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any
     ) -> torch.Tensor:
         """The encoder's dense features (B, D, H / p, W / p), no masking (see :meth:`LESSViT.feature_map`)."""
-        return self.encoder.feature_map(x, channels, channel_mask, gsd=gsd)
+        return self.encoder.feature_map(x, channels, channel_mask, **options)
 
     def _mask(self, b: int, c: int, n: int, device: torch.device) -> tuple[tuple, tuple]:
         keep_c = c if self.channel_mask_ratio == 0 else min(c, max(int(c * (1 - self.channel_mask_ratio)), 2))

@@ -125,8 +125,9 @@ def _tile_function(
 
 
 def _tiled_steps(
-    model: HyperplexModel, image: Any, channels: ChannelLike | None, *, dense: bool, tile_size: int, overlap: int,
-    channel_axis: int, transform: TileTransform | None, normalize: bool, device: str | torch.device | None,
+    model: HyperplexModel, image: Any, channels: ChannelLike | None, *, dense: bool, tile_size: int = 256,
+    overlap: int = 32, channel_axis: int = 0, transform: TileTransform | None = None, normalize: bool = True,
+    device: str | torch.device | None = None,
 ) -> Steps:  # fmt: skip
     data = as_channel_first(image, channel_axis, name="image")
     if channels is not None:
@@ -150,23 +151,12 @@ def _tiled_steps(
     return stitcher.result()[:, : -(-height // stride), : -(-width // stride)]
 
 
-def tiled_feature_map_steps(
-    model: HyperplexModel,
-    image: Any,
-    channels: ChannelLike | None,
-    *,
-    tile_size: int = 256,
-    overlap: int = 32,
-    channel_axis: int = 0,
-    transform: TileTransform | None = None,
-    normalize: bool = True,
-    device: str | torch.device | None = None,
-) -> Steps:
-    """Generator form of :func:`tiled_feature_map`: yields ``(done, total)`` per tile, returns the map."""
-    return _tiled_steps(
-        model, image, channels, dense=False, tile_size=tile_size, overlap=overlap, channel_axis=channel_axis,
-        transform=transform, normalize=normalize, device=device,
-    )  # fmt: skip
+def tiled_feature_map_steps(model: HyperplexModel, image: Any, channels: ChannelLike | None, **options: Any) -> Steps:
+    """Generator form of :func:`tiled_feature_map` (same keyword options but ``progress``).
+
+    Yields ``(done, total)`` after each tile and returns the feature map.
+    """
+    return _tiled_steps(model, image, channels, dense=False, **options)
 
 
 def tiled_feature_map(
@@ -204,49 +194,29 @@ def tiled_feature_map(
         ChannelMismatchError: If the channels do not fit the image or the model.
         InvalidParameterError: For a tile size or overlap the model cannot use.
     """
-    steps = tiled_feature_map_steps(
-        model, image, channels, tile_size=tile_size, overlap=overlap, channel_axis=channel_axis,
-        transform=transform, normalize=normalize, device=device,
-    )  # fmt: skip
+    options = dict(tile_size=tile_size, overlap=overlap, channel_axis=channel_axis, transform=transform, device=device)
+    steps = _tiled_steps(model, image, channels, dense=False, normalize=normalize, **options)
     return run_steps(steps, progress, desc="feature tiles")
 
 
-def tiled_predict_steps(
-    model: HyperplexModel,
-    image: Any,
-    channels: ChannelLike | None,
-    *,
-    tile_size: int = 256,
-    overlap: int = 32,
-    channel_axis: int = 0,
-    transform: TileTransform | None = None,
-    normalize: bool = True,
-    device: str | torch.device | None = None,
-) -> Steps:
-    """Generator form of :func:`tiled_predict`: yields ``(done, total)`` per tile, returns the prediction."""
-    return _tiled_steps(
-        model, image, channels, dense=True, tile_size=tile_size, overlap=overlap, channel_axis=channel_axis,
-        transform=transform, normalize=normalize, device=device,
-    )  # fmt: skip
+def tiled_predict_steps(model: HyperplexModel, image: Any, channels: ChannelLike | None, **options: Any) -> Steps:
+    """Generator form of :func:`tiled_predict` (same keyword options but ``progress``).
+
+    Yields ``(done, total)`` after each tile and returns the prediction.
+    """
+    return _tiled_steps(model, image, channels, dense=True, **options)
 
 
 def tiled_predict(
-    model: HyperplexModel,
-    image: Any,
-    channels: ChannelLike | None,
-    *,
-    tile_size: int = 256,
-    overlap: int = 32,
-    channel_axis: int = 0,
-    transform: TileTransform | None = None,
-    normalize: bool = True,
-    device: str | torch.device | None = None,
-    progress: ProgressCallback | None = None,
-) -> np.ndarray:
+    model: HyperplexModel, image: Any, channels: ChannelLike | None, *, progress: ProgressCallback | None = None,
+    **options: Any,
+) -> np.ndarray:  # fmt: skip
     """Dense prediction of a (large) image by a model whose ``forward`` gives (B, K, H, W) maps.
 
     Segmentation logits (HyperSegFormer, HyperEfficientViT) or predicted channels (MIPHEI), tile by
-    tile and blended. Arguments as :func:`tiled_feature_map` (``overlap`` is any value smaller than the tile).
+    tile and blended. Arguments and keyword options (``tile_size``, ``overlap``, ``channel_axis``,
+    ``transform``, ``normalize``, ``device``) as :func:`tiled_feature_map`; ``overlap`` may be any
+    value smaller than the tile.
 
     Returns:
         float32 ``(K, H, W)``.
@@ -255,11 +225,7 @@ def tiled_predict(
         ChannelMismatchError: If the channels do not fit the image or the model.
         InvalidParameterError: For a tile size the model cannot use.
     """
-    steps = tiled_predict_steps(
-        model, image, channels, tile_size=tile_size, overlap=overlap, channel_axis=channel_axis,
-        transform=transform, normalize=normalize, device=device,
-    )  # fmt: skip
-    return run_steps(steps, progress, desc="prediction tiles")
+    return run_steps(tiled_predict_steps(model, image, channels, **options), progress, desc="prediction tiles")
 
 
 def _input_scale(dtype: Any, input_scale: float | None) -> float:
@@ -272,17 +238,13 @@ def _input_scale(dtype: Any, input_scale: float | None) -> float:
 
 
 def predict_markers_steps(
-    model: HyperplexModel,
-    rgb: Any,
-    tile_size: int = 256,
-    overlap: int = 32,
-    *,
-    channel_axis: int = 0,
-    input_scale: float | None = None,
-    normalize: bool = True,
-    device: str | torch.device | None = None,
-) -> Generator[tuple[int, int], None, tuple[np.ndarray, ChannelSet]]:
-    """Generator form of :func:`predict_markers`: yields ``(done, total)`` per tile, returns its result."""
+    model: HyperplexModel, rgb: Any, tile_size: int = 256, overlap: int = 32, *, channel_axis: int = 0,
+    input_scale: float | None = None, **options: Any,
+) -> Generator[tuple[int, int], None, tuple[np.ndarray, ChannelSet]]:  # fmt: skip
+    """Generator form of :func:`predict_markers` (``normalize``, ``device`` as keyword options).
+
+    Yields ``(done, total)`` after each tile and returns ``(markers, channels)``.
+    """
     data = as_channel_first(rgb, channel_axis, name="rgb")
     if data.shape[0] != model.in_chans:
         raise ChannelMismatchError(
@@ -291,9 +253,8 @@ def predict_markers_steps(
         )
     scale = _input_scale(data.dtype, input_scale)
     markers = yield from tiled_predict_steps(
-        model, data, None, tile_size=tile_size, overlap=overlap, transform=lambda tile: tile / scale,
-        normalize=normalize, device=device,
-    )  # fmt: skip
+        model, data, None, tile_size=tile_size, overlap=overlap, transform=lambda tile: tile / scale, **options
+    )
     return markers, model.output_channels or ChannelSet.default(markers.shape[0])
 
 
@@ -333,8 +294,5 @@ def predict_markers(
         ChannelMismatchError: If the image does not have the model's number of channels.
         InvalidParameterError: For a tile size the model cannot take, or a bad overlap/scale.
     """
-    steps = predict_markers_steps(
-        model, rgb, tile_size, overlap, channel_axis=channel_axis, input_scale=input_scale, normalize=normalize,
-        device=device,
-    )  # fmt: skip
-    return run_steps(steps, progress, desc="MIPHEI tiles")
+    options = dict(channel_axis=channel_axis, input_scale=input_scale, normalize=normalize, device=device)
+    return run_steps(predict_markers_steps(model, rgb, tile_size, overlap, **options), progress, desc="MIPHEI tiles")

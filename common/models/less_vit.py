@@ -13,6 +13,8 @@ restricting spatial attention to a radius in metres. Memory and time grow linear
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from hyperplex.common.layers import (
     perception_field_mask,
     positional_channel_embed,
 )
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._base import HyperplexModel, PatchFeatures
 from hyperplex.common.models._registry import register_model
 
 __all__ = ["LESSViT", "SpectralPatchEmbed", "convert_lessvit_state_dict"]
@@ -57,7 +59,7 @@ class SpectralPatchEmbed(nn.Module):
         return tokens.reshape(b, c, tokens.shape[1], tokens.shape[2])
 
 
-class LESSViT(HyperplexModel):
+class LESSViT(PatchFeatures, HyperplexModel):
     """LESS ViT encoder with a linear head on the global CLS token.
 
     Args:
@@ -200,16 +202,6 @@ class LESSViT(HyperplexModel):
             grid_tokens = block(grid_tokens, spatial_mask)
         return self.norm(grid_tokens)
 
-    @property
-    def feature_stride(self) -> int:
-        """One feature cell per patch."""
-        return self.patch_size
-
-    @property
-    def feature_dim(self) -> int:
-        """Token width."""
-        return self.embed_dim
-
     # ------------------------------------------------------------------ forward
     def embedded_grid(
         self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None, gsd: float | None
@@ -259,16 +251,14 @@ class LESSViT(HyperplexModel):
         return self.head(features[:, 0, 0])
 
     def feature_map(
-        self,
-        x: torch.Tensor,
-        channels: ChannelLike,
-        channel_mask: torch.Tensor | None = None,
-        *,
-        gsd: float | None = None,
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any
     ) -> torch.Tensor:
-        """Dense features (B, D, H / p, W / p) from the spectral-CLS row (the official segmentation input)."""
+        """Dense features (B, D, H / p, W / p) from the spectral-CLS row (the official segmentation input).
+
+        ``options`` (``gsd``) go to :meth:`forward_features`.
+        """
         grid = check_patchable(x, self.patch_size)
-        row = self.forward_features(x, channels, channel_mask, gsd=gsd)[:, 0, 1:]  # (B, N, D)
+        row = self.forward_features(x, channels, channel_mask, **options)[:, 0, 1:]  # (B, N, D)
         return row.transpose(1, 2).reshape(x.shape[0], -1, *grid)
 
 

@@ -27,6 +27,13 @@ def example_input(model: HyperplexModel, batch: int = 2) -> tuple[torch.Tensor, 
     return torch.randn(batch, count, h, w, generator=torch.Generator().manual_seed(0)), channels
 
 
+def _built(preset: str, *, train: bool = False, batch: int = 2):
+    """The preset (seeded weights) in eval or train mode, with an example batch and its channels."""
+    torch.manual_seed(0)
+    model = create_model(preset).train(train)
+    return (model, *example_input(model, batch))
+
+
 def _scalar(out) -> torch.Tensor:
     return out["loss"] if isinstance(out, dict) else out.square().mean()
 
@@ -43,9 +50,7 @@ def test_every_model_class_has_a_test_preset():
 
 @pytest.mark.parametrize("preset", TEST_PRESETS)
 def test_feature_map_shape_stride_and_finite(preset):
-    torch.manual_seed(0)
-    model = create_model(preset).eval()
-    x, channels = example_input(model)
+    model, x, channels = _built(preset)
     with torch.no_grad():
         features = model.feature_map(x, channels)
         out = model(x, channels)
@@ -59,20 +64,16 @@ def test_feature_map_shape_stride_and_finite(preset):
 @pytest.mark.parametrize("preset", TEST_PRESETS)
 def test_feature_map_is_per_sample(preset):
     """Batching does not mix samples: the second sample's map alone equals its map in the batch."""
-    torch.manual_seed(0)
-    model = create_model(preset).eval()
-    x, channels = example_input(model)
+    model, x, channels = _built(preset)
     with torch.no_grad():
         torch.testing.assert_close(model.feature_map(x[1:], channels)[0], model.feature_map(x, channels)[1])
 
 
 @pytest.mark.parametrize("preset", TEST_PRESETS)
 def test_gradients_reach_every_trainable_parameter(preset):
-    torch.manual_seed(0)
-    model = create_model(preset).train()
+    model, x, channels = _built(preset, train=True)
     if hasattr(model, "hcs"):
         model.hcs.enabled = False  # every channel present, so every embedding row is used
-    x, channels = example_input(model)
     _scalar(model(x, channels)).backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     missing = [n for n, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
@@ -81,9 +82,7 @@ def test_gradients_reach_every_trainable_parameter(preset):
 
 @pytest.mark.parametrize("preset", TEST_PRESETS)
 def test_save_load_round_trip_keeps_feature_map(preset, tmp_path):
-    torch.manual_seed(1)
-    model = create_model(preset).eval()
-    x, channels = example_input(model, batch=1)
+    model, x, channels = _built(preset, batch=1)
     model.save(tmp_path / "m.safetensors")
     loaded = load_model(tmp_path / "m.safetensors")
     assert type(loaded) is type(model) and loaded.preset == preset and loaded.config == model.config
