@@ -21,7 +21,7 @@ import pkgutil
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._fixed_channels import FixedChannelModel, FixedChannelSegmenter
-from hyperplex.common.models._registry import create_model, list_models, load_model, register_model
+from hyperplex.common.models._registry import create_model, list_models, load_model, preset_summary, register_model
 from hyperplex.common.models.chada_vit import ChAdaViT
 from hyperplex.common.models.channel_vit import ChannelViT
 from hyperplex.common.models.efficientvit import HyperEfficientViT
@@ -47,6 +47,7 @@ __all__ = [
     "list_models",
     "load_model",
     "predict_markers",
+    "preset_summary",
     "register_model",
     "tiled_feature_map",
     "tiled_predict",
