@@ -162,37 +162,33 @@ def model_attention_ratio(repeats: int) -> tuple[int, float, float]:
 
 
 # ---------------------------------------------------------------------------- report
-def channel_sweep(families: dict, counts: list[int], size: int, repeats: int) -> dict[str, list]:
-    """Print and return (C, seconds, MiB) rows per family."""
-    print(f"\n== forward vs channel count (batch 2, {size}x{size} px, test presets) ==")
-    print(f"{'family':<18}{'C':>6}{'cpu ms':>12}{'peak MiB':>12}")
+def _sweep(label: str, families: dict, values: list[int], run: Callable[[str, int], tuple[float, float]]) -> dict:
+    """Measure ``run(family, value)`` for every value; print and return (value, seconds, MiB) rows per family."""
+    print(f"{'family':<18}{label:>6}{'cpu ms':>12}{'peak MiB':>12}")
     results = {}
-    for family, spec in families.items():
-        if not spec[3]:
-            continue
+    for family in families:
         rows = []
-        for c in counts:
-            seconds, mib = measure(family, c, size, repeats)
-            rows.append((c, seconds, mib))
-            print(f"{family:<18}{c:>6}{seconds * 1e3:>12.1f}{mib:>12.1f}", flush=True)
+        for v in values:
+            seconds, mib = run(family, v)
+            rows.append((v, seconds, mib))
+            print(f"{family:<18}{v:>6}{seconds * 1e3:>12.1f}{mib:>12.1f}", flush=True)
         results[family] = rows
     return results
+
+
+def channel_sweep(families: dict, counts: list[int], size: int, repeats: int) -> dict[str, list]:
+    """Print and return (C, seconds, MiB) rows per channel-adaptive family."""
+    print(f"\n== forward vs channel count (batch 2, {size}x{size} px, test presets) ==")
+    adaptive = {f: spec for f, spec in families.items() if spec[3]}
+    return _sweep("C", adaptive, counts, lambda family, c: measure(family, c, size, repeats))
 
 
 def size_sweep(families: dict, sizes: list[int], channels: int, repeats: int) -> dict[str, list]:
     """Print and return (size, seconds, MiB) rows per family."""
     print(f"\n== forward vs image size (batch 2, {channels} channels; MIPHEI: RGB) ==")
-    print(f"{'family':<18}{'size':>6}{'cpu ms':>12}{'peak MiB':>12}")
-    results = {}
-    for family, spec in families.items():
-        c = channels if spec[3] else 3
-        rows = []
-        for s in sizes:
-            seconds, mib = measure(family, c, s, repeats)
-            rows.append((s, seconds, mib))
-            print(f"{family:<18}{s:>6}{seconds * 1e3:>12.1f}{mib:>12.1f}", flush=True)
-        results[family] = rows
-    return results
+    return _sweep(
+        "size", families, sizes, lambda family, s: measure(family, channels if families[family][3] else 3, s, repeats)
+    )
 
 
 def print_exponents(results: dict[str, list], what: str, tail: int) -> dict[str, tuple[float, float]]:

@@ -1,134 +1,29 @@
-"""Tiled feature maps and their PCA colour map. Qt-free and torch-free (the model comes in as a function).
+"""PCA colour map of a feature map, for display. Qt-free and torch-free.
 
-Feature maps live on a coarser grid than the image (one vector per ``stride`` x ``stride`` patch).
-:func:`tiled_feature_map` pads the image to a multiple of the stride, runs the function on
-overlapping tiles and stitches the per-tile maps with tapered blending on the coarse grid, where the
-tile layout is the image layout divided by the stride.
+The feature maps come from :func:`hyperplex.common.models.tiled_feature_map` (tiled inference lives
+in the library); this module only turns a ``(D, h, w)`` map into an RGB image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 
-from hyperplex.common.arrays import as_channel_first, materialize
 from hyperplex.common.errors import InvalidParameterError
-from hyperplex.common.progress import progress
-from hyperplex.common.tiling import Stitcher, Tiler, Window
 
-__all__ = ["feature_map_steps", "pca_rgb", "tiled_feature_map"]
+__all__ = ["pca_rgb", "tiled_feature_map"]
 
 
-def _padded(data: Any, stride: int) -> tuple[Any, int, int]:
-    _, h, w = data.shape
-    ph, pw = (-h) % stride, (-w) % stride
-    return data, h + ph, w + pw
+def tiled_feature_map(*args: Any, **kwargs: Any) -> np.ndarray:
+    """Forward to :func:`hyperplex.common.models.inference.tiled_feature_map` (imports torch when called).
 
-
-def _read_tile(data: Any, window: Window, height: int, width: int) -> np.ndarray:
-    """Read a window that may run past the image edge (the excess is reflected)."""
-    rows, cols = window.slices
-    tile = materialize(data[:, rows.start : min(rows.stop, height), cols.start : min(cols.stop, width)])
-    pad_h, pad_w = window.height - tile.shape[1], window.width - tile.shape[2]
-    if pad_h or pad_w:
-        tile = np.pad(tile, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect" if min(tile.shape[1:]) > 1 else "edge")
-    return tile
-
-
-def feature_map_steps(
-    fn: Callable[[np.ndarray], np.ndarray],
-    array: Any,
-    *,
-    stride: int,
-    tile_size: int,
-    overlap: int = 0,
-    channel_axis: int = 0,
-) -> Generator[tuple[int, int], None, np.ndarray]:
-    """Run ``fn`` tile by tile, yielding ``(done, total)`` after each tile; return the stitched map.
-
-    Args:
-        fn: Maps a ``(C, tile, tile)`` float32 tile to ``(D, tile/stride, tile/stride)`` features.
-        array: ``(C, H, W)`` image (numpy, dask, zarr, xarray).
-        stride: Pixels per feature cell (the model's patch size).
-        tile_size: Tile edge in pixels; a multiple of ``stride``.
-        overlap: Overlap in pixels; a multiple of ``stride``, smaller than ``tile_size``.
-        channel_axis: Channel axis of ``array``.
-
-    Yields:
-        ``(tiles_done, tiles_total)``.
-
-    Returns:
-        The float32 feature map ``(D, ceil(H/stride), ceil(W/stride))``.
-
-    Raises:
-        InvalidParameterError: If the tile or overlap is not a multiple of the stride.
+    Kept so ``hyperplex.plugins.tiled_feature_map`` stays importable without torch; new code should call
+    the library function directly.
     """
-    if stride <= 0 or tile_size % stride or overlap % stride:
-        raise InvalidParameterError(
-            f"tile_size ({tile_size}) and overlap ({overlap}) must be multiples of the stride ({stride})."
-        )
-    data = as_channel_first(array, channel_axis)
-    height, width = int(data.shape[1]), int(data.shape[2])
-    _, hp, wp = _padded(data, stride)
-    tiles = (min(tile_size, hp), min(tile_size, wp))
-    pixel_tiler = Tiler((hp, wp), tiles, tuple(min(overlap, t - stride) for t in tiles))
-    coarse = Tiler(
-        (hp // stride, wp // stride),
-        (pixel_tiler.tile[0] // stride, pixel_tiler.tile[1] // stride),
-        tuple(o // stride for o in pixel_tiler.overlap),
-    )
-    stitcher: Stitcher | None = None
-    for done, (window, cell) in enumerate(zip(pixel_tiler, coarse), start=1):
-        features = np.asarray(fn(_read_tile(data, window, height, width).astype(np.float32)))
-        stitcher = stitcher or Stitcher(coarse, features.shape[0])
-        stitcher.add(cell, features)
-        yield done, len(coarse)
-    out = stitcher.result()
-    return out[:, : -(-height // stride), : -(-width // stride)]
+    from hyperplex.common.models.inference import tiled_feature_map as library_tiled_feature_map
 
-
-def tiled_feature_map(
-    fn: Callable[[np.ndarray], np.ndarray],
-    array: Any,
-    *,
-    stride: int,
-    tile_size: int,
-    overlap: int = 0,
-    channel_axis: int = 0,
-    should_stop: Callable[[], bool] | None = None,
-) -> np.ndarray:
-    """Run ``fn`` tile by tile and stitch a ``(D, ceil(H/stride), ceil(W/stride))`` feature map.
-
-    Args:
-        fn: Maps a ``(C, tile, tile)`` float32 tile to ``(D, tile/stride, tile/stride)`` features.
-        array: ``(C, H, W)`` image (numpy, dask, zarr, xarray).
-        stride: Pixels per feature cell (the model's patch size).
-        tile_size: Tile edge in pixels; a multiple of ``stride``.
-        overlap: Overlap in pixels; a multiple of ``stride``, smaller than ``tile_size``.
-        channel_axis: Channel axis of ``array``.
-        should_stop: Polled between tiles; returning True stops the run.
-
-    Returns:
-        The stitched float32 feature map.
-
-    Raises:
-        InvalidParameterError: If the tile or overlap is not a multiple of the stride, or the run was stopped.
-    """
-    steps = feature_map_steps(fn, array, stride=stride, tile_size=tile_size, overlap=overlap, channel_axis=channel_axis)
-    bar = progress(total=None, desc="features", unit="tile")
-    try:
-        while True:
-            if should_stop is not None and should_stop():
-                raise InvalidParameterError("Feature extraction was stopped before it finished.")
-            _, total = next(steps)
-            bar.total = total
-            bar.update(1)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        bar.close()
+    return library_tiled_feature_map(*args, **kwargs)
 
 
 def pca_rgb(features: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.0)) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,14 @@
-"""Models widget logic: load a model, run it tile by tile, turn outputs into layers. Qt-free.
+"""Models widget logic: load a model, run the library's tiled inference, turn outputs into layers. Qt-free.
 
-torch and :mod:`hyperplex.common.models` are imported inside the functions, so importing this module
-(and napari start-up with the plugin installed) stays free of torch.
+The tiling, padding and stitching live in :mod:`hyperplex.common.models.inference`; this module only
+adapts channels and inputs, reports the library's per-tile progress as ``(fraction, stage)`` for the
+worker, and builds layer data. torch and :mod:`hyperplex.common.models` are imported inside the
+functions, so importing this module (and napari start-up with the plugin installed) stays free of torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +17,16 @@ import numpy as np
 from hyperplex.common.arrays import materialize
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
-from hyperplex.plugins._embedding import feature_map_steps, pca_rgb
+from hyperplex.plugins._embedding import pca_rgb
 
 __all__ = [
     "EmbeddingResult",
     "PredictionResult",
     "channel_stats",
     "compute_embeddings",
-    "dense_features",
     "embedding_layer",
-    "feature_stride",
     "fit_channels",
     "list_presets",
-    "output_channels",
     "predict_channels",
     "prediction_layers",
     "resolve_model",
@@ -85,52 +84,14 @@ def fit_channels(model: Any, channels: ChannelSet) -> tuple[ChannelSet, str | No
     return mapped, note
 
 
-def dense_features(model: Any, x: Any, channels: ChannelSet) -> Any:
-    """Spatial features ``(B, D, h, w)`` of any hyperplex model.
-
-    Uses ``model.feature_map`` when the model has one; takes the finest stage of models whose
-    ``forward_features`` returns a list of maps (SegFormer, EfficientViT); and for channel-adaptive
-    ViTs (tokens ``(B, 1 + C * N, D)``, channel-major) averages each patch's tokens over channels.
-
-    Args:
-        model: The model (eval mode).
-        x: ``(B, C, H, W)`` tensor.
-        channels: One entry per channel of ``x``.
-
-    Returns:
-        A ``(B, D, h, w)`` tensor.
-
-    Raises:
-        InvalidParameterError: If the model's features have no spatial layout.
-    """
-    if hasattr(model, "feature_map"):
-        return model.feature_map(x, channels)
-    features = model.forward_features(x, channels)
-    if isinstance(features, (list, tuple)):
-        return features[0]
-    if features.ndim == 4:  # already a (B, D, h, w) map (e.g. MIPHEI's encoder)
-        return features
-    patch = getattr(model, "patch_size", None)
-    if patch is None or features.ndim != 3:
-        raise InvalidParameterError(f"{type(model).__name__} gives no spatial features to map.")
-    b, _, d = features.shape
-    gh, gw = x.shape[-2] // patch, x.shape[-1] // patch
-    tokens = features[:, 1:]
-    if tokens.shape[1] % (gh * gw):
-        raise InvalidParameterError(f"{type(model).__name__}: {tokens.shape[1]} tokens do not fit a {gh}x{gw} grid.")
-    per_channel = tokens.reshape(b, -1, gh * gw, d).mean(dim=1)  # (B, N, D)
-    return per_channel.transpose(1, 2).reshape(b, d, gh, gw)
-
-
-def feature_stride(model: Any, channels: ChannelSet, probe: int = 64) -> int:
-    """Pixels per feature cell, measured on a ``probe``-pixel zero tile."""
-    import torch
-
-    with torch.inference_mode():
-        out = dense_features(model, torch.zeros(1, len(channels), probe, probe), channels)
-    if out.shape[-1] == 0 or probe % out.shape[-1]:
-        raise InvalidParameterError(f"Cannot infer the feature stride of {type(model).__name__}.")
-    return probe // out.shape[-1]
+def _fractions(steps: Generator[tuple[int, int], None, Any], share: float = 0.95) -> Generator[Progress, None, Any]:
+    """Turn a library ``*_steps`` generator's ``(done, total)`` into ``(fraction, "tile i/n")``; return its result."""
+    try:
+        while True:
+            done, total = next(steps)
+            yield share * done / total, f"tile {done}/{total}"
+    except StopIteration as stop:
+        return stop.value
 
 
 def channel_stats(preview: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -140,18 +101,6 @@ def channel_stats(preview: Any) -> tuple[np.ndarray, np.ndarray]:
     mean = np.nanmean(data, axis=(1, 2))
     std = np.nanstd(data, axis=(1, 2))
     return np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
-
-
-def _tile_function(model: Any, channels: ChannelSet, mean: np.ndarray, std: np.ndarray) -> Callable:
-    import torch
-
-    def run(tile: np.ndarray) -> np.ndarray:
-        normed = (np.nan_to_num(tile) - mean[:, None, None]) / std[:, None, None]
-        with torch.inference_mode():
-            out = dense_features(model, torch.from_numpy(normed.astype(np.float32))[None], channels)
-        return out[0].float().numpy()
-
-    return run
 
 
 class EmbeddingResult:
@@ -177,20 +126,17 @@ def compute_embeddings(
 
     Yields ``(fraction, stage)`` after each tile; returns the :class:`EmbeddingResult`.
     """
+    from hyperplex.common.models.inference import tiled_feature_map_steps
+
     used, note = fit_channels(model, channels)
-    stride = feature_stride(model, used)
     mean, std = channel_stats(preview)
-    tile = max(stride, tile_size // stride * stride)
-    steps = feature_map_steps(
-        _tile_function(model, used, mean, std), image, stride=stride, tile_size=tile,
-        overlap=min(overlap // stride * stride, tile - stride),
+    multiple, stride = model.input_multiple, model.feature_stride
+    tile = model.fixed_input_size or max(multiple, tile_size // multiple * multiple)
+    steps = tiled_feature_map_steps(
+        model, image, used, tile_size=tile, overlap=min(overlap // stride * stride, tile - stride),
+        transform=lambda t: (np.nan_to_num(t) - mean[:, None, None]) / std[:, None, None],
     )  # fmt: skip
-    try:
-        while True:
-            done, total = next(steps)
-            yield 0.95 * done / total, f"tile {done}/{total}"
-    except StopIteration as stop:
-        features = stop.value
+    features = yield from _fractions(steps)
     rgb, explained = pca_rgb(features)
     yield 1.0, "done"
     return EmbeddingResult(rgb, explained, stride, model_name, note)
@@ -231,69 +177,31 @@ class PredictionResult:
         self.image, self.channels, self.model_name = image, channels, model_name
 
 
-_RGB = ChannelSet.from_names(("R", "G", "B"), colors=("#FF0000", "#00FF00", "#0000FF"))
-
-
-def output_channels(model: Any, count: int) -> ChannelSet:
-    """Names of a dense model's output channels: ``model.output_channels`` or ``config["markers"]``, else c0.."""
-    for candidate in (getattr(model, "output_channels", None), getattr(model, "config", {}).get("markers")):
-        if candidate is not None:
-            return ChannelSet.coerce(candidate, count, name="model output channels")
-    return ChannelSet.default(count)
-
-
-def _as_chw_rgb(rgb: Any) -> Any:
+def _rgb_axis(rgb: Any) -> int:
     shape = tuple(rgb.shape)
     if len(shape) != 3 or 3 not in (shape[0], shape[-1]):
         raise InvalidParameterError(f"An H&E image must be RGB, (H, W, 3) or (3, H, W); got shape {shape}.")
-    return rgb if shape[0] == 3 and shape[-1] != 3 else np.moveaxis(rgb, -1, 0)
-
-
-def _run_dense(model: Any, tile: np.ndarray, multiple: int) -> np.ndarray:
-    """One tile through a dense model: pad (edge) to ``model.fixed_input_size`` or a multiple, normalise, crop."""
-    import torch
-
-    _, h, w = tile.shape
-    fixed = getattr(model, "fixed_input_size", None)
-    ph, pw = (fixed - h, fixed - w) if fixed else ((-h) % multiple, (-w) % multiple)
-    padded = np.pad(tile, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else tile
-    x = torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))[None]
-    with torch.inference_mode():
-        if hasattr(model, "normalize"):  # the encoder's input statistics (MIPHEI)
-            x = model.normalize(x)
-        out = model(x, _RGB)
-    return out[0, :, :h, :w].float().numpy()
+    return 0 if shape[0] == 3 and shape[-1] != 3 else -1
 
 
 def predict_channels(
-    model: Any, model_name: str, rgb: Any, *, tile_size: int = 256, overlap: int = 32, multiple: int = 32
+    model: Any, model_name: str, rgb: Any, *, tile_size: int = 256, overlap: int = 32
 ) -> Generator[Progress, None, PredictionResult]:
-    """Predict multiplex channels from an RGB H&E image tile by tile (tapered stitching).
+    """Predict multiplex channels from an RGB H&E image with the library's tiled predictor.
 
-    The image is scaled to ``[0, 1]`` (uint8 / 255), normalised by ``model.normalize`` when the model
-    has one (MIPHEI) and passed as channels R, G, B; tiles are padded (edge) to the model's
-    ``fixed_input_size`` or to a multiple of ``multiple`` pixels and cropped back. Output names come
-    from ``model.output_channels`` (MIPHEI's markers).
+    :func:`hyperplex.common.models.predict_markers` does the work (scaling to [0, 1], ``model.normalize``,
+    padding, tapered stitching); the tile size is the model's ``fixed_input_size`` when it has one.
+    Output names come from ``model.output_channels`` (MIPHEI's markers).
 
     Yields ``(fraction, stage)`` after each tile; returns the :class:`PredictionResult`.
     """
-    from hyperplex.common.tiling import Stitcher, Tiler
+    from hyperplex.common.models.inference import predict_markers_steps
 
-    data = _as_chw_rgb(rgb)
-    scale = 255.0 if np.dtype(data.dtype).kind in "ui" else 1.0
-    tile_size = getattr(model, "fixed_input_size", None) or tile_size
-    tiler = Tiler(data.shape, tile_size, min(overlap, tile_size - 1))
-    stitcher: Stitcher | None = None
-    for done, window in enumerate(tiler, start=1):
-        rows, cols = window.slices
-        tile = materialize(data[:, rows, cols]).astype(np.float32) / scale
-        out = _run_dense(model, tile, multiple)
-        stitcher = stitcher or Stitcher(tiler, out.shape[0])
-        stitcher.add(window, out)
-        yield 0.95 * done / len(tiler), f"tile {done}/{len(tiler)}"
-    image = stitcher.result()
+    tile = model.fixed_input_size or tile_size
+    steps = predict_markers_steps(model, rgb, tile, min(overlap, tile - 1), channel_axis=_rgb_axis(rgb))
+    image, channels = yield from _fractions(steps)
     yield 1.0, "done"
-    return PredictionResult(image, output_channels(model, image.shape[0]), model_name)
+    return PredictionResult(image, channels, model_name)
 
 
 def prediction_layers(result: PredictionResult, *, scale: Any = None, units: Any = None) -> list[tuple]:

@@ -27,7 +27,7 @@ def _build(name: str) -> Any:
 
 
 def _describe(name: str, channels: int, img_size: int) -> dict[str, Any]:
-    from hyperplex.common.models._registry import preset_summary
+    from hyperplex.common.models import preset_summary
 
     model = _build(name)
     params = sum(p.numel() for p in model.parameters())
@@ -55,7 +55,7 @@ def models() -> None:
 @click.argument("pattern", default="*")
 def list_cmd(pattern: str) -> None:
     """List presets matching PATTERN (shell wildcards, e.g. 'lessvit_*')."""
-    from hyperplex.common.models._registry import list_models, preset_summary
+    from hyperplex.common.models import list_models, preset_summary
 
     names = list_models(pattern)
     if not names:

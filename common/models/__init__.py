@@ -3,33 +3,62 @@
 ``create_model(name, **overrides)`` builds a registered preset, ``list_models(pattern)`` lists them,
 ``load_model(path)`` rebuilds a model saved with ``model.save(path)``. Every model is called as
 ``model(x, channels)`` with ``x`` a (B, C, H, W) tensor and ``channels`` a
-:class:`~hyperplex.common.channels.ChannelSet` or a list of wavelengths (nm) or names.
+:class:`~hyperplex.common.channels.ChannelSet` or a list of wavelengths (nm) or names, and gives
+dense features with ``model.feature_map(x, channels)`` (B, feature_dim, H / feature_stride,
+W / feature_stride); see :class:`HyperplexModel` for the whole contract.
+:func:`tiled_feature_map`, :func:`tiled_predict` and :func:`predict_markers` run any model over
+images larger than memory.
 
-Preset prefixes: ``channelvit_``, ``chadavit_``, ``lessvit_``, ``hypersegformer_``,
-``hyperefficientvit_``, ``miphei_``; each family has a tiny ``<prefix>test`` preset.
+Preset prefixes: ``channelvit_``, ``chadavit_``, ``lessvit_`` (and ``lessvit_hypermae_``),
+``hypersegformer_``, ``hyperefficientvit_``, ``miphei_``; each family has a tiny ``<prefix>test``
+preset. Layers live in :mod:`hyperplex.common.layers`; converters of official checkpoints and
+family helpers stay in their family modules (e.g. :mod:`hyperplex.common.models.chada_vit`).
 """
 
 import importlib
 import pkgutil
 
 from hyperplex.common.models._base import HyperplexModel
-from hyperplex.common.models._registry import create_model, list_models, load_model, register_model
+from hyperplex.common.models._channel_tokens import ChannelTokenModel
+from hyperplex.common.models._fixed_channels import FixedChannelModel, FixedChannelSegmenter
+from hyperplex.common.models._registry import create_model, list_models, load_model, preset_summary, register_model
+from hyperplex.common.models.chada_vit import ChAdaViT
+from hyperplex.common.models.channel_vit import ChannelViT
+from hyperplex.common.models.efficientvit import HyperEfficientViT
+from hyperplex.common.models.hyper_mae import HyperMAE
+from hyperplex.common.models.inference import predict_markers, tiled_feature_map, tiled_predict
+from hyperplex.common.models.less_vit import LESSViT
+from hyperplex.common.models.miphei import MIPHEI
+from hyperplex.common.models.segformer import HyperSegFormer
 
-__all__ = ["HyperplexModel", "create_model", "list_models", "load_model", "register_model"]
+__all__ = [
+    "ChAdaViT",
+    "ChannelTokenModel",
+    "ChannelViT",
+    "FixedChannelModel",
+    "FixedChannelSegmenter",
+    "HyperEfficientViT",
+    "HyperMAE",
+    "HyperSegFormer",
+    "HyperplexModel",
+    "LESSViT",
+    "MIPHEI",
+    "create_model",
+    "list_models",
+    "load_model",
+    "predict_markers",
+    "preset_summary",
+    "register_model",
+    "tiled_feature_map",
+    "tiled_predict",
+]
 
-# Every public module of this package is a model family: importing it registers its presets, and
-# the names in its ``__all__`` are re-exported here (so new families need no edit of this file).
 
-
-def _import_families() -> None:
+def _register_families() -> None:
+    """Import every public module of this package, so that each family's presets are registered."""
     for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for public in getattr(module, "__all__", ()):
-            globals()[public] = getattr(module, public)
-            if public not in __all__:
-                __all__.append(public)
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
-_import_families()
+_register_families()

@@ -1,4 +1,4 @@
-"""The base class of every hyperplex model: config capture, channel coercion, safetensors save.
+"""The base class of every hyperplex model: the model contract, channel coercion, safetensors save.
 
 Subclasses take plain JSON-serialisable constructor arguments. :class:`HyperplexModel` records them
 automatically in ``self.config`` (the bound arguments of the most-derived ``__init__``), so
@@ -8,11 +8,9 @@ relies on that.
 
 from __future__ import annotations
 
-import functools
-import inspect
+import abc
 import json
 import os
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -21,9 +19,10 @@ from torch import nn
 from hyperplex.common._version import __version__
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelLike, ChannelSet
-from hyperplex.common.errors import InvalidParameterError, ModelCompatibilityError
+from hyperplex.common.errors import ModelCompatibilityError
+from hyperplex.common.models._config import capture_config
 
-__all__ = ["FORMAT_NAME", "HyperplexModel", "model_class", "model_classes"]
+__all__ = ["FORMAT_NAME", "HyperplexModel", "PatchFeatures", "model_class", "model_classes"]
 
 #: ``format`` entry of the safetensors metadata written by :meth:`HyperplexModel.save`.
 FORMAT_NAME = "hyperplex-model"
@@ -45,55 +44,30 @@ def model_class(key: str) -> type[HyperplexModel] | None:
     return _CLASSES.get(key)
 
 
-def _jsonable(value: Any, where: str) -> Any:
-    """Normalise a config value to JSON types (tuples become lists), or raise."""
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as err:
-        raise InvalidParameterError(
-            f"Model argument `{where}` = {value!r} is not JSON-serialisable; model constructors must take "
-            "plain values (numbers, strings, lists, dicts) so the model can be saved and rebuilt."
-        ) from err
+class HyperplexModel(nn.Module, metaclass=abc.ABCMeta):
+    """Base class of every model in :mod:`hyperplex.common.models`: the model contract.
 
+    Inputs: ``x`` a (B, C, H, W) float tensor; ``channels`` a :class:`ChannelSet` or a list of
+    wavelengths in nm (floats) or of names (strings), one per channel of ``x`` (fixed-band models
+    also take None); ``channel_mask`` an optional (B, C) bool tensor, True where a sample really has
+    that channel (a zero-padded batch of mixed channel sets; models that cannot mask raise).
 
-def _bound_config(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict[str, Any]:
-    bound = signature.bind(None, *args, **kwargs)
-    bound.apply_defaults()
-    config: dict[str, Any] = {}
-    for name, value in list(bound.arguments.items())[1:]:  # skip self
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            config.update({k: _jsonable(v, k) for k, v in value.items()})
-        elif kind is not inspect.Parameter.VAR_POSITIONAL:
-            config[name] = _jsonable(value, name)
-    return config
+    Every family implements:
 
+    - ``forward(x, channels, channel_mask=None)``: the family's output (an embedding or class logits
+      (B, K); dense logits or predictions (B, K, H, W); Hyper-MAE's loss dict). By default
+      ``forward_head(forward_features(...))``.
+    - ``forward_features(x, channels, channel_mask=None)``: the family's native features (tokens,
+      token grid, a list of stage maps...; documented per family); input of ``forward_head``.
+    - ``feature_map(x, channels, channel_mask=None)``: dense features (B, feature_dim, h, w) on the
+      model's own grid, ``h = H / feature_stride`` for sides that are multiples of ``input_multiple``.
+      This is the one dense output every tool (tiled inference, embeddings, probes) relies on.
+    - ``feature_stride`` and ``feature_dim``: pixels per ``feature_map`` cell and its channel count.
 
-def _defining_class(cls: type) -> type:
-    """The first class in the MRO that defines ``__init__`` (whose arguments make the config)."""
-    return next(k for k in cls.__mro__ if "__init__" in k.__dict__)
-
-
-def _capture_config(cls: type, init: Callable[..., None]) -> Callable[..., None]:
-    signature = inspect.signature(init)
-
-    @functools.wraps(init)
-    def wrapped(self: HyperplexModel, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        if _defining_class(type(self)) is cls:  # only the most-derived constructor defines the config
-            self.config = _bound_config(signature, args, kwargs)
-
-    return wrapped
-
-
-class HyperplexModel(nn.Module):
-    """Base class of every model in :mod:`hyperplex.common.models`.
-
-    Contract: ``forward(x, channels, channel_mask=None)`` with ``x`` a (B, C, H, W) float tensor,
-    ``channels`` a :class:`ChannelSet` or a list of wavelengths in nm (floats) or of names
-    (strings), one per channel of ``x``; ``channel_mask`` an optional (B, C) bool tensor, True where
-    a sample really has that channel (a zero-padded batch of mixed channel sets). Backbones also
-    have ``forward_features(x, channels, ...)``. ``num_tokens(C, img_size)`` reports the token count.
+    and may override ``input_multiple`` (image sides must be multiples of it; default
+    ``feature_stride``), ``fixed_input_size`` (the only accepted side, or None), ``normalize`` (the
+    input statistics the weights expect; identity), ``output_channels`` (names of dense outputs),
+    ``check_channels`` and ``num_tokens``. Persistence (``save``, ``metadata``, loading) is shared.
 
     Attributes:
         preset: Name of the registered preset that built the model, if any.
@@ -108,7 +82,7 @@ class HyperplexModel(nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _capture_config(cls, cls.__dict__["__init__"])  # type: ignore[method-assign]
+            cls.__init__ = capture_config(cls, cls.__dict__["__init__"])  # type: ignore[method-assign]
         _CLASSES[_class_key(cls)] = cls
 
     def __init__(self) -> None:
@@ -116,6 +90,54 @@ class HyperplexModel(nn.Module):
         self.preset: str | None = None
         self.config: dict[str, Any] = {}
         self.trained_channels: ChannelSet | None = None
+
+    # ------------------------------------------------------------------ contract
+    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any):
+        """The family's output: ``forward_head(forward_features(x, channels, channel_mask, **options))``."""
+        return self.forward_head(self.forward_features(x, channels, channel_mask, **options))
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> Any:
+        """The family's native features of a (B, C, H, W) batch (layout documented per family)."""
+
+    def forward_head(self, features: Any) -> torch.Tensor:
+        """Map ``forward_features``' output to the model output (families without a head override ``forward``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no forward_head; it defines forward() directly.")
+
+    @abc.abstractmethod
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Dense features (B, feature_dim, H / feature_stride, W / feature_stride) of a (B, C, H, W) batch."""
+
+    @property
+    @abc.abstractmethod
+    def feature_stride(self) -> int:
+        """Pixels per :meth:`feature_map` cell (along rows and columns)."""
+
+    @property
+    @abc.abstractmethod
+    def feature_dim(self) -> int:
+        """Channels of :meth:`feature_map`."""
+
+    @property
+    def input_multiple(self) -> int:
+        """Image sides must be multiples of this (tiled inference pads to it); default ``feature_stride``."""
+        return self.feature_stride
+
+    @property
+    def fixed_input_size(self) -> int | None:
+        """The only image side the model accepts (e.g. a timm encoder's ``img_size``), or None for any."""
+        return None
+
+    @property
+    def output_channels(self) -> ChannelSet | None:
+        """Names of the channels of a dense ``forward`` output (e.g. predicted markers), or None."""
+        return None
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Bring inputs to the statistics the weights expect; identity unless the family defines them."""
+        return x
 
     # ------------------------------------------------------------------ channels
     def _channels(self, channels: ChannelLike, x: torch.Tensor) -> ChannelSet:
@@ -199,3 +221,23 @@ class HyperplexModel(nn.Module):
                 + ". Rebuild the model with the configuration the weights were trained with."
             )
         self.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
+
+
+class PatchFeatures:
+    """Mixin for ViTs with one feature cell per patch: ``feature_stride = patch_size``, ``feature_dim = embed_dim``.
+
+    Put it before :class:`HyperplexModel` in the bases; the class sets ``patch_size`` and ``embed_dim``.
+    """
+
+    patch_size: int
+    embed_dim: int
+
+    @property
+    def feature_stride(self) -> int:
+        """One feature cell per patch."""
+        return self.patch_size
+
+    @property
+    def feature_dim(self) -> int:
+        """Token width."""
+        return self.embed_dim

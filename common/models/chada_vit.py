@@ -24,11 +24,10 @@ from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
-from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, resample_pos_embed, trunc_normal_init
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, trunc_normal_init
+from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
-from hyperplex.common.models.channel_vit import ChannelTokenOutputs, token_mask
 
 __all__ = ["ChAdaBlock", "ChAdaViT", "convert_chadavit_state_dict", "pad_channel_batch", "unstack_channels"]
 
@@ -63,7 +62,7 @@ class ChAdaBlock(nn.Module):
         return self.norm2(x + self.drop2(self.mlp(x)))
 
 
-class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
+class ChAdaViT(ChannelTokenModel):
     """Channel Adaptive Vision Transformer.
 
     Args:
@@ -101,6 +100,7 @@ class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
         self.channel_vocab = None if channel_vocab is None else make_vocab(channel_vocab, None)
         self.max_channels = max_channels if channel_vocab is None else len(self.channel_vocab)
         self.patch_size = patch_size
+        self.embed_dim = embed_dim
         self.grid = (img_size // patch_size, img_size // patch_size)
         self.patch_embed = PatchEmbedPerChannel(embed_dim, patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -127,11 +127,6 @@ class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
         self._embedding_rows(cs, torch.device("cpu"))
         return cs
 
-    def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int:
-        """``1 + C * N`` tokens (a padded batch attends over ``1 + C_max * N``)."""
-        h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
-        return 1 + num_channels * (h // self.patch_size) * (w // self.patch_size)
-
     def _embedding_rows(self, cs: ChannelSet, device: torch.device) -> torch.Tensor:
         if self.channel_vocab is not None:
             return channel_indices(self.channel_vocab, cs, device)
@@ -142,9 +137,6 @@ class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
             )
         return torch.arange(len(cs), device=device)
 
-    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
-        return self.pos_embed if grid == self.grid else resample_pos_embed(self.pos_embed, grid)
-
     def embed(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Tokens (B, 1 + C * N, D): CLS, then channel-major patch tokens with slot and position embeddings."""
         tokens = self.patch_embed(x)  # (B, C, N, D)
@@ -153,28 +145,11 @@ class ChAdaViT(ChannelTokenOutputs, HyperplexModel):
         cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
         return self.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
 
-    def forward_features(
-        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """All output tokens after the final norm.
-
-        Args:
-            x: Images (B, C, H, W); in a padded batch, absent channels are any value (zeros).
-            channels: One entry per channel slot of ``x`` (ChannelSet or list of names / nm).
-            channel_mask: Optional (B, C) bool, True where the sample has that channel. Tokens of
-                absent channels are masked as keys, so they never change real tokens.
-
-        Returns:
-            Tokens (B, 1 + C * N, D), CLS first, channel-major.
-        """
-        cs = self._channels(channels, x)
-        if channel_mask is not None and channel_mask.shape != x.shape[:2]:
-            raise ChannelMismatchError(f"channel_mask has shape {tuple(channel_mask.shape)}, expected {x.shape[:2]}.")
-        seq = self.embed(x, self._embedding_rows(cs, x.device))
-        mask = token_mask(channel_mask, (x.shape[-2] // self.patch_size) * (x.shape[-1] // self.patch_size))
-        for block in self.blocks:
-            seq = block(seq, attn_mask=mask)
-        return self.norm(seq)
+    def tokenize(
+        self, x: torch.Tensor, channels: ChannelSet, channel_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens with slot (or vocabulary) channel embeddings; the mask is passed through."""
+        return self.embed(x, self._embedding_rows(channels, x.device)), channel_mask
 
 
 def pad_channel_batch(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

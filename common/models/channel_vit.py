@@ -14,88 +14,20 @@ import torch
 from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
-from hyperplex.common.errors import ChannelMismatchError
-from hyperplex.common.layers import (
-    Block,
-    PatchEmbedPerChannel,
-    key_padding_to_attn_mask,
-    resample_pos_embed,
-    trunc_normal_init,
-)
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.layers import Block, PatchEmbedPerChannel, trunc_normal_init
+from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
 from hyperplex.common.models.hcs import HierarchicalChannelSampler
 
-__all__ = ["ChannelTokenOutputs", "ChannelViT", "channel_mean_map", "convert_channelvit_state_dict"]
+__all__ = ["ChannelViT", "convert_channelvit_state_dict"]
 
 
 def _grid(img_size: int | list[int]) -> tuple[int, int]:
     return (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
 
 
-def token_mask(channel_mask: torch.Tensor | None, num_patches: int) -> torch.Tensor | None:
-    """SDPA mask (B, 1, 1, 1 + C * N) from a (B, C) channel mask (True = channel present)."""
-    if channel_mask is None:
-        return None
-    pad = ~channel_mask.bool().repeat_interleave(num_patches, dim=1)
-    pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], dim=1)  # CLS is never padding
-    return key_padding_to_attn_mask(pad)
-
-
-def channel_mean_map(
-    features: torch.Tensor, grid: tuple[int, int], channel_mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Average channel-major patch tokens over channels into a (B, D, rows, cols) feature map.
-
-    Args:
-        features: Tokens (B, 1 + C * N, D), CLS first.
-        grid: Patch rows and columns (N = rows * cols).
-        channel_mask: Optional (B, C) bool; absent channels are left out of the mean.
-    """
-    b, _, d = features.shape
-    n = grid[0] * grid[1]
-    tokens = features[:, 1:].reshape(b, -1, n, d)  # (B, C, N, D)
-    if channel_mask is not None and channel_mask.shape[1] == tokens.shape[1]:
-        weight = channel_mask.to(tokens.dtype)[:, :, None, None]
-        mean = (tokens * weight).sum(1) / weight.sum(1).clamp_min(1)
-    else:
-        mean = tokens.mean(1)
-    return mean.transpose(1, 2).reshape(b, d, *grid)
-
-
-class ChannelTokenOutputs:
-    """Outputs shared by the channel-token ViTs (one token per channel and patch, plus CLS): mixin.
-
-    Needs ``forward_features(x, channels, channel_mask)`` returning (B, 1 + C * P, D) tokens, ``head`` and
-    ``patch_size``.
-    """
-
-    patch_size: int
-    head: nn.Module
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Head on the CLS token (identity when ``num_classes`` is 0)."""
-        return self.head(features[:, 0])
-
-    def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """CLS embedding (or class logits) of a (padded) (B, C, H, W) batch; see ``forward_features``."""
-        return self.forward_head(self.forward_features(x, channels, channel_mask))  # type: ignore[attr-defined]
-
-    def feature_map(
-        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Dense features (B, D, H / p, W / p): patch tokens averaged over each sample's present channels.
-
-        The official ChannelViT code has no dense output (insitro/ChannelViT#17); averaging over channels per
-        position is the usual choice for a segmentation decoder.
-        """
-        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
-        tokens = self.forward_features(x, channels, channel_mask)  # type: ignore[attr-defined]
-        return channel_mean_map(tokens, grid, channel_mask)
-
-
-class ChannelViT(ChannelTokenOutputs, HyperplexModel):
+class ChannelViT(ChannelTokenModel):
     """Channel Vision Transformer (with optional Hierarchical Channel Sampling in training).
 
     Args:
@@ -169,17 +101,7 @@ class ChannelViT(ChannelTokenOutputs, HyperplexModel):
         channel_indices(self.channel_vocab, cs)
         return cs
 
-    def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int:
-        """``1 + C * N`` tokens for ``C`` channels of an image of ``img_size`` pixels."""
-        h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
-        return 1 + num_channels * (h // self.patch_size) * (w // self.patch_size)
-
     # ------------------------------------------------------------------ forward
-    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
-        if grid == self.grid:
-            return self.pos_embed
-        return resample_pos_embed(self.pos_embed, grid)
-
     def _sample_channels(
         self, x: torch.Tensor, idx: torch.Tensor, channel_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -197,31 +119,13 @@ class ChannelViT(ChannelTokenOutputs, HyperplexModel):
         cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
         return self.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
 
-    def forward_features(
-        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """All output tokens after the final norm.
-
-        Args:
-            x: Images (B, C, H, W).
-            channels: One name per channel of ``x`` (ChannelSet or list), from the vocabulary.
-            channel_mask: Optional (B, C) bool, True where a sample has the channel; absent
-                channels' tokens are never attended to (a padded batch of mixed channel sets).
-
-        Returns:
-            Tokens (B, 1 + C' * N, D): CLS first, then channel-major patch tokens (C' < C when
-            Hierarchical Channel Sampling dropped channels in training).
-        """
-        cs = self._channels(channels, x)
-        if channel_mask is not None and channel_mask.shape != x.shape[:2]:
-            raise ChannelMismatchError(f"channel_mask has shape {tuple(channel_mask.shape)}, expected {x.shape[:2]}.")
-        idx = channel_indices(self.channel_vocab, cs, x.device)
+    def tokenize(
+        self, x: torch.Tensor, channels: ChannelSet, channel_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens of the vocabulary channels ``channels``, after Hierarchical Channel Sampling in training."""
+        idx = channel_indices(self.channel_vocab, channels, x.device)
         x, idx, channel_mask = self._sample_channels(x, idx, channel_mask)
-        seq = self.embed(x, idx)
-        mask = token_mask(channel_mask, (x.shape[-2] // self.patch_size) * (x.shape[-1] // self.patch_size))
-        for block in self.blocks:
-            seq = block(seq, attn_mask=mask)
-        return self.norm(seq)
+        return self.embed(x, idx), channel_mask
 
 
 def convert_channelvit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -21,7 +21,7 @@ from torch import nn
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.efficientvit_blocks import ConvNormAct, DSConv, EfficientViTBlock, MBConv, Residual
 from hyperplex.common.layers.upscale import UpscaleBlock
-from hyperplex.common.models.hyperspectral_vits_base import FixedChannelSegmenter
+from hyperplex.common.models._fixed_channels import FixedChannelSegmenter
 
 __all__ = ["HyperEfficientViT"]
 
@@ -130,18 +130,31 @@ class EfficientViTSegHead(nn.Module):
         self.classifier = nn.Conv2d(width * (final_expand or 1), num_classes, 1)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, features: Sequence[torch.Tensor], stride8_size: tuple[int, int]) -> torch.Tensor:
-        """Fuse stage features (coarsest first) and classify; ``stride8_size`` is the stage-2 grid."""
+    def fuse_features(self, features: Sequence[torch.Tensor], stride8_size: tuple[int, int]) -> torch.Tensor:
+        """Fused map (B, head_width, H / head_stride, W / head_stride) of stage features (coarsest first).
+
+        ``stride8_size`` is the stage-2 grid; the projected stages are summed at ``head_stride`` and
+        refined by the residual MBConv blocks.
+        """
         factor = 8 // self.head_stride
         size = (stride8_size[0] * factor, stride8_size[1] * factor)
         x = sum(_resize(proj(f), size) for proj, f in zip(self.inputs, features))
         for block in self.middle:
             x = x + block(x)
+        return x
+
+    def classify(self, fused: torch.Tensor) -> torch.Tensor:
+        """Upscale blocks, expand conv and classifier on :meth:`fuse_features`' map."""
+        x = fused
         for up in self.upscale:
             x = up(x)
         if self.expand is not None:
             x = self.expand(x)
         return self.classifier(self.dropout(x))
+
+    def forward(self, features: Sequence[torch.Tensor], stride8_size: tuple[int, int]) -> torch.Tensor:
+        """Fuse stage features (coarsest first) and classify; ``stride8_size`` is the stage-2 grid."""
+        return self.classify(self.fuse_features(features, stride8_size))
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -223,6 +236,25 @@ class HyperEfficientViT(FixedChannelSegmenter):
         """Backbone features ``[stem, stage1, stage2, stage3, stage4]`` (strides 2 to 32)."""
         return self.backbone(x)
 
-    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Segmentation head on stages 4, 3 and 2: logits at stride 8."""
-        return self.head([features[4], features[3], features[2]], tuple(features[2].shape[-2:]))
+    def decode_features(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The segmentation head's fused map of stages 4, 3 and 2 (B, head_width, H / head_stride, W / head_stride)."""
+        return self.head.fuse_features([features[4], features[3], features[2]], tuple(features[2].shape[-2:]))
+
+    def classify(self, fused: torch.Tensor) -> torch.Tensor:
+        """Upscale blocks, expand conv and classifier: logits at ``head_stride / 2 ** upscale_layers``."""
+        return self.head.classify(fused)
+
+    @property
+    def feature_stride(self) -> int:
+        """The head stride (8 by default): the fused map is at that resolution."""
+        return int(self.config["head_stride"])
+
+    @property
+    def feature_dim(self) -> int:
+        """The head width."""
+        return int(self.config["head_width"])
+
+    @property
+    def input_multiple(self) -> int:
+        """32: the backbone's last stage has stride 32."""
+        return 32

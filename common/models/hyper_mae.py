@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
-from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
-from hyperplex.common.layers import LESSBlock, check_patchable, less_dims, positional_channel_embed
+from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.layers import LESSBlock, less_dims, positional_channel_embed
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models.less_vit import LESSViT, convert_lessvit_state_dict
@@ -186,6 +186,28 @@ class HyperMAE(HyperplexModel):
         """Full grid tokens, as :meth:`LESSViT.num_tokens` (the encoder sees fewer when masking)."""
         return self.encoder.num_tokens(num_channels, img_size)
 
+    @property
+    def feature_stride(self) -> int:
+        """The encoder's patch size."""
+        return self.encoder.feature_stride
+
+    @property
+    def feature_dim(self) -> int:
+        """The encoder's token width."""
+        return self.encoder.feature_dim
+
+    def forward_features(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any
+    ) -> torch.Tensor:
+        """The encoder's token grid (B, C + 1, N + 1, D) of the unmasked input (:meth:`LESSViT.forward_features`)."""
+        return self.encoder.forward_features(x, channels, channel_mask, **options)
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any
+    ) -> torch.Tensor:
+        """The encoder's dense features (B, D, H / p, W / p), no masking (see :meth:`LESSViT.feature_map`)."""
+        return self.encoder.feature_map(x, channels, channel_mask, **options)
+
     def _mask(self, b: int, c: int, n: int, device: torch.device) -> tuple[tuple, tuple]:
         keep_c = c if self.channel_mask_ratio == 0 else min(c, max(int(c * (1 - self.channel_mask_ratio)), 2))
         keep_n = max(int(n * (1 - self.mask_ratio)), 1)
@@ -220,13 +242,8 @@ class HyperMAE(HyperplexModel):
         Raises:
             ChannelMismatchError: If a per-sample channel mask is given (one band set per batch).
         """
-        if channel_mask is not None and not bool(channel_mask.all()):
-            raise ChannelMismatchError("Hyper-MAE runs one band set per batch; split the batch by band set.")
         enc = self.encoder
-        gsd = enc.gsd if gsd is None else float(gsd)
-        wl = enc.wavelengths(channels, count=x.shape[1])
-        grid = check_patchable(x, enc.patch_size)
-        tokens = enc.token_grid(x, wl) + enc.pos_chan_embed(wl, grid, gsd).to(x)
+        tokens, wl, grid, gsd = enc.embedded_grid(x, channels, channel_mask, gsd)
         b, c, n = x.shape[0], x.shape[1], grid[0] * grid[1]
         (chan_keep, chan_restore, chan_mask), (pos_keep, pos_restore, pos_mask) = self._mask(b, c, n, x.device)
         spatial_mask = enc.spatial_mask(grid, gsd, x.device)

@@ -13,6 +13,8 @@ restricting spatial attention to a radius in metres. Memory and time grow linear
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from hyperplex.common.layers import (
     perception_field_mask,
     positional_channel_embed,
 )
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._base import HyperplexModel, PatchFeatures
 from hyperplex.common.models._registry import register_model
 
 __all__ = ["LESSViT", "SpectralPatchEmbed", "convert_lessvit_state_dict"]
@@ -57,7 +59,7 @@ class SpectralPatchEmbed(nn.Module):
         return tokens.reshape(b, c, tokens.shape[1], tokens.shape[2])
 
 
-class LESSViT(HyperplexModel):
+class LESSViT(PatchFeatures, HyperplexModel):
     """LESS ViT encoder with a linear head on the global CLS token.
 
     Args:
@@ -201,6 +203,27 @@ class LESSViT(HyperplexModel):
         return self.norm(grid_tokens)
 
     # ------------------------------------------------------------------ forward
+    def embedded_grid(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None, gsd: float | None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int], float]:
+        """Embedded token grid before the blocks, with what it was built from.
+
+        Returns:
+            ``(tokens (B, C + 1, N + 1, D), wavelengths (C,), patch grid, gsd)``.
+
+        Raises:
+            ChannelMismatchError: If a per-sample channel mask is given, or the channels have no wavelengths.
+        """
+        if channel_mask is not None and not bool(channel_mask.all()):
+            raise ChannelMismatchError(
+                f"{type(self).__name__} runs one band set per batch; split the batch by band set instead of "
+                "masking channels."
+            )
+        gsd = self.gsd if gsd is None else float(gsd)
+        wl = self.wavelengths(channels, count=x.shape[1])
+        grid = check_patchable(x, self.patch_size)
+        return self.token_grid(x, wl) + self.pos_chan_embed(wl, grid, gsd).to(x), wl, grid, gsd
+
     def forward_features(
         self,
         x: torch.Tensor,
@@ -209,7 +232,7 @@ class LESSViT(HyperplexModel):
         *,
         gsd: float | None = None,
     ) -> torch.Tensor:
-        """Normalised token grid (B, C + 1, N + 1, D).
+        """Normalised token grid (B, C + 1, N + 1, D); ``forward(x, channels, gsd=...)`` applies the head to it.
 
         Args:
             x: Images (B, C, H, W); all samples share the band set.
@@ -220,35 +243,22 @@ class LESSViT(HyperplexModel):
         Raises:
             ChannelMismatchError: If a per-sample channel mask is given.
         """
-        if channel_mask is not None and not bool(channel_mask.all()):
-            raise ChannelMismatchError(
-                "LESS ViT runs one band set per batch; split the batch by band set instead of masking channels."
-            )
-        gsd = self.gsd if gsd is None else float(gsd)
-        wl = self.wavelengths(channels, count=x.shape[1])
-        grid = check_patchable(x, self.patch_size)
-        tokens = self.token_grid(x, wl) + self.pos_chan_embed(wl, grid, gsd).to(x)
+        tokens, _, grid, gsd = self.embedded_grid(x, channels, channel_mask, gsd)
         return self.encode(tokens, self.spatial_mask(grid, gsd, x.device))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Head on the global CLS token ``[:, 0, 0]`` (identity when ``num_classes`` is 0)."""
         return self.head(features[:, 0, 0])
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        channels: ChannelLike,
-        channel_mask: torch.Tensor | None = None,
-        *,
-        gsd: float | None = None,
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any
     ) -> torch.Tensor:
-        """Global CLS embedding (or logits); see :meth:`forward_features`."""
-        return self.forward_head(self.forward_features(x, channels, channel_mask, gsd=gsd))
+        """Dense features (B, D, H / p, W / p) from the spectral-CLS row (the official segmentation input).
 
-    def feature_map(self, x: torch.Tensor, channels: ChannelLike, *, gsd: float | None = None) -> torch.Tensor:
-        """Dense features (B, D, H / p, W / p) from the spectral-CLS row (the official segmentation input)."""
+        ``options`` (``gsd``) go to :meth:`forward_features`.
+        """
         grid = check_patchable(x, self.patch_size)
-        row = self.forward_features(x, channels, gsd=gsd)[:, 0, 1:]  # (B, N, D)
+        row = self.forward_features(x, channels, channel_mask, **options)[:, 0, 1:]  # (B, N, D)
         return row.transpose(1, 2).reshape(x.shape[0], -1, *grid)
 
 

@@ -25,8 +25,8 @@ from torch import nn
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import InvalidParameterError, MissingDependencyError
 from hyperplex.common.layers.lora import apply_lora_qkv
+from hyperplex.common.models._fixed_channels import FixedChannelModel
 from hyperplex.common.models._registry import register_model
-from hyperplex.common.models.hyperspectral_vits_base import FixedChannelModel
 from hyperplex.common.models.miphei_decoder import DetailCaptureDecoder
 from hyperplex.common.models.miphei_vit import RegisterViT, ViTFeatureEncoder
 
@@ -169,7 +169,7 @@ class MIPHEI(FixedChannelModel):
         if h % 16 or w % 16:
             raise InvalidParameterError(
                 f"{self._label()} needs image sides that are multiples of 16; got {h}x{w}. Pad or crop the "
-                "image, or use hyperplex.common.models.miphei_inference.predict_markers (tiles and pads)."
+                "image, or use hyperplex.common.models.predict_markers (tiles and pads)."
             )
 
     def forward_features(
@@ -184,6 +184,26 @@ class MIPHEI(FixedChannelModel):
         self.check_input(x, channels, channel_mask)
         self._check_size(x)
         return self.encoder(x)
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Dense features: the ViT encoder's map (B, D, H/16, W/16), as :meth:`forward_features`.
+
+        The encoder (the foundation model, H-Optimus-0 in the paper) rather than the decoder: its
+        features describe the tissue, while the decoder's are specialised to the trained markers.
+        """
+        return self.forward_features(x, channels, channel_mask)
+
+    @property
+    def feature_stride(self) -> int:
+        """16: the encoder's patch grid is resized to stride 16 (MIPHEI-ViT)."""
+        return 16
+
+    @property
+    def feature_dim(self) -> int:
+        """The ViT width."""
+        return self.encoder.embed_dim
 
     def forward(
         self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None

@@ -13,6 +13,7 @@ Logits are returned at the input resolution (bilinear resize of the decoder outp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.segformer_blocks import OverlapPatchEmbed, SegFormerLayer, tokens_to_map
 from hyperplex.common.layers.upscale import UpscaleBlock
-from hyperplex.common.models.hyperspectral_vits_base import FixedChannelSegmenter
+from hyperplex.common.models._fixed_channels import FixedChannelSegmenter
 
 __all__ = ["HyperSegFormer"]
 
@@ -118,17 +119,25 @@ class SegFormerHead(nn.Module):
         self.upscale = UpscaleBlock(decoder_dim, out_dim, upscale_layers) if upscale else None
         self.classifier = nn.Conv2d(out_dim, num_classes, 1)
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Decode stage features (finest first) into logits at stage-1 resolution (x2 with upscale)."""
+    def fuse_features(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Fused map (B, decoder_dim, H_1, W_1) of the stage features (finest first), before dropout."""
         size = features[0].shape[-2:]
         maps = []
         for feat, proj in zip(features, self.proj):
             mapped = tokens_to_map(proj(feat.flatten(2).transpose(1, 2)), *feat.shape[-2:])
             maps.append(F.interpolate(mapped, size=size, mode="bilinear", align_corners=False))
-        x = self.dropout(F.relu(self.norm(self.fuse(torch.cat(maps[::-1], dim=1)))))
+        return F.relu(self.norm(self.fuse(torch.cat(maps[::-1], dim=1))))
+
+    def classify(self, fused: torch.Tensor) -> torch.Tensor:
+        """Logits at stage-1 resolution (x2 with upscale) from :meth:`fuse_features`' map."""
+        x = self.dropout(fused)
         if self.upscale is not None:
             x = self.upscale(x)
         return self.classifier(x)
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Decode stage features (finest first) into logits at stage-1 resolution (x2 with upscale)."""
+        return self.classify(self.fuse_features(features))
 
 
 class HyperSegFormer(FixedChannelSegmenter):
@@ -207,9 +216,28 @@ class HyperSegFormer(FixedChannelSegmenter):
         """Encoder feature maps of all stages, finest first: ``[(B, D_i, H_i, W_i)]``."""
         return self.encoder(x)
 
-    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """All-MLP decoder: logits at the finest stage's resolution."""
-        return self.decode_head(features)
+    def decode_features(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The all-MLP decoder's fused map (B, decoder_dim, H / strides[0], W / strides[0])."""
+        return self.decode_head.fuse_features(features)
+
+    def classify(self, fused: torch.Tensor) -> torch.Tensor:
+        """Dropout, optional upscale block and the classifier: logits at stride ``strides[0]`` (/2 with upscale)."""
+        return self.decode_head.classify(fused)
+
+    @property
+    def feature_stride(self) -> int:
+        """The first stage's stride (the decoder fuses every stage at that resolution)."""
+        return int(self.config["strides"][0])
+
+    @property
+    def feature_dim(self) -> int:
+        """The decoder width."""
+        return int(self.config["decoder_dim"])
+
+    @property
+    def input_multiple(self) -> int:
+        """The product of the stage strides (the coarsest stage's stride)."""
+        return int(math.prod(self.config["strides"]))
 
 
 def _init_weights(module: nn.Module) -> None:

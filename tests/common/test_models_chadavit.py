@@ -5,13 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from hyperplex.common.errors import ChannelMismatchError
-from hyperplex.common.models import (
-    ChAdaViT,
-    convert_chadavit_state_dict,
-    create_model,
-    pad_channel_batch,
-    unstack_channels,
-)
+from hyperplex.common.models import ChAdaViT, create_model
+from hyperplex.common.models.chada_vit import convert_chadavit_state_dict, pad_channel_batch, unstack_channels
 
 
 def _model(**kw):

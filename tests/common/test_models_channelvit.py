@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from scipy import stats
 
 from hyperplex.common.errors import ChannelMismatchError
-from hyperplex.common.models import ChannelViT, HierarchicalChannelSampler, convert_channelvit_state_dict, create_model
+from hyperplex.common.models import ChannelViT, create_model
+from hyperplex.common.models.channel_vit import convert_channelvit_state_dict
+from hyperplex.common.models.hcs import HierarchicalChannelSampler
 
 NAMES = ["DNA", "ER", "RNA", "AGP", "Mito", "BF1", "BF2", "BF3"]
 

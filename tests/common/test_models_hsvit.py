@@ -13,6 +13,7 @@ from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError,
 from hyperplex.common.models import create_model, list_models, load_model
 from hyperplex.common.models.efficientvit import HyperEfficientViT
 from hyperplex.common.models.hyperspectral_vits_convert import (
+    convert_efficientvit_state_dict,
     convert_segformer_state_dict,
     load_hyperspectral_vits_state_dict,
 )
@@ -408,9 +409,15 @@ def _reference_seg_head(sd: dict, feats: list[torch.Tensor], cfg: dict) -> torch
 
 
 def test_efficientvit_b1_official_key_count() -> None:
+    """The paper model's official layout maps one to one onto ours, and every official tensor is loaded."""
+    torch.manual_seed(0)
     model = create_model("hyperefficientvit_b1", in_chans=16)
     sd = official_efficientvit_state_dict(model.config)
     load_hyperspectral_vits_state_dict(model, sd)  # strict: every key and shape of the paper model matches
+    ours = model.state_dict()
+    converted = convert_efficientvit_state_dict(sd, final_expand=True)
+    assert len(sd) == len(converted) == len(ours) > 300
+    assert all(torch.equal(ours[k], v) for k, v in converted.items())
 
 
 def test_lite_mla_matches_softmax_free_definition() -> None:

@@ -6,14 +6,9 @@ import torch
 
 from hyperplex.common.errors import ChannelMismatchError
 from hyperplex.common.layers import LowRankAttention, perception_field_mask, positional_channel_embed, sincos_1d
-from hyperplex.common.models import (
-    HyperMAE,
-    LESSViT,
-    convert_hypermae_state_dict,
-    convert_lessvit_state_dict,
-    create_model,
-    hyper_mae_loss,
-)
+from hyperplex.common.models import HyperMAE, LESSViT, create_model
+from hyperplex.common.models.hyper_mae import convert_hypermae_state_dict, hyper_mae_loss
+from hyperplex.common.models.less_vit import convert_lessvit_state_dict
 
 WL = [442.7, 492.4, 559.8, 664.6, 704.1, 740.5, 782.8, 832.8, 864.7, 945.1, 1373.5, 1613.7, 2202.4]
 
@@ -209,5 +204,9 @@ def test_official_mae_layout_loads_strictly():
     encoder = dict(patch_size=8, embed_dim=48, depth=1, num_heads=4, channel_embed_dims_per_head=2, rank=2, radar=True)
     model = HyperMAE(encoder=encoder, decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=4)
     model.load_state_dict(convert_hypermae_state_dict(sd), strict=True)
+    assert torch.equal(model.decoder.decoder_radar_pred.weight, sd["module.decoder.decoder_radar_pred.weight"])
+    assert torch.equal(
+        model.encoder.radar_patch_embed.proj1.weight, sd["module.encoder.radar_patch_embed.proj.0.weight"][:, :, 0]
+    )
     out = model(torch.randn(1, 4, 32, 32), [443.0, 560.0, 5500.0, 5700.0])  # two optical + two SAR bands
     assert torch.isfinite(out["loss"])

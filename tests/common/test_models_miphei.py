@@ -20,10 +20,9 @@ from hyperplex.common.errors import (
     ModelCompatibilityError,
 )
 from hyperplex.common.layers.lora import LoRAQkv
-from hyperplex.common.models import create_model, list_models, load_model
+from hyperplex.common.models import create_model, list_models, load_model, predict_markers
 from hyperplex.common.models.miphei import MIPHEI, ORION_MARKERS
 from hyperplex.common.models.miphei_convert import load_miphei_state_dict
-from hyperplex.common.models.miphei_inference import predict_markers
 from hyperplex.common.models.miphei_vit import RegisterViT
 
 

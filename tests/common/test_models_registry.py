@@ -17,18 +17,28 @@ from hyperplex.common.models import HyperplexModel, create_model, list_models, l
 
 
 class _Linear(HyperplexModel):
-    """Per-pixel linear map over a fixed number of channels (a fixed-band model)."""
+    """Per-pixel linear map over a fixed number of channels (a fixed-band model): the smallest full contract."""
 
     channel_adaptive = False
+    feature_stride = 1
 
     def __init__(self, in_chans: int = 3, out_chans: int = 2, hidden: tuple = (4,)):
         super().__init__()
         self.a = nn.Conv2d(in_chans, hidden[0], 1)
         self.b = nn.Conv2d(hidden[0], out_chans, 1)
 
-    def forward(self, x, channels, channel_mask=None):
+    @property
+    def feature_dim(self):
+        return self.a.out_channels
+
+    def forward_features(self, x, channels, channel_mask=None):
         self._channels(channels, x)
-        return self.b(torch.relu(self.a(x)))
+        return torch.relu(self.a(x))
+
+    feature_map = forward_features
+
+    def forward_head(self, features):
+        return self.b(features)
 
 
 class _Wider(_Linear):
@@ -45,6 +55,23 @@ def test_config_captured_with_defaults_and_json_types():
     assert m.config == {"in_chans": 5, "out_chans": 2, "hidden": [6]}
     assert _Wider(in_chans=4).config["in_chans"] == 4
     json.dumps(m.config)
+
+
+def test_contract_is_enforced_and_forward_is_head_of_features():
+    class _NoFeatureMap(HyperplexModel):
+        feature_stride, feature_dim = 1, 1
+
+        def forward_features(self, x, channels, channel_mask=None):
+            return x
+
+    with pytest.raises(TypeError, match="feature_map"):
+        _NoFeatureMap()
+    m = _Linear(3)
+    x = torch.randn(1, 3, 4, 5)
+    features = m.feature_map(x, ["a", "b", "c"])
+    assert features.shape == (1, m.feature_dim, 4, 5) and m.input_multiple == 1 and m.fixed_input_size is None
+    assert torch.equal(m(x, ["a", "b", "c"]), m.b(features)) and torch.equal(m.normalize(x), x)
+    assert m.output_channels is None
 
 
 def test_non_json_config_rejected():

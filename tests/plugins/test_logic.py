@@ -1,4 +1,4 @@
-"""Qt-free plugin logic: layer-data conversion, stacks and spectra, composites, tiled features, plumes, writers."""
+"""Qt-free plugin logic: layer-data conversion, stacks and spectra, composites, PCA colour maps, plumes, writers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.geo.methane.registry import get_method, list_methods
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
-from hyperplex.plugins._embedding import pca_rgb, tiled_feature_map
+from hyperplex.plugins._embedding import pca_rgb
 from hyperplex.plugins._layers import MAX_CHANNEL_LAYERS, LayerStack, image_layer_data
 from hyperplex.plugins._methane import analyze_cube
 from hyperplex.plugins._stacks import find_stacks, pixel_profile
@@ -122,29 +122,7 @@ def test_composite_colours_run_blue_to_red_by_wavelength():
     assert percentile_limits(np.arange(101.0), 10, 90) == pytest.approx((10.0, 90.0))
 
 
-# ---------------------------------------------------------------- tiled features and PCA
-def _block_mean(tile, stride=4):
-    c, h, w = tile.shape
-    return tile.reshape(c, h // stride, stride, w // stride, stride).mean(axis=(2, 4))
-
-
-@pytest.mark.parametrize(("tile", "overlap"), [(16, 0), (16, 8), (24, 4), (64, 0)])
-def test_tiled_feature_map_equals_the_untiled_map(tile, overlap):
-    image = np.random.default_rng(0).random((3, 50, 37)).astype(np.float32)
-    out = tiled_feature_map(_block_mean, image, stride=4, tile_size=tile, overlap=overlap)
-    assert out.shape == (3, 13, 10)
-    reference = _block_mean(image[:, :48, :36])
-    np.testing.assert_allclose(out[:, :12, :9], reference, rtol=1e-5, atol=1e-6)
-
-
-def test_tiled_feature_map_validates_and_stops():
-    image = np.zeros((1, 32, 32), dtype=np.float32)
-    with pytest.raises(InvalidParameterError):
-        tiled_feature_map(_block_mean, image, stride=4, tile_size=18)
-    with pytest.raises(InvalidParameterError, match="stopped"):
-        tiled_feature_map(_block_mean, image, stride=4, tile_size=16, should_stop=lambda: True)
-
-
+# ---------------------------------------------------------------- PCA colour map
 def test_pca_rgb_recovers_the_dominant_latent_map():
     rng = np.random.default_rng(0)
     latent = rng.standard_normal((3, 20, 30)) * np.array([10.0, 3.0, 1.0])[:, None, None]
@@ -228,10 +206,9 @@ def test_analyze_cube_rejects_unknown_method_and_bad_window(emit128):
 
 
 def test_plugin_he_prediction_equals_the_library_tiled_inference():
-    """The widget's per-tile generator (progress, cancel) gives exactly MIPHEI's predict_markers result."""
+    """The widget's per-tile generator (progress, cancel) gives exactly the library's predict_markers result."""
     torch = pytest.importorskip("torch")
-    from hyperplex.common.models import create_model
-    from hyperplex.common.models.miphei_inference import predict_markers
+    from hyperplex.common.models import create_model, predict_markers
     from hyperplex.plugins._models import predict_channels
 
     torch.manual_seed(0)

@@ -1,13 +1,16 @@
-"""Base class for models built for one fixed set of input channels (HyperspectralViTs, MIPHEI).
+"""Bases for models built for one fixed set of input channels (HyperspectralViTs, MIPHEI).
 
 These models have a first layer of shape ``(..., in_chans, ...)``: they run only on exactly
 ``in_chans`` channels, in the trained order. When ``trained_channels`` is known, the channels given
 at call time are checked against it (wavelengths within ``wavelength_tolerance_nm``, else names),
 so a band set that differs from the trained one fails loudly instead of giving wrong maps.
+:class:`FixedChannelSegmenter` adds the encoder / decoder / classifier split of the segmentation
+families, whose ``feature_map`` is the decoder's fused map before the classifier.
 """
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar
 
 import numpy as np
@@ -130,19 +133,28 @@ class FixedChannelModel(HyperplexModel):
 
 
 class FixedChannelSegmenter(FixedChannelModel):
-    """A fixed-channel segmentation model: an encoder of feature maps, a decoder to logits at the input size.
+    """A fixed-channel segmentation model: encoder stage maps, a decoder fusing them, a classifier.
 
-    Subclasses implement :meth:`encode` and :meth:`decode`; ``forward_features`` and ``forward`` check the
-    input channels and resize the logits to the input.
+    Subclasses implement :meth:`encode`, :meth:`decode_features` and :meth:`classify`.
+    ``forward_features`` is the encoder's list of maps, ``feature_map`` the fused decoder map before
+    the classifier, ``forward`` the logits resized to the input.
     """
 
+    @abc.abstractmethod
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps of a checked (B, in_chans, H, W) batch (see the subclass)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement encode()")
+
+    @abc.abstractmethod
+    def decode_features(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The decoder's fused map (B, feature_dim, H / feature_stride, W / feature_stride) from :meth:`encode`."""
+
+    @abc.abstractmethod
+    def classify(self, fused: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes, h, w) from :meth:`decode_features`' map, at the head's own resolution."""
 
     def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Logits (B, num_classes, h, w) from :meth:`encode`'s maps, at the decoder's own resolution."""
-        raise NotImplementedError(f"{type(self).__name__} must implement decode()")
+        """Logits from :meth:`encode`'s maps, at the head's own resolution."""
+        return self.classify(self.decode_features(features))
 
     def forward_features(
         self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
@@ -154,6 +166,16 @@ class FixedChannelSegmenter(FixedChannelModel):
         """
         self.check_input(x, channels, channel_mask)
         return self.encode(x)
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Fused decoder features before the classifier (see :meth:`decode_features`).
+
+        Raises:
+            ChannelMismatchError: If the channels do not fit the model.
+        """
+        return self.decode_features(self.forward_features(x, channels, channel_mask))
 
     def forward(
         self, x: torch.Tensor, channels: ChannelLike | None = None, channel_mask: torch.Tensor | None = None
@@ -168,7 +190,7 @@ class FixedChannelSegmenter(FixedChannelModel):
         Raises:
             ChannelMismatchError: If the channels do not fit the model.
         """
-        logits = self.decode(self.forward_features(x, channels, channel_mask))
+        logits = self.classify(self.feature_map(x, channels, channel_mask))
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits
