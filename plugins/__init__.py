@@ -8,7 +8,7 @@ behind them is importable here without napari, Qt or torch; the widgets load on 
 from typing import Any
 
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
-from hyperplex.plugins._embedding import pca_rgb, tiled_feature_map
+from hyperplex.plugins._embedding import pca_rgb
 from hyperplex.plugins._layers import LayerStack, image_layer_data
 from hyperplex.plugins._methane import analyze_cube, plume_table
 from hyperplex.plugins._reader import get_reader, open_stack, read_path
@@ -35,7 +35,6 @@ __all__ = [
     "pixel_profile",
     "plume_table",
     "read_path",
-    "tiled_feature_map",
     "tissue_sample",
     "write_ome_tiff",
     "write_ome_zarr",

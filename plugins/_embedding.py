@@ -6,24 +6,11 @@ in the library); this module only turns a ``(D, h, w)`` map into an RGB image.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["pca_rgb", "tiled_feature_map"]
-
-
-def tiled_feature_map(*args: Any, **kwargs: Any) -> np.ndarray:
-    """Forward to :func:`hyperplex.common.models.inference.tiled_feature_map` (imports torch when called).
-
-    Kept so ``hyperplex.plugins.tiled_feature_map`` stays importable without torch; new code should call
-    the library function directly.
-    """
-    from hyperplex.common.models.inference import tiled_feature_map as library_tiled_feature_map
-
-    return library_tiled_feature_map(*args, **kwargs)
+__all__ = ["pca_rgb"]
 
 
 def pca_rgb(features: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.0)) -> tuple[np.ndarray, np.ndarray]:

@@ -22,13 +22,7 @@ from hyperplex.common.models.segformer import HyperSegFormer
 PRESETS = ["hypersegformer_test", "hyperefficientvit_test"]
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models gain nothing from threads, and the shared CI machine is easily oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _wavelengths(count: int) -> ChannelSet:

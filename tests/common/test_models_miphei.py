@@ -25,14 +25,7 @@ from hyperplex.common.models.miphei import MIPHEI, ORION_MARKERS
 from hyperplex.common.models.miphei_convert import load_miphei_state_dict
 from hyperplex.common.models.miphei_vit import RegisterViT
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models gain nothing from threads, and the shared CI machine is easily oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _randomize_lora(model: torch.nn.Module) -> None:
