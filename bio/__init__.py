@@ -1,7 +1,8 @@
 """hyperplex.bio: multiplex microscopy I/O (OME-TIFF, OME-Zarr, TIFF stacks) and synthetic tissue.
 
-Readers return a :class:`MultiscaleImage`: lazy dask levels ``(C, Y, X)``, a ``ChannelSet`` of marker
-names (and colours) and the pixel size in µm. Nothing is read from disk until a level is computed.
+Readers (registered in ``hyperplex.common.formats.FORMATS`` on import) return a :class:`MultiscaleImage`:
+lazy dask levels ``(C, Y, X)``, a ``ChannelSet`` of marker names (and colours) and the pixel size in µm.
+Nothing is read from disk until a level is computed.
 
 Example:
     >>> from hyperplex.bio import open_image, tissue, write_ome_zarr
@@ -11,7 +12,7 @@ Example:
     >>> img.channels, img.pixel_size_um, [lvl.shape for lvl in img.levels]  # doctest: +SKIP
 """
 
-from hyperplex.bio.image import MultiscaleImage
+from hyperplex.bio.formats import BIO_FORMATS, OME_TIFF, OME_ZARR, TIFF_STACK
 from hyperplex.bio.ome_tiff import read_ome_tiff
 from hyperplex.bio.ome_zarr import read_ome_zarr, read_ome_zarr_labels
 from hyperplex.bio.open import detect_format, open_image
@@ -20,8 +21,13 @@ from hyperplex.bio.synth import SyntheticTissue, synthetic_tissue, tissue, write
 from hyperplex.bio.tiff_stack import read_tiff_stack
 from hyperplex.bio.write_tiff import write_ome_tiff
 from hyperplex.bio.write_zarr import write_ome_zarr
+from hyperplex.common.image import MultiscaleImage
 
 __all__ = [
+    "BIO_FORMATS",
+    "OME_TIFF",
+    "OME_ZARR",
+    "TIFF_STACK",
     "MultiscaleImage",
     "SyntheticTissue",
     "detect_format",

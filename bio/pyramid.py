@@ -9,17 +9,7 @@ import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["auto_levels", "downsample", "level_factor", "pyramid"]
-
-
-def level_factor(full: int, reduced: int) -> float:
-    """Downsampling factor between a level-0 side and a reduced side.
-
-    Pyramids trim odd edges (530 -> 265 -> 132), so a ratio near an integer is that integer (4, not
-    4.015); the pixel size of level ``k`` is then exactly ``2**k`` times the base.
-    """
-    ratio = full / max(reduced, 1)
-    return float(round(ratio)) if ratio >= 1.5 else ratio
+__all__ = ["auto_levels", "downsample", "pyramid"]
 
 
 def auto_levels(shape: tuple[int, ...], min_size: int = 256) -> int:
