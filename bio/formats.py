@@ -3,7 +3,8 @@
 Importing this module registers them in :data:`hyperplex.common.formats.FORMATS` (``hyperplex.bio``
 does on import). The sniffers look only at header bytes (the first TIFF IFD) or the directory layout,
 and exclude each other: an OME-TIFF has OME-XML, a TIFF stack has neither OME-XML nor GeoTIFF/GDAL
-tags (those are ``hyperplex.geo``'s GeoTIFF cubes).
+tags (those are ``hyperplex.geo``'s GeoTIFF cubes). The readers (and dask) load on the first open, so
+registering costs napari's start-up nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hyperplex.bio.ome_tiff import read_ome_tiff
-from hyperplex.bio.ome_zarr import read_ome_zarr
-from hyperplex.bio.tiff_stack import read_tiff_stack
 from hyperplex.common.formats import FORMATS, Format, tiff_header
 from hyperplex.common.image import MultiscaleImage
 
@@ -80,12 +78,28 @@ def open_tiff_stack(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleIm
         files = _tiffs_in(p)
         if len(files) == 1:
             return FORMATS.require(files[0], "microscopy").open(files[0], **kwargs)
+    from hyperplex.bio.tiff_stack import read_tiff_stack
+
     return read_tiff_stack(p, **kwargs)
 
 
-OME_TIFF = FORMATS.register(Format("ome-tiff", "microscopy", is_ome_tiff, read_ome_tiff, read_ome_tiff,
+def open_ome_tiff(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImage:
+    """:func:`~hyperplex.bio.read_ome_tiff`, imported on first use."""
+    from hyperplex.bio.ome_tiff import read_ome_tiff
+
+    return read_ome_tiff(path, **kwargs)
+
+
+def open_ome_zarr(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImage:
+    """:func:`~hyperplex.bio.read_ome_zarr`, imported on first use."""
+    from hyperplex.bio.ome_zarr import read_ome_zarr
+
+    return read_ome_zarr(path, **kwargs)
+
+
+OME_TIFF = FORMATS.register(Format("ome-tiff", "microscopy", is_ome_tiff, open_ome_tiff, open_ome_tiff,
                                    "an OME-TIFF (.ome.tif)"))  # fmt: skip
-OME_ZARR = FORMATS.register(Format("ome-zarr", "microscopy", is_ome_zarr, read_ome_zarr, read_ome_zarr,
+OME_ZARR = FORMATS.register(Format("ome-zarr", "microscopy", is_ome_zarr, open_ome_zarr, open_ome_zarr,
                                    "an OME-Zarr image (a zarr group with NGFF 0.4/0.5 multiscales)"))  # fmt: skip
 TIFF_STACK = FORMATS.register(Format("tiff-stack", "microscopy", is_tiff_stack, open_tiff_stack, open_tiff_stack,
                                      "a plain TIFF stack (a multi-page file or a folder of TIFFs)"))  # fmt: skip

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = ["auto_levels", "downsample", "pyramid"]
 
@@ -35,6 +37,8 @@ def downsample(array: Any, method: str = "mean") -> da.Array:
     Raises:
         InvalidParameterError: If ``method`` is unknown or the image is too small to halve.
     """
+    import dask.array as da
+
     array = array if isinstance(array, da.Array) else da.asarray(array)
     h, w = array.shape[-2] // 2 * 2, array.shape[-1] // 2 * 2
     if h == 0 or w == 0:
@@ -73,6 +77,8 @@ def pyramid(array: Any, levels: int | None = None, method: str = "mean", min_siz
     Returns:
         The levels, finest first.
     """
+    import dask.array as da
+
     base = array if isinstance(array, da.Array) else da.asarray(array)
     count = auto_levels(base.shape, min_size) if levels is None else int(levels)
     if count < 1:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from hyperplex.common.formats import FORMATS
 from hyperplex.geo.io.formats import GEO_FORMATS  # noqa: F401  (registers EMIT, ENVI and GeoTIFF)
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["open_cube", "sniff_cube"]
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.geo.nodata import FILL_VALUE
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "EmitGeometry",
@@ -85,6 +87,8 @@ def is_emit(path: str | Path) -> bool:
 
 
 def _open_group(path: Path, group: str | None, chunks: Any) -> xr.Dataset:
+    import xarray as xr
+
     try:
         return xr.open_dataset(path, engine="h5netcdf", group=group, chunks=chunks, mask_and_scale=True)
     except OSError as err:
@@ -221,6 +225,8 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
         DataNotFoundError: If the file does not exist.
         FileFormatError: If a group or variable of the EMIT layout is missing.
     """
+    import xarray as xr
+
     p = Path(path)
     channels = emit_channels(p)
     geometry = read_emit_geometry(p, geolocation=False)

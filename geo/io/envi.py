@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 from hyperplex.common.formats import read_head
 from hyperplex.geo.nodata import FILL_VALUE
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["channels_from_envi_header", "envi_header_fields", "envi_header_path", "is_envi", "open_envi"]
 
@@ -119,6 +121,7 @@ def open_envi(path: str | Path, *, chunks: Any = None, fill: float | None = FILL
     """
     import dask.array as da
     import spectral.io.envi as envi
+    import xarray as xr
 
     header = envi_header_path(path)
     if header is None:

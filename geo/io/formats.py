@@ -9,10 +9,9 @@ does on import). Each format's ``open`` returns the lazy ``(band, y, x)`` DataAr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.formats import FORMATS, Format
@@ -20,6 +19,9 @@ from hyperplex.common.image import MultiscaleImage
 from hyperplex.geo.io.emit import is_emit, open_emit
 from hyperplex.geo.io.envi import is_envi, open_envi
 from hyperplex.geo.io.geotiff import is_geotiff, open_geotiff
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["EMIT", "ENVI", "GEOTIFF", "GEO_FORMATS", "cube_image"]
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 from hyperplex.common.formats import tiff_header
 from hyperplex.geo.io.envi import channels_from_envi_header
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["geotiff_channels", "is_geotiff", "open_geotiff", "write_geotiff_cube"]
 
