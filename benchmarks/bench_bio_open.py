@@ -43,7 +43,7 @@ def write_virtual_zarr(path: Path) -> None:
     """A zarr v3 OME-Zarr of the same size with no chunk written (all read as the fill value)."""
     import zarr
 
-    from hyperplex.bio.ngff import build_multiscales, ome_attrs
+    from hyperplex.bio.ngff import build_multiscales, ome_attrs, omero_channels
     from hyperplex.common.channels import ChannelSet
 
     root = zarr.open_group(path, mode="w", zarr_format=3)
@@ -52,7 +52,7 @@ def write_virtual_zarr(path: Path) -> None:
         root.create_array(str(k), shape=shape, chunks=(1, TILE, TILE), dtype=np.uint16, dimension_names=("c", "y", "x"))
     paths, factors = [str(k) for k in range(LEVELS)], [(2.0**k, 2.0**k) for k in range(LEVELS)]
     content = {"multiscales": [build_multiscales("virtual", "cyx", paths, factors, (0.25, 0.25), "0.5")],
-               "omero": {"channels": ChannelSet.default(SHAPE[0]).to_omero()}}  # fmt: skip
+               "omero": {"channels": omero_channels(ChannelSet.default(SHAPE[0]))}}  # fmt: skip
     root.attrs.update(ome_attrs(content, "0.5"))
 
 

@@ -9,11 +9,11 @@ import dask
 import dask.array as da
 import numpy as np
 
-from hyperplex.bio.image import MultiscaleImage
 from hyperplex.bio.pyramid import pyramid
 from hyperplex.common.arrays import unwrap
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.image import MultiscaleImage
 
 __all__ = ["iter_strips", "prepare"]
 
@@ -33,7 +33,8 @@ def prepare(
     if isinstance(data, MultiscaleImage):
         channels = data.channels if channels is None else channels
         pixel_size_um = data.pixel_size_um if pixel_size_um is None else pixel_size_um
-        base, given = data.levels[0], data.levels
+        given = [lvl if isinstance(lvl, da.Array) else da.asarray(lvl) for lvl in data.levels]
+        base = given[0]
     else:
         if channels is None and hasattr(data, "dims") and hasattr(data, "coords"):
             channels = ChannelSet.from_xarray(data)

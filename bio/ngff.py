@@ -7,9 +7,19 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.common.channels import PALETTE, ChannelSet
 from hyperplex.common.errors import FileFormatError, InvalidParameterError
 
-__all__ = ["NGFF_VERSIONS", "axes_letters", "build_multiscales", "level_scales", "ome_attrs", "unwrap_ome"]
+__all__ = [
+    "NGFF_VERSIONS",
+    "axes_letters",
+    "build_multiscales",
+    "channels_from_omero",
+    "level_scales",
+    "ome_attrs",
+    "omero_channels",
+    "unwrap_ome",
+]
 
 NGFF_VERSIONS = ("0.4", "0.5")
 
@@ -101,3 +111,37 @@ def level_scales(entry: Mapping[str, Any], index: int, ndim: int) -> np.ndarray:
             if transform.get("type") == "scale" and "scale" in transform:
                 scale = scale * np.asarray(transform["scale"], dtype=float)
     return scale
+
+
+def omero_channels(channels: ChannelSet, windows: Sequence[tuple[float, float]] | None = None) -> list[dict[str, Any]]:
+    """OME-NGFF ``omero.channels`` entries (label, colour, active, window) for ``channels``.
+
+    Wavelengths go into ``wavelength_nm``, our own extension key. A single channel without a colour is
+    white; several cycle through :data:`~hyperplex.common.channels.PALETTE`.
+    """
+    out = []
+    for i, label in enumerate(channels.names):
+        entry: dict[str, Any] = {"label": label, "active": True}
+        color = channels.colors[i] if channels.colors is not None else _default_color(i, len(channels))
+        entry["color"] = color.lstrip("#").upper()
+        if windows is not None:
+            lo, hi = windows[i]
+            entry["window"] = {"start": float(lo), "end": float(hi), "min": float(lo), "max": float(hi)}
+        if channels.wavelengths is not None:
+            entry["wavelength_nm"] = float(channels.wavelengths[i])
+        out.append(entry)
+    return out
+
+
+def channels_from_omero(entries: Sequence[Mapping[str, Any]]) -> ChannelSet:
+    """Channels of ``omero.channels`` entries; inverse of :func:`omero_channels`."""
+    names = tuple(str(c.get("label", f"c{i}")) for i, c in enumerate(entries))
+    has_colors = all("color" in c for c in entries)
+    colors = tuple("#" + str(c["color"]).lstrip("#") for c in entries) if has_colors else None
+    if entries and all("wavelength_nm" in c for c in entries):
+        return ChannelSet(names, [c["wavelength_nm"] for c in entries], colors=colors)
+    return ChannelSet(names, colors=colors)
+
+
+def _default_color(i: int, count: int) -> str:
+    return "#FFFFFF" if count == 1 else PALETTE[i % len(PALETTE)]

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hyperplex.bio._tiff import open_tiff, series_levels
 from hyperplex.bio.axes import to_cyx
-from hyperplex.bio.image import MultiscaleImage
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import FileFormatError
+from hyperplex.common.errors import FileFormatError, InvalidParameterError
+from hyperplex.common.image import MultiscaleImage
 
-__all__ = ["read_ome_tiff"]
+__all__ = ["channels_from_ome_xml", "ome_channel_metadata", "read_ome_tiff"]
 
 _RGB = ChannelSet.from_names(("R", "G", "B"), colors=("#FF0000", "#00FF00", "#0000FF"))
 
@@ -77,7 +79,7 @@ def _channels(pixels: ET.Element | None, count: int, interleaved: bool) -> Chann
         return _RGB
     if not declared:
         return ChannelSet.default(count)
-    return ChannelSet.from_ome_xml(ET.tostring(pixels, encoding="unicode"))
+    return channels_from_ome_xml(ET.tostring(pixels, encoding="unicode"))
 
 
 def _pixel_size(pixels: ET.Element | None, path: Path) -> tuple[float, float] | None:
@@ -87,3 +89,49 @@ def _pixel_size(pixels: ET.Element | None, path: Path) -> tuple[float, float] | 
     sy = to_micrometers(float(pixels.get("PhysicalSizeY")), pixels.get("PhysicalSizeYUnit"), source=str(path))
     sx = to_micrometers(float(pixels.get("PhysicalSizeX")), pixels.get("PhysicalSizeXUnit"), source=str(path))
     return (sy, sx)
+
+
+def ome_channel_metadata(channels: ChannelSet) -> dict[str, Any]:
+    """The ``Channel`` entry of tifffile's OME metadata (``imwrite(..., metadata=...)``) for ``channels``."""
+    channel: dict[str, Any] = {"Name": list(channels.names)}
+    if channels.colors is not None:
+        channel["Color"] = [_rgba_int(c) for c in channels.colors]
+    if channels.wavelengths is not None:
+        channel["EmissionWavelength"] = [float(w) for w in channels.wavelengths]
+        channel["EmissionWavelengthUnit"] = ["nm"] * len(channels)
+    return {"Channel": channel}
+
+
+def channels_from_ome_xml(xml: str, count: int | None = None) -> ChannelSet:
+    """Channel names (and emission wavelengths, colours) of the first image in OME-XML.
+
+    Inverse of :func:`ome_channel_metadata` once tifffile has written it.
+
+    Raises:
+        ChannelMismatchError: If ``count`` is given and differs from the number of ``Channel`` elements.
+    """
+    root = ET.fromstring(xml)
+    pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
+    chans = [] if pixels is None else [el for el in pixels if el.tag.endswith("Channel")]
+    if not chans:
+        return ChannelSet.default(count or 0)
+    names = tuple(c.get("Name") or f"c{i}" for i, c in enumerate(chans))
+    colors = None
+    if all(c.get("Color") is not None for c in chans):
+        colors = tuple(_rgba_hex(int(c.get("Color"))) for c in chans)
+    wl = [c.get("EmissionWavelength") for c in chans]
+    result = ChannelSet(names, [float(w) for w in wl] if all(w is not None for w in wl) else None, colors=colors)
+    return result if count is None else result.checked(count, "OME-XML")
+
+
+def _rgba_int(color: str) -> int:
+    """'#RRGGBB' -> OME's signed 32-bit RGBA integer."""
+    hexstr = color.lstrip("#")
+    if not re.fullmatch(r"[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?", hexstr):
+        raise InvalidParameterError(f"Colour {color!r} is not '#RRGGBB'.")
+    value = int(hexstr[:6] + (hexstr[6:] or "FF"), 16)
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def _rgba_hex(value: int) -> str:
+    return "#" + f"{value & 0xFFFFFFFF:08X}"[:6]

@@ -10,11 +10,11 @@ from typing import Any
 import dask.array as da
 
 from hyperplex.bio.axes import to_cyx
-from hyperplex.bio.image import MultiscaleImage
-from hyperplex.bio.ngff import axes_letters, level_scales, unwrap_ome
+from hyperplex.bio.ngff import axes_letters, channels_from_omero, level_scales, unwrap_ome
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.image import MultiscaleImage
 
 __all__ = ["read_ome_zarr", "read_ome_zarr_labels"]
 
@@ -73,7 +73,7 @@ def _open_group(path: Path) -> Any:
 def _channels(omero: Mapping[str, Any] | None, count: int) -> ChannelSet:
     if not omero or not omero.get("channels"):
         return ChannelSet.default(count)
-    return ChannelSet.from_omero(omero["channels"])
+    return channels_from_omero(omero["channels"])
 
 
 def _pixel_size(

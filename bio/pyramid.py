@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["auto_levels", "downsample", "level_factor", "pyramid"]
+if TYPE_CHECKING:
+    import dask.array as da
 
-
-def level_factor(full: int, reduced: int) -> float:
-    """Downsampling factor between a level-0 side and a reduced side.
-
-    Pyramids trim odd edges (530 -> 265 -> 132), so a ratio near an integer is that integer (4, not
-    4.015); the pixel size of level ``k`` is then exactly ``2**k`` times the base.
-    """
-    ratio = full / max(reduced, 1)
-    return float(round(ratio)) if ratio >= 1.5 else ratio
+__all__ = ["auto_levels", "downsample", "pyramid"]
 
 
 def auto_levels(shape: tuple[int, ...], min_size: int = 256) -> int:
@@ -45,6 +37,8 @@ def downsample(array: Any, method: str = "mean") -> da.Array:
     Raises:
         InvalidParameterError: If ``method`` is unknown or the image is too small to halve.
     """
+    import dask.array as da
+
     array = array if isinstance(array, da.Array) else da.asarray(array)
     h, w = array.shape[-2] // 2 * 2, array.shape[-1] // 2 * 2
     if h == 0 or w == 0:
@@ -83,6 +77,8 @@ def pyramid(array: Any, levels: int | None = None, method: str = "mean", min_siz
     Returns:
         The levels, finest first.
     """
+    import dask.array as da
+
     base = array if isinstance(array, da.Array) else da.asarray(array)
     count = auto_levels(base.shape, min_size) if levels is None else int(levels)
     if count < 1:

@@ -12,10 +12,10 @@ import dask.array as da
 
 from hyperplex.bio._tiff import open_tiff, series_levels
 from hyperplex.bio.axes import to_cyx
-from hyperplex.bio.image import MultiscaleImage
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, DataNotFoundError, InvalidParameterError
+from hyperplex.common.image import MultiscaleImage
 
 __all__ = ["read_tiff_stack"]
 

@@ -11,6 +11,7 @@ import dask.array as da
 import numpy as np
 
 from hyperplex.bio._source import iter_strips, prepare
+from hyperplex.bio.ome_tiff import ome_channel_metadata
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
@@ -82,7 +83,7 @@ def _check(level: da.Array, tile: int, rgb: bool) -> None:
 def _metadata(channels: ChannelSet, size: tuple[float, float] | None, rgb: bool) -> dict[str, Any]:
     meta: dict[str, Any] = {"axes": "YXS" if rgb else "CYX"}
     if not rgb:
-        meta |= channels.to_ome_metadata()
+        meta |= ome_channel_metadata(channels)
     if size is not None:
         meta |= {"PhysicalSizeY": size[0], "PhysicalSizeX": size[1]}
         meta |= {"PhysicalSizeYUnit": "µm", "PhysicalSizeXUnit": "µm"}

@@ -11,11 +11,12 @@ import dask.array as da
 import numpy as np
 
 from hyperplex.bio._source import prepare
-from hyperplex.bio.ngff import build_multiscales, ome_attrs
-from hyperplex.bio.pyramid import level_factor, pyramid
+from hyperplex.bio.ngff import build_multiscales, ome_attrs, omero_channels
+from hyperplex.bio.pyramid import pyramid
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.image import level_factor
 from hyperplex.common.progress import progress
 
 __all__ = ["write_ome_zarr"]
@@ -92,7 +93,7 @@ def _image_content(
         (level_factor(lvls[0].shape[1], lvl.shape[1]), level_factor(lvls[0].shape[2], lvl.shape[2])) for lvl in lvls
     ]
     multiscales = build_multiscales(name, "cyx", [str(i) for i in range(len(lvls))], factors, size, version)
-    omero = {"name": name, "channels": chans.to_omero(windows), "rdefs": {"model": "color"}}
+    omero = {"name": name, "channels": omero_channels(chans, windows), "rdefs": {"model": "color"}}
     if version == "0.4":
         omero["version"] = "0.4"
     return {"multiscales": [multiscales], "omero": omero}

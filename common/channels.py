@@ -8,7 +8,6 @@ channels by marker name. Arrays in the library are channel-first, ``(C, H, W)``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 
-__all__ = ["ChannelLike", "ChannelSet"]
+__all__ = ["PALETTE", "ChannelLike", "ChannelSet", "find_channel_dim"]
 
 #: Anything :meth:`ChannelSet.coerce` accepts.
 ChannelLike = Any
@@ -312,104 +311,11 @@ class ChannelSet:
             return cls(tuple(str(n) for n in names), colors=None if colors is None else tuple(colors))
         return cls.default(count)
 
-    def to_envi_header(self) -> dict[str, Any]:
-        """Fields for an ENVI header (``band names``, ``wavelength``, ``fwhm``, units)."""
-        header: dict[str, Any] = {"band names": list(self.names)}
-        if self.wavelengths is not None:
-            header["wavelength"] = [f"{w:.6f}" for w in self.wavelengths]
-            header["wavelength units"] = "Nanometers"
-        if self.fwhm is not None:
-            header["fwhm"] = [f"{w:.6f}" for w in self.fwhm]
-        if self.good is not None:
-            header["bbl"] = [str(int(g)) for g in self.good]
-        return header
-
-    @classmethod
-    def from_envi_header(cls, header: Mapping[str, Any], *, source: str = "ENVI header") -> ChannelSet:
-        """Read channels from a parsed ENVI header (``spectral.io.envi.read_envi_header``).
-
-        Raises:
-            FileFormatError: If the header has no band count.
-        """
-        from hyperplex.common.errors import FileFormatError
-
-        if "bands" not in header:
-            raise FileFormatError(f"{source}: no 'bands' field; is this an ENVI header?")
-        count = int(header["bands"])
-        names = header.get("band names")
-        if "wavelength" in header:
-            units = str(header.get("wavelength units", "nm")).strip()
-            if units.lower() in ("unknown", ""):
-                units = "um" if max(float(w) for w in header["wavelength"]) < 30 else "nm"
-            good = header.get("bbl")
-            return cls.from_wavelengths(
-                [float(w) for w in header["wavelength"]],
-                None if "fwhm" not in header else [float(w) for w in header["fwhm"]],
-                names=names,
-                good=None if good is None else [float(g) > 0 for g in good],
-                units=units,
-            ).checked(count, source)
-        return (cls(tuple(names)) if names else cls.default(count)).checked(count, source)
-
     def checked(self, count: int, source: str = "data") -> ChannelSet:
         """Return self after checking it describes exactly ``count`` channels."""
         if len(self) != count:
             raise ChannelMismatchError(f"{source}: {len(self)} channel labels for {count} channels.")
         return self
-
-    def to_omero(self, windows: Sequence[tuple[float, float]] | None = None) -> list[dict[str, Any]]:
-        """OME-NGFF ``omero.channels`` entries (label, colour, active, window)."""
-        out = []
-        for i, label in enumerate(self.names):
-            entry: dict[str, Any] = {"label": label, "active": True}
-            color = self.colors[i] if self.colors is not None else _default_color(i, len(self))
-            entry["color"] = color.lstrip("#").upper()
-            if windows is not None:
-                lo, hi = windows[i]
-                entry["window"] = {"start": float(lo), "end": float(hi), "min": float(lo), "max": float(hi)}
-            if self.wavelengths is not None:
-                entry["wavelength_nm"] = float(self.wavelengths[i])
-            out.append(entry)
-        return out
-
-    @classmethod
-    def from_omero(cls, channels: Sequence[Mapping[str, Any]]) -> ChannelSet:
-        """Inverse of :meth:`to_omero` (``wavelength_nm`` is our own extension key)."""
-        names = tuple(str(c.get("label", f"c{i}")) for i, c in enumerate(channels))
-        colors = (
-            tuple("#" + str(c["color"]).lstrip("#") for c in channels) if all("color" in c for c in channels) else None
-        )
-        if channels and all("wavelength_nm" in c for c in channels):
-            return cls(names, [c["wavelength_nm"] for c in channels], colors=colors)
-        return cls(names, colors=colors)
-
-    def to_ome_metadata(self) -> dict[str, Any]:
-        """The ``Channel`` entry of tifffile's OME metadata (``imwrite(..., metadata=...)``)."""
-        channel: dict[str, Any] = {"Name": list(self.names)}
-        if self.colors is not None:
-            channel["Color"] = [_rgba_int(c) for c in self.colors]
-        if self.wavelengths is not None:
-            channel["EmissionWavelength"] = [float(w) for w in self.wavelengths]
-            channel["EmissionWavelengthUnit"] = ["nm"] * len(self)
-        return {"Channel": channel}
-
-    @classmethod
-    def from_ome_xml(cls, xml: str, count: int | None = None) -> ChannelSet:
-        """Read channel names (and emission wavelengths, colours) from OME-XML of the first image."""
-        import xml.etree.ElementTree as ET
-
-        root = ET.fromstring(xml)
-        pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
-        chans = [] if pixels is None else [el for el in pixels if el.tag.endswith("Channel")]
-        names = tuple(c.get("Name") or f"c{i}" for i, c in enumerate(chans))
-        if not chans:
-            return cls.default(count or 0)
-        colors = None
-        if all(c.get("Color") is not None for c in chans):
-            colors = tuple(_rgba_hex(int(c.get("Color"))) for c in chans)
-        wl = [c.get("EmissionWavelength") for c in chans]
-        result = cls(names, [float(w) for w in wl] if all(w is not None for w in wl) else None, colors=colors)
-        return result if count is None else result.checked(count, "OME-XML")
 
 
 # --------------------------------------------------------------------- helpers
@@ -474,23 +380,5 @@ def _same(a: Any, b: Any) -> bool:
     return tuple(a) == tuple(b)
 
 
-_PALETTE = ("#0000FF", "#00FF00", "#FF0000", "#FF00FF", "#00FFFF", "#FFFF00", "#FF8000", "#8000FF")
-
-
-def _default_color(i: int, count: int) -> str:
-    if count == 1:
-        return "#FFFFFF"
-    return _PALETTE[i % len(_PALETTE)]
-
-
-def _rgba_int(color: str) -> int:
-    """'#RRGGBB' -> OME's signed 32-bit RGBA integer."""
-    hexstr = color.lstrip("#")
-    if not re.fullmatch(r"[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?", hexstr):
-        raise InvalidParameterError(f"Colour {color!r} is not '#RRGGBB'.")
-    value = int(hexstr[:6] + (hexstr[6:] or "FF"), 16)
-    return value - (1 << 32) if value >= (1 << 31) else value
-
-
-def _rgba_hex(value: int) -> str:
-    return "#" + f"{value & 0xFFFFFFFF:08X}"[:6]
+#: Default display colours (``#RRGGBB``) for channels without their own, cycled in this order.
+PALETTE = ("#0000FF", "#00FF00", "#FF0000", "#FF00FF", "#00FFFF", "#FFFF00", "#FF8000", "#8000FF")

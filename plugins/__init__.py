@@ -7,9 +7,10 @@ behind them is importable here without napari, Qt or torch; the widgets load on 
 
 from typing import Any
 
+from hyperplex.common.image import MultiscaleImage
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
 from hyperplex.plugins._embedding import pca_rgb
-from hyperplex.plugins._layers import LayerStack, image_layer_data
+from hyperplex.plugins._layers import image_layer_data
 from hyperplex.plugins._methane import analyze_cube, plume_table
 from hyperplex.plugins._reader import get_reader, open_stack, read_path
 from hyperplex.plugins._sample_data import emit_sample, tissue_sample
@@ -18,9 +19,9 @@ from hyperplex.plugins._writer import layers_to_array, write_ome_tiff, write_ome
 
 __all__ = [
     "InspectorWidget",
-    "LayerStack",
     "MethaneWidget",
     "ModelsWidget",
+    "MultiscaleImage",
     "additive_composite",
     "analyze_cube",
     "composite_colors",

@@ -1,4 +1,4 @@
-"""Turn ``(levels, ChannelSet, pixel size)`` into napari layer-data tuples, and read them back. Qt-free.
+"""Turn a :class:`~hyperplex.common.image.MultiscaleImage` into napari layer-data tuples. Qt-free.
 
 Every image layer the plugin creates carries ``metadata["hyperplex"]``: the full channel set of the
 stack it belongs to, its own channel index (or None when one layer holds all channels on a band
@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hyperplex.common.arrays import materialize
-from hyperplex.common.channels import ChannelSet
+from hyperplex.common.channels import PALETTE, ChannelSet
+from hyperplex.common.image import MultiscaleImage
 
 __all__ = [
     "MAX_CHANNEL_LAYERS",
     "META_KEY",
-    "LayerStack",
     "auto_contrast",
     "channel_colors",
     "image_layer_data",
@@ -34,36 +33,6 @@ META_KEY = "hyperplex"
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
-_PALETTE = ("#0000ff", "#00ff00", "#ff0000", "#ff00ff", "#00ffff", "#ffff00", "#ff8000", "#8000ff")
-
-
-@dataclass
-class LayerStack:
-    """A multichannel image as the plugin sees it: pyramid levels ``(C, H, W)`` plus channel identity.
-
-    Args:
-        levels: Resolution levels, finest first, each ``(C, H, W)`` (numpy, dask or zarr).
-        channels: Channel identity, one entry per channel.
-        name: Base name for the layers.
-        pixel_size: ``(dy, dx)`` of the finest level in ``units``, or None.
-        units: Spatial unit of ``pixel_size`` (e.g. ``"micrometer"``, ``"m"``).
-        source: Path the data came from, if any.
-        extra: Further JSON-serialisable metadata (CRS, acquisition time, ...).
-    """
-
-    levels: list[Any]
-    channels: ChannelSet
-    name: str = "image"
-    pixel_size: tuple[float, float] | None = None
-    units: str | None = None
-    source: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def count(self) -> int:
-        """Number of channels."""
-        return int(self.levels[0].shape[0])
-
 
 def channel_colors(channels: ChannelSet) -> list[str]:
     """Display colours per channel: the set's own colours, else a wavelength hue, else a fixed palette."""
@@ -71,7 +40,7 @@ def channel_colors(channels: ChannelSet) -> list[str]:
         return ["#" + c.lstrip("#").lower()[:6] for c in channels.colors]
     if channels.is_spectral and len(channels) <= MAX_CHANNEL_LAYERS:
         return [wavelength_color(w) for w in channels.wavelengths]
-    return [_PALETTE[i % len(_PALETTE)] for i in range(len(channels))]
+    return [PALETTE[i % len(PALETTE)].lower() for i in range(len(channels))]
 
 
 def wavelength_color(nm: float) -> str:
@@ -117,33 +86,34 @@ def _preview(levels: Sequence[Any], max_pixels: int = 512 * 512, max_channels: i
     return level[..., ::step, ::step]
 
 
-def _stack_meta(stack: LayerStack, stack_id: str, index: int | None) -> dict[str, Any]:
+def _stack_meta(stack: MultiscaleImage, stack_id: str, index: int | None) -> dict[str, Any]:
     meta = {
         "stack": stack_id,
         "index": index,
         "channels": stack.channels.to_dict(),
-        "source": stack.source,
+        "source": None if stack.path is None else str(stack.path),
+        "format": stack.format,
         "pixel_size": None if stack.pixel_size is None else list(stack.pixel_size),
-        "units": stack.units,
+        "units": stack.units if stack.pixel_size is not None else None,
     }
-    meta.update(stack.extra)
+    meta.update(stack.metadata)
     return {META_KEY: meta}
 
 
-def _spatial_kwargs(stack: LayerStack) -> dict[str, Any]:
+def _spatial_kwargs(stack: MultiscaleImage) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if stack.pixel_size is not None:
         kwargs["scale"] = tuple(float(s) for s in stack.pixel_size)
-    if stack.units:
+    if stack.units and stack.pixel_size is not None:
         kwargs["units"] = (stack.units, stack.units)
     return kwargs
 
 
-def image_layer_data(stack: LayerStack, *, max_channel_layers: int = MAX_CHANNEL_LAYERS) -> list[LayerDataTuple]:
-    """Layer-data tuples for a stack: one layer per channel, or one band-axis layer for many channels.
+def image_layer_data(stack: MultiscaleImage, *, max_channel_layers: int = MAX_CHANNEL_LAYERS) -> list[LayerDataTuple]:
+    """Layer-data tuples for an image: one layer per channel, or one band-axis layer for many channels.
 
     Args:
-        stack: The image and its channels.
+        stack: The image (any reader's, or built in memory) and its channels.
         max_channel_layers: Above this many channels, return a single layer with a band slider.
 
     Returns:

@@ -206,15 +206,16 @@ def predict_channels(
 
 def prediction_layers(result: PredictionResult, *, scale: Any = None, units: Any = None) -> list[tuple]:
     """One additive layer per predicted channel, named ``"<marker> (predicted)"``; a stack for the inspector."""
-    from hyperplex.plugins._layers import LayerStack, image_layer_data
+    from hyperplex.common.image import MultiscaleImage
+    from hyperplex.plugins._layers import image_layer_data
 
-    stack = LayerStack(
+    stack = MultiscaleImage(
         [result.image],
         result.channels,
-        name="predicted",
         pixel_size=None if scale is None else tuple(float(s) for s in scale),
+        metadata={"model": result.model_name, "predicted": True},
         units=None if units is None else str(units[-1]),
-        extra={"model": result.model_name, "predicted": True},
+        name="predicted",
     )
     layers = image_layer_data(stack)
     for _, kwargs, _ in layers:

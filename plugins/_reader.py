@@ -1,26 +1,24 @@
-"""npe2 reader: microscopy (OME-TIFF, TIFF stacks, OME-Zarr) and hyperspectral (EMIT NetCDF, ENVI, GeoTIFF).
+"""npe2 reader for every registered format (OME-TIFF, OME-Zarr, TIFF stacks, EMIT NetCDF, ENVI, GeoTIFF).
 
-``get_reader`` only sniffs headers and never raises; the returned function opens the data lazily
-(dask levels) through ``hyperplex.bio`` or ``hyperplex.geo`` and turns it into layer-data tuples.
+``get_reader`` asks the format registry which format claims the path (header bytes only), then opens
+it lazily with that format's ``open_image`` (metadata only, no pixels), so a file the reader cannot
+handle is refused here, never accepted and then failed. The returned function turns the already-open
+:class:`~hyperplex.common.image.MultiscaleImage` into layer-data tuples: the file is opened once.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import partial
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from hyperplex.plugins._formats import sniff_format
-from hyperplex.plugins._layers import LayerDataTuple, LayerStack, image_layer_data
+from hyperplex.common.image import MultiscaleImage
+from hyperplex.plugins._formats import FORMATS, sniff
+from hyperplex.plugins._layers import LayerDataTuple, image_layer_data
 
 __all__ = ["get_reader", "open_stack", "read_path"]
 
-_GEO_FORMATS = ("geotiff", "netcdf", "envi")
-_BIO_FORMATS = ("tiff", "zarr")
+ReaderFunction = Callable[[str | list[str]], list[LayerDataTuple]]
 
 
 def _single_path(path: str | os.PathLike[str] | list[Any]) -> str | None:
@@ -29,7 +27,7 @@ def _single_path(path: str | os.PathLike[str] | list[Any]) -> str | None:
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
 
 
-def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerDataTuple]] | None:
+def get_reader(path: str | list[str]) -> ReaderFunction | None:
     """Return a reader function for ``path``, or None when the plugin cannot read it. Never raises.
 
     Args:
@@ -40,23 +38,31 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
     """
     try:
         single = _single_path(path)
-        if single is None:
+        fmt = None if single is None else sniff(single)
+        if fmt is None:
             return None
-        kind = sniff_format(single)
-        if kind is None or not _confirmed(kind, single):
-            return None
-        return partial(read_path, kind=kind)
-    except Exception:  # the reader contract: never raise from get_reader
+        image = fmt.open_image(single)
+    except Exception:  # the reader contract: never raise from get_reader (a claimed file that fails to open)
         return None
+    return _Reader(single, _with_domain(image, fmt.kind))
 
 
-def _confirmed(kind: str, path: str) -> bool:
-    """Ask ``hyperplex.geo`` whether it recognises a NetCDF or ENVI file (not every HDF5 file is EMIT)."""
-    if kind not in ("netcdf", "envi"):
-        return True
-    from hyperplex.geo.io import sniff_cube
+class _Reader:
+    """The reader function napari calls: layer data of the image opened in ``get_reader``."""
 
-    return sniff_cube(path) in ("emit", "envi")
+    def __init__(self, path: str, image: MultiscaleImage):
+        self.path, self.image = path, image
+
+    def __call__(self, path: str | list[str]) -> list[LayerDataTuple]:
+        single = _single_path(path)
+        if single is not None and os.path.abspath(single) != os.path.abspath(self.path):
+            return read_path(single)  # called with another path than the one sniffed
+        return image_layer_data(self.image)
+
+
+def _with_domain(image: MultiscaleImage, kind: str) -> MultiscaleImage:
+    image.metadata.setdefault("domain", "geo" if kind == "hyperspectral" else "bio")
+    return image
 
 
 def read_path(path: str | list[str], *, kind: str | None = None) -> list[LayerDataTuple]:
@@ -64,7 +70,7 @@ def read_path(path: str | list[str], *, kind: str | None = None) -> list[LayerDa
 
     Args:
         path: File or Zarr directory (or a one-element list).
-        kind: Format key from :func:`~hyperplex.plugins._formats.sniff_format`; sniffed when None.
+        kind: Registry name of the format (``"ome-tiff"``, ``"emit"``, ...); sniffed when None.
 
     Returns:
         Layer-data tuples for napari.
@@ -72,96 +78,29 @@ def read_path(path: str | list[str], *, kind: str | None = None) -> list[LayerDa
     Raises:
         FileFormatError: If the path is not a supported format.
     """
-    single = _single_path(path)
-    return image_layer_data(open_stack(single, kind=kind))
+    return image_layer_data(open_stack(_single_path(path), kind=kind))
 
 
-def open_stack(path: str | os.PathLike[str], *, kind: str | None = None) -> LayerStack:
-    """Open a supported file lazily as a :class:`LayerStack`.
+def open_stack(path: str | os.PathLike[str], *, kind: str | None = None) -> MultiscaleImage:
+    """Open a supported file lazily as the one image container, through the format registry.
 
     Args:
         path: File or Zarr directory.
-        kind: Format key; sniffed when None.
+        kind: Registry name of the format; sniffed when None.
 
     Returns:
-        The stack (levels stay lazy).
+        The image (levels stay lazy); ``metadata["domain"]`` is ``"geo"`` or ``"bio"``.
 
     Raises:
-        FileFormatError: If the format is not supported.
+        DataNotFoundError: If the path does not exist.
+        FileFormatError: If no registered format claims it.
     """
-    from hyperplex.common.errors import FileFormatError
+    from hyperplex.common.errors import DataNotFoundError, FileFormatError
 
-    kind = kind or sniff_format(path)
-    if kind in _GEO_FORMATS:
-        return _open_geo(path)
-    if kind in _BIO_FORMATS:
-        return _open_bio(path)
-    raise FileFormatError(
-        f"{path}: not a format hyperplex reads (OME-TIFF, TIFF stack, OME-Zarr, EMIT NetCDF, ENVI, GeoTIFF)."
-    )
-
-
-def _stem(path: str | os.PathLike[str]) -> str:
-    name = Path(path).name
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".nc", ".hdr", ".img"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _geo_pixel_size(cube: Any) -> tuple[tuple[float, float] | None, str | None]:
-    try:
-        res_x, res_y = cube.rio.resolution()
-        crs = cube.rio.crs
-    except Exception:  # not georeferenced on a grid (e.g. an EMIT swath)
-        return None, None
-    units = "degree" if crs is not None and crs.is_geographic else "meter"
-    return (abs(float(res_y)), abs(float(res_x))), units
-
-
-def _swath_pixel_size(cube: Any) -> tuple[tuple[float, float] | None, str | None]:
-    """Nominal ground pixel (m) of a swath in sensor geometry, from EMIT's ``spatialResolution`` (degrees)."""
-    try:
-        from hyperplex.geo.geodesy import cell_area_m2
-
-        res = float(cube.attrs["spatialResolution"])
-        lat = (float(cube.attrs["northernmost_latitude"]) + float(cube.attrs["southernmost_latitude"])) / 2
-        side = float(np.sqrt(cell_area_m2(res, res, lat)))
-    except (KeyError, TypeError, ValueError):
-        return None, None
-    return (side, side), "meter"
-
-
-def _open_geo(path: str | os.PathLike[str]) -> LayerStack:
-    from hyperplex.common.channels import ChannelSet
-    from hyperplex.geo.io import open_cube
-
-    cube = open_cube(path, chunks={})
-    channels = ChannelSet.from_xarray(cube)
-    pixel_size, units = _geo_pixel_size(cube)
-    if pixel_size is None:
-        pixel_size, units = _swath_pixel_size(cube)
-    return LayerStack(
-        [cube.data],
-        channels,
-        name=_stem(path),
-        pixel_size=pixel_size,
-        units=units,
-        source=os.fspath(path),
-        extra={"domain": "geo"},
-    )
-
-
-def _open_bio(path: str | os.PathLike[str]) -> LayerStack:
-    from hyperplex.bio import open_image
-
-    image = open_image(path)
-    return LayerStack(
-        list(image.levels),
-        image.channels,
-        name=_stem(path),
-        pixel_size=image.pixel_size_um,
-        units="micrometer" if image.pixel_size_um is not None else None,
-        source=os.fspath(path),
-        extra={"domain": "bio", "format": image.format},
-    )
+    fmt = FORMATS[kind] if kind is not None else sniff(path)
+    if fmt is None:
+        if not os.path.exists(path):
+            raise DataNotFoundError(f"{path}: no such file or directory.")
+        names = ", ".join(f.description or f.name for f in FORMATS)
+        raise FileFormatError(f"{path}: not a format hyperplex reads ({names}).")
+    return _with_domain(fmt.open_image(path), fmt.kind)

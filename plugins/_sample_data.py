@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from hyperplex.plugins._layers import LayerDataTuple, LayerStack, image_layer_data
+from hyperplex.common.image import MultiscaleImage
+from hyperplex.plugins._layers import LayerDataTuple, image_layer_data
 
 __all__ = ["emit_sample", "emit_stack", "he_layer", "tissue_sample", "tissue_stack"]
 
 
-def emit_stack(lines: int = 128, samples: int = 128, seed: int = 0) -> tuple[LayerStack, Any]:
+def emit_stack(lines: int = 128, samples: int = 128, seed: int = 0) -> tuple[MultiscaleImage, Any]:
     """The synthetic EMIT radiance cube as a stack ``(285, lines, samples)``, plus the scene (truth).
 
     Args:
@@ -26,18 +27,15 @@ def emit_stack(lines: int = 128, samples: int = 128, seed: int = 0) -> tuple[Lay
     Returns:
         ``(stack, scene)``.
     """
+    from hyperplex.geo.nodata import FILL_VALUE
     from hyperplex.geo.synth import emit_scene
 
     scene = emit_scene(lines=lines, samples=samples, seed=seed)
     cube = np.ascontiguousarray(np.moveaxis(scene.radiance, -1, 0))  # (bands, lines, samples)
-    stack = LayerStack(
-        [cube],
-        scene.channels,
-        name="EMIT radiance (synthetic)",
-        pixel_size=(float(np.sqrt(scene.pixel_area_m2)),) * 2,
-        units="meter",
-        extra={"domain": "geo", "fill_value": -9999.0},
-    )
+    side = float(np.sqrt(scene.pixel_area_m2))
+    meta = {"domain": "geo", "fill_value": FILL_VALUE}
+    stack = MultiscaleImage([cube], scene.channels, (side, side), metadata=meta, units="meter",
+                            name="EMIT radiance (synthetic)")  # fmt: skip
     return stack, scene
 
 
@@ -54,7 +52,7 @@ def emit_sample() -> list[LayerDataTuple]:
     return image_layer_data(stack) + _truth_layers(scene, stack.pixel_size)
 
 
-def tissue_stack(size: int = 256, seed: int = 0, markers: int = 8) -> tuple[LayerStack, Any]:
+def tissue_stack(size: int = 256, seed: int = 0, markers: int = 8) -> tuple[MultiscaleImage, Any]:
     """The synthetic multiplex tissue as a two-level stack, plus the tissue (H&E, cell masks, truth).
 
     Args:
@@ -69,15 +67,8 @@ def tissue_stack(size: int = 256, seed: int = 0, markers: int = 8) -> tuple[Laye
 
     sample = tissue(size=size, markers=markers, seed=seed)
     image = sample.to_image(levels=2)
-    stack = LayerStack(
-        list(image.levels),
-        image.channels,
-        name="tissue (synthetic)",
-        pixel_size=image.pixel_size_um,
-        units="micrometer",
-        extra={"domain": "bio"},
-    )
-    return stack, sample
+    image.name, image.metadata["domain"] = "tissue (synthetic)", "bio"
+    return image, sample
 
 
 def he_layer(sample: Any, *, visible: bool = False) -> LayerDataTuple:

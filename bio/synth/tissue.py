@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from hyperplex.bio.image import MultiscaleImage
 from hyperplex.bio.pyramid import pyramid
 from hyperplex.bio.synth.expression import draw_expression
 from hyperplex.bio.synth.he import render_he
@@ -16,6 +15,7 @@ from hyperplex.bio.synth.panel import MARKERS, marker_panel
 from hyperplex.bio.synth.render import PSF_SIGMA_PX, render_clean, render_optics
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.image import MultiscaleImage
 
 __all__ = ["SyntheticTissue", "synthetic_tissue", "tissue"]
 

@@ -1,7 +1,8 @@
 """A scene to process: its bands, geometry and a chunked reader of just the bands a method needs.
 
-EMIT granules are read straight from HDF5 (one slab of lines and a contiguous band span at a time),
-so a full scene never has to be in memory; ENVI and GeoTIFF cubes go through their lazy readers.
+Files are recognised and read through ``hyperplex.geo.io`` (the format registry). EMIT granules are
+read with :func:`~hyperplex.geo.io.read_emit_block`, one slab of lines and a contiguous band span at a
+time, so a full scene never has to be in memory; ENVI and GeoTIFF cubes go through their lazy readers.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import numpy as np
 
 from hyperplex.common.arrays import materialize
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError
-from hyperplex.geo.io.cube import open_cube, sniff_cube
-from hyperplex.geo.io.emit import EMIT_FILL, emit_channels
+from hyperplex.common.errors import FileFormatError
+from hyperplex.common.formats import FORMATS
+from hyperplex.geo.io import emit_channels, read_emit_block, read_emit_geometry
+from hyperplex.geo.nodata import FILL_VALUE
 
 __all__ = ["SceneSource", "open_source"]
 
@@ -102,15 +104,10 @@ class SceneSource:
 
     def _read(self, rows: slice, lo: int, hi: int) -> np.ndarray:
         if self.kind == "emit":
-            import h5py
-
-            with h5py.File(self.path, "r") as f:
-                block = np.moveaxis(f["radiance"][rows, :, lo:hi], -1, 0).astype(np.float32, copy=False)
-            block[block == EMIT_FILL] = np.nan
-            return block
+            return read_emit_block(self.path, rows, slice(lo, hi))
         block = materialize(self._cube[lo:hi, rows, :], np.float32)
         if self.kind == "array":
-            block = np.where(block == EMIT_FILL, np.nan, block)
+            block = np.where(block == FILL_VALUE, np.nan, block)
         return block
 
 
@@ -120,28 +117,17 @@ def _read_rows(source: SceneSource, rows: slice, bands: np.ndarray) -> np.ndarra
 
 
 def _open_emit_source(path: Path) -> SceneSource:
-    import h5py
-
     channels = emit_channels(path)
-    with h5py.File(path, "r") as f:
-        if "radiance" not in f:
-            raise FileFormatError(f"{path}: no 'radiance' variable; pass an EMIT L1B RAD granule.")
-        if "location" not in f or not {"glt_x", "glt_y", "lat", "lon"} <= set(f["location"]):
-            raise FileFormatError(f"{path}: group 'location' with glt_x, glt_y, lat, lon is missing.")
-        shape = tuple(int(s) for s in f["radiance"].shape[:2])
-        if f["radiance"].shape[2] != len(channels):
-            raise FileFormatError(
-                f"{path}: radiance has {f['radiance'].shape[2]} bands but {len(channels)} wavelengths."
-            )
-        loc = f["location"]
-        glt = (np.abs(loc["glt_x"][...].astype(np.int64)), np.abs(loc["glt_y"][...].astype(np.int64)))
-        lat, lon = loc["lat"][...], loc["lon"][...]
-        crs = f.attrs.get("spatial_ref")
-        crs = crs.decode() if isinstance(crs, bytes) else crs
-        if "geotransform" not in f.attrs:
-            raise FileFormatError(f"{path}: no global 'geotransform' attribute; cannot place the GLT grid on the map.")
-        transform = tuple(float(v) for v in f.attrs["geotransform"])
-    return SceneSource(path, "emit", channels, shape, glt, crs or "EPSG:4326", transform, lat, lon)
+    geo = read_emit_geometry(path)
+    if geo.variable != "radiance":
+        raise FileFormatError(f"{path}: no 'radiance' variable; pass an EMIT L1B RAD granule.")
+    if geo.lat is None or geo.lon is None:
+        raise FileFormatError(f"{path}: group 'location' with glt_x, glt_y, lat, lon is missing.")
+    if geo.bands != len(channels):
+        raise FileFormatError(f"{path}: radiance has {geo.bands} bands but {len(channels)} wavelengths.")
+    if geo.transform is None:
+        raise FileFormatError(f"{path}: no global 'geotransform' attribute; cannot place the GLT grid on the map.")
+    return SceneSource(path, "emit", channels, geo.shape, geo.glt, geo.crs, geo.transform, geo.lat, geo.lon)
 
 
 def _spans(bands: np.ndarray, max_gap: int = 8) -> list[tuple[int, int, np.ndarray]]:
@@ -162,24 +148,22 @@ def _spacing(wavelengths: np.ndarray) -> np.ndarray:
 def open_source(path: str | Path) -> SceneSource:
     """Open an EMIT granule, ENVI cube or multi-band GeoTIFF for the pipeline.
 
+    The format is the registered hyperspectral one that claims the file (as for ``open_cube``).
+
     Raises:
         DataNotFoundError: If the file does not exist.
         FileFormatError: If it is not a supported radiance file or lacks wavelengths.
     """
     p = Path(path)
-    if not p.exists():
-        raise DataNotFoundError(f"{p}: no such file.")
-    kind = sniff_cube(p)
-    if kind == "emit":
+    fmt = FORMATS.require(p, "hyperspectral", noun="radiance file (cannot detect methane in it)")
+    if fmt.name == "emit":
         return _open_emit_source(p)
-    if kind is None:
-        raise FileFormatError(f"{p}: not an EMIT NetCDF granule, ENVI cube or GeoTIFF; cannot detect methane in it.")
-    cube = open_cube(p)
+    cube = fmt.open(p)
     channels = ChannelSet.from_xarray(cube)
     if not channels.is_spectral:
         raise FileFormatError(f"{p}: the bands carry no wavelengths; add wavelength metadata (nm) to the file.")
     if channels.fwhm is None:  # common for GeoTIFF exports: assume Nyquist-sampled bands
         channels = ChannelSet.from_wavelengths(channels.wavelengths, _spacing(channels.wavelengths),
                                                names=channels.names)  # fmt: skip
-    return SceneSource(p, kind, channels, tuple(cube.shape[1:]), None, cube.attrs.get("crs"),
+    return SceneSource(p, fmt.name, channels, tuple(cube.shape[1:]), None, cube.attrs.get("crs"),
                        cube.attrs.get("geotransform"), _cube=cube.data)  # fmt: skip

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.formats import tiff_header
+from hyperplex.geo.io.envi import channels_from_envi_header
 
-__all__ = ["geotiff_channels", "open_geotiff", "write_geotiff_cube"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["geotiff_channels", "is_geotiff", "open_geotiff", "write_geotiff_cube"]
 
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(nanometers?|micrometers?|nm|um|µm)\b", re.IGNORECASE)
 
@@ -49,7 +53,7 @@ def geotiff_channels(src: Any) -> ChannelSet:
     envi_md = src.tags(ns="ENVI")
     if "wavelength" in envi_md:
         header = {"bands": src.count, **{k.replace("_", " "): _envi_list(v) for k, v in envi_md.items()}}
-        return ChannelSet.from_envi_header(header, source=str(src.name))
+        return channels_from_envi_header(header, source=str(src.name))
     parsed = _from_descriptions(list(src.descriptions))
     if parsed is not None:
         return parsed
@@ -63,6 +67,16 @@ def _envi_list(value: str) -> Any:
     if text.startswith("{"):
         return [v.strip() for v in text.strip("{}").split(",")]
     return text
+
+
+def is_geotiff(path: str | Path) -> bool:
+    """True for a TIFF with GeoTIFF georeferencing or GDAL band metadata (and no OME-XML). Never raises.
+
+    An ungeoreferenced cube written by :func:`write_geotiff_cube` counts: GDAL stores its per-band
+    wavelengths in the GDAL_METADATA tag.
+    """
+    header = tiff_header(path)
+    return header is not None and header.is_gdal and not header.is_ome
 
 
 def open_geotiff(path: str | Path, *, chunks: Any = None) -> xr.DataArray:

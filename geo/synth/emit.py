@@ -18,6 +18,7 @@ from scipy import ndimage
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
+from hyperplex.geo.nodata import FILL_VALUE
 from hyperplex.geo.synth.geometry import SceneGeometry, make_geometry
 from hyperplex.geo.synth.spectra import (
     ch4_log_transmittance,
@@ -29,7 +30,6 @@ from hyperplex.geo.synth.spectra import (
 
 __all__ = ["FILL_VALUE", "EmitScene", "emit_scene", "pixel_area"]
 
-FILL_VALUE = -9999.0
 _TRUTH_FLOOR_PPMM = 20.0  # enhancements below this are set to zero in the truth
 _STREAMS = ("water", "lookalike", "plumes", "surface", "noise", "artifacts")
 _TEXTURE_BASIS = 24  # number of smooth spectral basis functions for per-pixel variety

@@ -88,3 +88,21 @@ def test_errors_name_the_file(tmp_path, cube):
         read_ome_tiff(junk)
     with pytest.raises(FileFormatError, match=r"junk.ome.tif.*unknown format"):
         open_image(junk)
+
+
+def test_ome_xml_channel_round_trip():
+    from hyperplex.bio.ome_tiff import channels_from_ome_xml, ome_channel_metadata
+
+    cs = ChannelSet.from_names(["DAPI", "CD3", "PanCK"], colors=["#0000FF", "#00FF00", "#FF0000"])
+    xml = (
+        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:0"><Pixels ID="Pixels:0" '
+        'DimensionOrder="XYCZT" Type="uint16" SizeX="4" SizeY="4" SizeC="3" SizeZ="1" SizeT="1">'
+        + "".join(
+            f'<Channel ID="Channel:0:{i}" Name="{n}" Color="{v}"/>'
+            for i, (n, v) in enumerate(zip(cs.names, ome_channel_metadata(cs)["Channel"]["Color"]))
+        )
+        + "</Pixels></Image></OME>"
+    )
+    assert channels_from_ome_xml(xml, 3) == cs
+    with pytest.raises(ChannelMismatchError):
+        channels_from_ome_xml(xml, 4)

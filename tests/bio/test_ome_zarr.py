@@ -172,3 +172,15 @@ def test_bioformats2raw_layout_opens_the_numbered_image(tmp_path, cube):
     assert list(first.channels) == NAMES and len(first.levels) == 2
     assert list(second.channels) == NAMES[:2]
     np.testing.assert_array_equal(second.levels[0].compute(), cube[:2])
+
+
+def test_omero_channel_round_trip():
+    from hyperplex.bio.ngff import channels_from_omero, omero_channels
+
+    cs = ChannelSet.from_names(["DAPI", "CD3", "PanCK"], colors=["#0000FF", "#00FF00", "#FF0000"])
+    assert channels_from_omero(omero_channels(cs)) == cs
+    spectral = ChannelSet.from_wavelengths([450.0, 550.0])
+    entries = omero_channels(spectral, windows=[(0, 1), (2, 3)])
+    assert [e["color"] for e in entries] == ["0000FF", "00FF00"] and entries[1]["window"]["end"] == 3.0
+    np.testing.assert_allclose(channels_from_omero(entries).wavelengths, spectral.wavelengths)
+    assert omero_channels(ChannelSet.from_names(["only"]))[0]["color"] == "FFFFFF"

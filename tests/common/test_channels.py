@@ -83,29 +83,6 @@ def test_xarray_wavelength_dimension_in_micrometres():
     np.testing.assert_allclose(ChannelSet.from_xarray(da).wavelengths, [500.0, 2300.0])
 
 
-def test_envi_header_round_trip():
-    cs = ChannelSet.from_wavelengths(WL, [5.0] * 4, good=[True, False, True, True])
-    header = {"bands": "4", **cs.to_envi_header()}
-    assert ChannelSet.from_envi_header(header) == cs
-    with pytest.raises(ChannelMismatchError):
-        ChannelSet.from_envi_header({**header, "bands": "5"})
-
-
-def test_omero_and_ome_xml_round_trip():
-    cs = ChannelSet.from_names(["DAPI", "CD3", "PanCK"], colors=["#0000FF", "#00FF00", "#FF0000"])
-    assert ChannelSet.from_omero(cs.to_omero()) == cs
-    xml = (
-        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:0"><Pixels ID="Pixels:0" '
-        'DimensionOrder="XYCZT" Type="uint16" SizeX="4" SizeY="4" SizeC="3" SizeZ="1" SizeT="1">'
-        + "".join(
-            f'<Channel ID="Channel:0:{i}" Name="{n}" Color="{v}"/>'
-            for i, (n, v) in enumerate(zip(cs.names, cs.to_ome_metadata()["Channel"]["Color"]))
-        )
-        + "</Pixels></Image></OME>"
-    )
-    assert ChannelSet.from_ome_xml(xml, 3) == cs
-
-
 def test_json_round_trip():
     cs = ChannelSet.from_wavelengths(WL, [5.0] * 4)
     assert ChannelSet.from_dict(__import__("json").loads(cs.to_json())) == cs

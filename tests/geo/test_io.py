@@ -7,7 +7,17 @@ import pytest
 from affine import Affine
 
 from hyperplex.common import ChannelSet, DataNotFoundError, FileFormatError
-from hyperplex.geo.io import open_cube, open_emit, open_envi, open_geotiff, sniff_cube, write_geotiff_cube
+from hyperplex.common.errors import ChannelMismatchError
+from hyperplex.geo.io import (
+    channels_from_envi_header,
+    envi_header_fields,
+    open_cube,
+    open_emit,
+    open_envi,
+    open_geotiff,
+    sniff_cube,
+    write_geotiff_cube,
+)
 from hyperplex.geo.ortho import apply_glt
 
 
@@ -59,7 +69,7 @@ def test_envi_round_trip_keeps_wavelengths(tmp_path):
     cs = ChannelSet.from_wavelengths([2200.0, 2300.0, 2400.0, 2450.0], [8.5, 8.6, 8.7, 8.8])
     data = np.random.default_rng(1).random((15, 12, 4)).astype(np.float32)
     data[0, 0, :] = -9999
-    envi.save_image(str(tmp_path / "rdn.hdr"), data, metadata=cs.to_envi_header(), interleave="bil")
+    envi.save_image(str(tmp_path / "rdn.hdr"), data, metadata=envi_header_fields(cs), interleave="bil")
     da = open_envi(tmp_path / "rdn.hdr")
     assert da.dims == ("band", "y", "x") and ChannelSet.from_xarray(da) == cs
     expected = np.moveaxis(data, -1, 0).copy()
@@ -114,3 +124,16 @@ def test_true_color_picks_rgb_bands_and_blacks_out_nodata():
     rgb = true_color(cube, cs)
     assert rgb.shape == (4, 4, 3) and rgb.min() >= 0 and rgb.max() <= 1
     assert np.all(rgb[0, 0] == 0) and rgb[3, 3, 0] == 1.0  # red is the 640 nm band, brightest pixel saturates
+
+
+def test_envi_header_round_trip():
+    cs = ChannelSet.from_wavelengths([400.0, 500.0, 600.0, 700.0], [5.0] * 4, good=[True, False, True, True])
+    header = {"bands": "4", **envi_header_fields(cs)}
+    assert channels_from_envi_header(header) == cs
+    with pytest.raises(ChannelMismatchError):
+        channels_from_envi_header({**header, "bands": "5"})
+
+
+def test_envi_header_unknown_units_are_guessed_from_values():
+    header = {"bands": "2", "wavelength": ["0.5", "2.3"], "wavelength units": "Unknown"}
+    np.testing.assert_allclose(channels_from_envi_header(header).wavelengths, [500.0, 2300.0])

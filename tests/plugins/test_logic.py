@@ -7,10 +7,11 @@ import pytest
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
+from hyperplex.common.image import MultiscaleImage
 from hyperplex.geo.methane.registry import get_method, list_methods
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
 from hyperplex.plugins._embedding import pca_rgb
-from hyperplex.plugins._layers import MAX_CHANNEL_LAYERS, LayerStack, image_layer_data
+from hyperplex.plugins._layers import MAX_CHANNEL_LAYERS, image_layer_data
 from hyperplex.plugins._methane import analyze_cube
 from hyperplex.plugins._stacks import find_stacks, pixel_profile
 from hyperplex.plugins._writer import layers_to_array
@@ -29,7 +30,7 @@ def _viewer_with(*tuples_lists):
 # ---------------------------------------------------------------- layer data
 def test_few_channels_become_named_additive_layers(marker_image):
     image, channels = marker_image
-    (layer,) = image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5), units="micrometer"))
+    (layer,) = image_layer_data(MultiscaleImage([image], channels, (0.5, 0.5)))
     data, kwargs, kind = layer
     assert data is image and kind == "image"
     assert kwargs["channel_axis"] == 0 and kwargs["name"] == list(channels.names)
@@ -42,7 +43,7 @@ def test_few_channels_become_named_additive_layers(marker_image):
 def test_many_bands_become_one_band_axis_layer():
     wl = np.linspace(400, 2500, MAX_CHANNEL_LAYERS + 1)
     cube = np.random.default_rng(0).random((wl.size, 8, 9)).astype(np.float32)
-    (layer,) = image_layer_data(LayerStack([cube], ChannelSet.from_wavelengths(wl), pixel_size=(60.0, 60.0)))
+    (layer,) = image_layer_data(MultiscaleImage([cube], ChannelSet.from_wavelengths(wl), (60.0, 60.0), units="meter"))
     _, kwargs, _ = layer
     assert "channel_axis" not in kwargs and kwargs["axis_labels"] == ("band", "y", "x")
     assert kwargs["scale"] == (1.0, 60.0, 60.0)
@@ -52,14 +53,14 @@ def test_many_bands_become_one_band_axis_layer():
 def test_own_channel_colours_are_kept(marker_image):
     image, _ = marker_image
     channels = ChannelSet.from_names(["a", "b", "c", "d"], colors=["#FF0000", "#00FF00", "#0000FF", "#FFFFFF"])
-    (layer,) = image_layer_data(LayerStack([image], channels))
+    (layer,) = image_layer_data(MultiscaleImage([image], channels))
     assert layer[1]["colormap"] == ["#ff0000", "#00ff00", "#0000ff", "#ffffff"]
 
 
 # ---------------------------------------------------------------- stacks and spectra
 def test_pixel_profile_reads_every_channel_at_the_clicked_pixel(marker_image):
     image, channels = marker_image
-    viewer = _viewer_with(image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5))))
+    viewer = _viewer_with(image_layer_data(MultiscaleImage([image], channels, (0.5, 0.5))))
     (stack,) = find_stacks(viewer.layers)
     assert stack.channels == channels and not stack.band_axis
     profile = pixel_profile(stack, (12.5, 10.0))  # world (µm) -> row 25, col 20
@@ -87,7 +88,7 @@ def test_spectral_profile_of_band_axis_cube_uses_wavelengths():
 
 def test_deleting_a_channel_layer_shrinks_the_stack(marker_image):
     image, channels = marker_image
-    viewer = _viewer_with(image_layer_data(LayerStack([image], channels)))
+    viewer = _viewer_with(image_layer_data(MultiscaleImage([image], channels)))
     viewer.add_image(np.zeros((5, 5)), name="other")
     viewer.layers.remove("CD3")
     stacks = find_stacks(viewer.layers)
@@ -141,7 +142,7 @@ def test_layers_to_array_and_writer_round_trip(tmp_path, marker_image):
     from hyperplex.plugins._writer import write_ome_tiff, write_ome_zarr
 
     image, channels = marker_image
-    viewer = _viewer_with(image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5), units="micrometer")))
+    viewer = _viewer_with(image_layer_data(MultiscaleImage([image], channels, (0.5, 0.5))))
     tuples = [layer.as_layer_data_tuple() for layer in viewer.layers]
     array, cs, pixel_size = layers_to_array(tuples)
     np.testing.assert_array_equal(array, image)

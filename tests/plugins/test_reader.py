@@ -173,3 +173,122 @@ def test_geotiff_round_trip(tmp_path):
     assert kwargs["name"] == list(channels.names)
     assert kwargs["scale"] == (30.0, 30.0) and kwargs["units"] == ("meter", "meter")
     np.testing.assert_allclose(kwargs["metadata"][0]["hyperplex"]["channels"]["wavelengths"], channels.wavelengths)
+
+
+# ---------------------------------------------------------------- the format registry
+def _one_sample_per_format(tmp_path, marker_image):
+    """A small file of every registered format, written by hyperplex's own writers (name -> path)."""
+    import spectral.io.envi as envi
+    from rasterio.transform import from_origin
+
+    from hyperplex import bio
+    from hyperplex.geo.io import envi_header_fields, write_geotiff_cube
+    from hyperplex.geo.synth import emit_scene, write_emit_scene
+
+    image, channels = marker_image
+    cube, spectral = _spectral_cube()
+    samples = {
+        "ome-tiff": bio.write_ome_tiff(tmp_path / "img.ome.tif", image, channels, levels=1, tile=32),
+        "ome-zarr": bio.write_ome_zarr(tmp_path / "img.ome.zarr", image, channels, levels=1, chunks=32),
+        "tiff-stack": tmp_path / "stack.tif",
+        "geotiff": write_geotiff_cube(
+            cube, spectral, tmp_path / "cube.tif", crs="EPSG:32613", transform=from_origin(500000, 3600000, 30, 30)
+        ),
+        "envi": tmp_path / "scene.img",
+    }
+    tifffile.imwrite(samples["tiff-stack"], image, photometric="minisblack")
+    envi.save_image(str(tmp_path / "scene.hdr"), np.moveaxis(cube, 0, -1), metadata=envi_header_fields(spectral),
+                    interleave="bil", ext=".img")  # fmt: skip
+    scene = emit_scene(lines=24, samples=20, plumes=0, seed=1)
+    samples["emit"] = write_emit_scene(scene, tmp_path / "emit")["radiance"]
+    return samples
+
+
+def test_every_registered_format_is_claimed_by_its_own_sniffer_only(tmp_path, marker_image):
+    from hyperplex.plugins._formats import FORMATS
+
+    samples = _one_sample_per_format(tmp_path, marker_image)
+    assert set(samples) == set(FORMATS.names())  # a new format needs a sample here
+    counts = {"emit": 285, "envi": 6, "geotiff": 6}  # bands; the microscopy samples have 4 markers
+    for name, path in samples.items():
+        assert [f.name for f in FORMATS.claimants(path)] == [name], path
+        image = FORMATS[name].open_image(path)  # what the sniffer claims, the reader opens
+        assert image.format == name and image.shape[0] == counts.get(name, 4)
+    assert FORMATS.names("hyperspectral") == ["emit", "envi", "geotiff"]
+    assert FORMATS.names("microscopy") == ["ome-tiff", "ome-zarr", "tiff-stack"]
+
+
+def test_napari_reader_open_cube_and_open_image_go_through_one_registry(tmp_path, marker_image):
+    """A format registered once is found by all three entry points; unregistered, by none."""
+    from hyperplex.bio import open_image
+    from hyperplex.common.channels import ChannelSet
+    from hyperplex.common.errors import FileFormatError
+    from hyperplex.common.formats import FORMATS, Format, read_head
+    from hyperplex.common.image import MultiscaleImage
+    from hyperplex.geo.io import open_cube
+
+    cube, channels = _spectral_cube()
+    path = tmp_path / "cube.npy"
+    np.save(path, cube)
+    opened = []
+
+    def open_npy(p, **kwargs):
+        import xarray as xr
+
+        opened.append(str(p))
+        return xr.DataArray(np.load(p), dims=("band", "y", "x"), coords=channels.to_xarray_coords("band"))
+
+    def npy_image(p, **kwargs):
+        opened.append(str(p))
+        return MultiscaleImage([np.load(p)], ChannelSet.default(np.load(p).shape[0]), path=p, format="npy")
+
+    npy = Format("npy", "hyperspectral", lambda p: read_head(p, 6) == b"\x93NUMPY", open_npy, npy_image, "a .npy")
+    assert get_reader(str(path)) is None
+    FORMATS.register(npy)
+    try:
+        assert ChannelSet.from_xarray(open_cube(path)) == channels
+        (layer,) = _read(path)
+        np.testing.assert_array_equal(_split(layer)[0], cube)
+        with pytest.raises(FileFormatError, match="a .npy \\(hyperspectral data\\)"):
+            open_image(path)  # a microscopy reader names the format that does claim it
+        assert opened == [str(path), str(path)]
+    finally:
+        FORMATS.unregister("npy")
+    assert get_reader(str(path)) is None
+
+
+def test_a_claimed_file_the_reader_cannot_open_is_refused_not_raised(tmp_path):
+    """scikit-image's multipage_rgb.tif (axes QSYX) is a TIFF stack by its header but not a 2-D image."""
+    data = np.zeros((2, 10, 10, 3), np.uint8)
+    path = tmp_path / "multipage_rgb.tif"
+    tifffile.imwrite(path, data, photometric="rgb")
+    assert sniff_format(path) == "tiff-stack"
+    assert get_reader(str(path)) is None
+
+
+def test_napari_path_parses_an_ome_tiff_once(tmp_path, marker_image, monkeypatch):
+    """get_reader + the reader function + contrast limits: one TiffFile; the sniffer reads header bytes only."""
+    import builtins
+
+    from hyperplex import bio
+
+    image, channels = marker_image
+    path = bio.write_ome_tiff(tmp_path / "once.ome.tif", image, channels, levels=2, tile=32)
+    parsed, raw = [], []
+    real_init, real_open = tifffile.TiffFile.__init__, builtins.open
+
+    def counting_init(self, arg, *args, **kwargs):
+        parsed.append(str(arg))
+        real_init(self, arg, *args, **kwargs)
+
+    def counting_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raw.append(args[0] if args else kwargs.get("mode", "r"))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile.TiffFile, "__init__", counting_init)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    (layer,) = _read(path)
+    np.testing.assert_array_equal(_split(layer)[0], image)
+    assert parsed == [str(path)]  # one TiffFile, no re-open for the levels or the contrast preview
+    assert len(raw) == 2  # the sniffer's header read, and tifffile's handle

@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from hyperplex.plugins._layers import LayerStack, image_layer_data
+from hyperplex.common.image import MultiscaleImage
+from hyperplex.plugins._layers import image_layer_data
 
 pytestmark = pytest.mark.qt
 
@@ -33,7 +34,7 @@ def test_inspector_plots_marker_intensities_and_builds_composite(qt_viewer, mark
 
     viewer = qt_viewer()
     image, channels = marker_image
-    _add(viewer, image_layer_data(LayerStack([image], channels, pixel_size=(0.5, 0.5))))
+    _add(viewer, image_layer_data(MultiscaleImage([image], channels, pixel_size=(0.5, 0.5))))
     widget = InspectorWidget(viewer)
     assert widget.stack is not None and widget.channel_list.count() == 4
     profile = widget.show_profile((12.5, 10.0))
