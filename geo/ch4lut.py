@@ -2,7 +2,7 @@
 
 ``ch4.lut``/``ch4.hdr`` (ENVI, 7 samples x 31800 bands, float64) hold at-sensor radiance spectra at
 0.1 cm-1 resolution (1399.6-2522.0 nm) for CH4 enhancements of 0, 500, 1000, 2000, 4000, 8000 and
-16000 ppm*m. The files are located through the package's import spec, so none of mag1c's code runs.
+16000 ppm·m. The files are located through the package's import spec, so none of mag1c's code runs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hyperplex.common.errors import DataNotFoundError, InvalidParameterError
 
 __all__ = ["CH4_LUT_CONCENTRATIONS", "CH4Lut", "band_response", "ch4_lut_dir", "load_ch4_lut"]
 
-#: Enhancements of the LUT's 7 samples, ppm*m (fixed by the table's construction).
+#: Enhancements of the LUT's 7 samples, ppm·m (fixed by the table's construction).
 CH4_LUT_CONCENTRATIONS = np.array([0.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0])
 
 
@@ -28,7 +28,7 @@ class CH4Lut:
 
     Attributes:
         wavelengths: LUT wavelength grid in nm, shape (n,).
-        concentrations: CH4 enhancement per row in ppm*m, shape (7,).
+        concentrations: CH4 enhancement per row in ppm·m, shape (7,).
         radiance: At-sensor radiance per concentration, shape (7, n).
     """
 

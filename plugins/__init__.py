@@ -5,9 +5,8 @@ ENVI, GeoTIFF), OME-TIFF/OME-Zarr writers, two samples and three dock widgets. T
 behind them is importable here without napari, Qt or torch; the widgets load on first access.
 """
 
-from typing import Any
-
 from hyperplex.common.image import MultiscaleImage
+from hyperplex.common.lazy import lazy_exports
 from hyperplex.plugins._composite import additive_composite, composite_colors, percentile_limits
 from hyperplex.plugins._embedding import pca_rgb
 from hyperplex.plugins._layers import image_layer_data
@@ -41,17 +40,11 @@ __all__ = [
     "write_ome_zarr",
 ]
 
-_WIDGETS = {
-    "InspectorWidget": "hyperplex.plugins._inspector",
-    "MethaneWidget": "hyperplex.plugins._methane_widget",
-    "ModelsWidget": "hyperplex.plugins._models_widget",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import the Qt widgets only when first used (napari start-up stays light)."""
-    if name in _WIDGETS:
-        import importlib
-
-        return getattr(importlib.import_module(_WIDGETS[name]), name)
-    raise AttributeError(f"module 'hyperplex.plugins' has no attribute {name!r}")
+__getattr__ = lazy_exports(  # the Qt widgets load on first use: napari start-up stays light
+    __name__,
+    {
+        "InspectorWidget": "hyperplex.plugins._inspector",
+        "MethaneWidget": "hyperplex.plugins._methane_widget",
+        "ModelsWidget": "hyperplex.plugins._models_widget",
+    },
+)

@@ -7,8 +7,9 @@ options' defaults) without loading the pipeline. :data:`METHODS` is the tuple of
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from hyperplex.common.lazy import lazy_exports
 
 __all__ = [
     "METHODS",
@@ -36,12 +37,13 @@ _LAZY = {
 }
 
 
+_exports = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _LAZY.items()})
+
+
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first access; ``METHODS`` reads the registry each time."""
     if name == "METHODS":
         from hyperplex.geo.methane.registry import list_methods
 
         return tuple(list_methods())
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _exports(name)

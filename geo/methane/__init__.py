@@ -2,32 +2,22 @@
 
 All filters take a 3-D radiance cube (numpy, memmap, dask, zarr or an xarray DataArray with a band dimension),
 its band centres and FWHM (nm), and return an (H, W) float32 image with NaN where pixels are invalid (fill
--9999, non-finite, all-zero or masked). MF, Mag1c and Mag1c-SAS return CH4 enhancement in ppm*m; CEM and
-ACE return detection scores. Computation runs on torch (CUDA when available, CPU otherwise).
+-9999, non-finite, all-zero or masked). MF, Mag1c and Mag1c-SAS return CH4 enhancement in ppm·m; CEM and
+ACE return detection scores. Computation runs on torch (CUDA when available, CPU otherwise); Mag1c runs
+compiled kernels on the CPU (:mod:`.mag1c_filter`, algorithm note in ``mag1c_filter/ALGORITHM.md``).
 
-The names are imported on first use, so reading the method registry (:mod:`hyperplex.geo.methane.registry`,
-the CLI's ``--method`` choices) does not import torch.
+The filters share their input, validity and grouping options (:class:`.options.FilterOptions`, e.g.
+``stats_mask`` to keep known plumes out of the background statistics) and the plumbing that reads, groups
+and validates cubes (:mod:`.inputs`, :mod:`.grouping`, :mod:`.stats`, :mod:`.linalg`, :mod:`.runner`).
+:mod:`.registry` names every detection method for the pipeline, the CLI and the napari plugin.
+
+The names are imported on first use, so reading the method registry (the CLI's ``--method`` choices) does
+not import torch.
 """
 
-from __future__ import annotations
+from hyperplex.common.lazy import lazy_exports
 
-import importlib
-from typing import Any
-
-__all__ = [
-    "ace",
-    "cem",
-    "get_method",
-    "list_methods",
-    "mag1c",
-    "mag1c_sas",
-    "matched_filter",
-    "register_method",
-    "select_bands",
-    "target_spectrum",
-]
-
-_LAZY = {
+_PUBLIC = {
     "ace": "classic",
     "cem": "classic",
     "get_method": "registry",
@@ -39,10 +29,5 @@ _LAZY = {
     "select_bands": "bands",
     "target_spectrum": "target",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first access."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = sorted(_PUBLIC)
+__getattr__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _PUBLIC.items()})

@@ -20,16 +20,29 @@ __all__ = [
     "iter_blocks",
     "read_block",
     "read_chunk",
-    "read_pixel_major",
+    "block_validity",
+    "statistics_validity",
     "resolve_device",
 ]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a torch device; None picks CUDA when available, else CPU."""
+    """``device`` as a torch device; None picks CUDA when available, else CPU.
+
+    Raises:
+        InvalidParameterError: For a string torch does not parse, or CUDA where it is not available.
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidParameterError(
+            f"`device` must be a torch device such as 'cpu' or 'cuda:0'; got {device!r}."
+        ) from err
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError(f"`device` is {device!r} but CUDA is not available here; use 'cpu' or None.")
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -108,12 +121,14 @@ class Chunk:
         r1: End row.
         data: float32 (W, h, C) on the compute device (column-major pixel order).
         valid: bool (W, h).
+        stats: bool (W, h): valid pixels that enter the statistics (``valid`` less the prepared ``stats_mask``).
     """
 
     r0: int
     r1: int
     data: torch.Tensor
     valid: torch.Tensor
+    stats: torch.Tensor
 
 
 def iter_chunks(
@@ -136,10 +151,10 @@ def read_chunk(prepared: PreparedCube, r0: int, r1: int, device: torch.device) -
         if bool(suspect.any()):
             valid[suspect] &= ~(data[suspect] == prepared.fill_value).any(-1)
     if prepared.mask is not None:
-        valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1].T)).to(device)
+        valid &= ~_rows(prepared.mask, r0, r1, device).T
     if not bool(valid.all()):
         data[~valid] = 0.0
-    return Chunk(r0, r1, data, valid)
+    return Chunk(r0, r1, data, valid, statistics_validity(valid.T, prepared, r0, r1).T)
 
 
 def chunk_groups(grouping: Grouping, r0: int, device: torch.device) -> torch.Tensor:
@@ -155,10 +170,10 @@ def chunk_groups(grouping: Grouping, r0: int, device: torch.device) -> torch.Ten
 def read_block(prepared: PreparedCube, r0: int, r1: int, device: torch.device) -> Chunk:
     """Rows ``r0:r1`` channel-first: a :class:`Chunk` whose data is (C, h, W) and validity (h, W)."""
     data = torch.from_numpy(np.ascontiguousarray(prepared.read(r0, r1))).to(device)
-    valid = _block_validity(data, prepared, r0, r1)
+    valid = block_validity(data, prepared, r0, r1)
     if not bool(valid.all()):
         data = torch.where(valid[None], data, 0.0)
-    return Chunk(r0, r1, data, valid)
+    return Chunk(r0, r1, data, valid, statistics_validity(valid, prepared, r0, r1))
 
 
 def iter_blocks(prepared: PreparedCube, grouping: Grouping, device: torch.device) -> Iterator[Chunk]:
@@ -167,34 +182,7 @@ def iter_blocks(prepared: PreparedCube, grouping: Grouping, device: torch.device
         yield read_block(prepared, r0, r1, device)
 
 
-def read_pixel_major(prepared: PreparedCube, device: torch.device, lead: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The whole cube as one pixel-major float32 tensor (one transposition, no per-pass re-reading).
-
-    Args:
-        prepared: The cube.
-        device: Compute device.
-        lead: Unused rows before the data (room for compacting the tensor in place).
-
-    Returns:
-        The (lead + W * H, C) buffer, whose row ``lead + w * H + r`` holds pixel (r, w) (zero where invalid),
-        and the validity (W, H).
-    """
-    height, width = prepared.shape
-    buffer = torch.empty(lead + width * height, prepared.n_bands, dtype=torch.float32, device=device)
-    cube = buffer[lead:].view(width, height, prepared.n_bands)
-    valid = torch.empty(width, height, dtype=torch.bool, device=device)
-    for r0, r1 in prepared.row_chunks():
-        data = torch.from_numpy(prepared.read(r0, r1)).to(device)  # (C, h, W), possibly strided: no copy
-        for r in range(r1 - r0):  # row by row: a 2-D transpose each, much faster than one 3-D permuted copy
-            cube[:, r0 + r].copy_(data[:, r].T)
-        ok = _block_validity(data, prepared, r0, r1).T
-        valid[:, r0:r1] = ok
-        if not bool(ok.all()):
-            cube[:, r0:r1][~ok] = 0.0
-    return buffer, valid
-
-
-def _block_validity(data: torch.Tensor, prepared: PreparedCube, r0: int, r1: int) -> torch.Tensor:
+def block_validity(data: torch.Tensor, prepared: PreparedCube, r0: int, r1: int) -> torch.Tensor:
     """(h, W) validity of a (C, h, W) block: finite, not all-zero, no fill value, not masked (one min/max pass)."""
     low, high = _band_extremes(data)  # NaN propagates into both
     valid = torch.isfinite(low) & torch.isfinite(high) & ((low != 0) | (high != 0))
@@ -203,8 +191,19 @@ def _block_validity(data: torch.Tensor, prepared: PreparedCube, r0: int, r1: int
         if bool(suspect.any()):
             valid &= ~(suspect & (data == prepared.fill_value).any(0))
     if prepared.mask is not None:
-        valid &= ~torch.from_numpy(np.ascontiguousarray(prepared.mask[r0:r1])).to(device=data.device)
+        valid &= ~_rows(prepared.mask, r0, r1, data.device)
     return valid
+
+
+def statistics_validity(valid: torch.Tensor, prepared: PreparedCube, r0: int, r1: int) -> torch.Tensor:
+    """(h, W) pixels of rows ``r0:r1`` that enter the statistics: ``valid`` less the ``stats_mask``."""
+    if prepared.stats_mask is None:
+        return valid
+    return valid & ~_rows(prepared.stats_mask, r0, r1, valid.device)
+
+
+def _rows(mask: np.ndarray, r0: int, r1: int, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(mask[r0:r1])).to(device)
 
 
 def _band_extremes(data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,11 +12,13 @@ from hyperplex.common.arrays import as_channel_first, is_lazy, materialize, unwr
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError, NoValidDataError
 from hyperplex.geo.methane.target import target_spectrum
+from hyperplex.geo.nodata import FILL_VALUE
+
+if TYPE_CHECKING:
+    from hyperplex.geo.methane.options import FilterOptions
 
 __all__ = ["FILL_VALUE", "MIN_BANDS", "PreparedCube", "prepare_cube", "require_valid", "wrap_output"]
 
-#: Fill value of EMIT L1B radiance (and mag1c's NODATA).
-FILL_VALUE = -9999.0
 #: Fewest bands a filter accepts inside its window.
 MIN_BANDS = 3
 #: Bytes of float32 data read per chunk of rows.
@@ -35,6 +37,7 @@ class PreparedCube:
         template: Unit CH4 absorption of the selected bands (x 1e5), float64.
         mask: (H, W) bool, True where the caller excluded pixels; or None.
         fill_value: Value marking missing data.
+        stats_mask: (H, W) bool, True where pixels are left out of the statistics only; or None.
         like: The xarray input (for wrapping outputs) or None.
         channel_dim: Name of the xarray channel dimension.
     """
@@ -48,6 +51,7 @@ class PreparedCube:
     fill_value: float | None
     like: Any = None
     channel_dim: str | None = None
+    stats_mask: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -83,17 +87,7 @@ class PreparedCube:
         data = np.empty((self.n_bands, *self.shape), dtype=np.float32)
         for r0, r1 in self.row_chunks():
             data[:, r0:r1] = self.read(r0, r1)
-        return PreparedCube(
-            data,
-            slice(None),
-            self.wavelengths,
-            self.fwhm,
-            self.template,
-            self.mask,
-            self.fill_value,
-            self.like,
-            self.channel_dim,
-        )
+        return dataclasses.replace(self, source=data, bands=slice(None))
 
     def gather(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Spectra of the pixels (rows[i], cols[i]) as float32 (n, C); needs an in-memory source."""
@@ -105,15 +99,7 @@ class PreparedCube:
 
 
 def prepare_cube(
-    cube: Any,
-    wavelengths: Any = None,
-    fwhm: Any = None,
-    *,
-    channel_axis: int = 0,
-    mask: Any = None,
-    window: tuple[float, float] | None = (2122.0, 2488.0),
-    bands: Sequence[int] | np.ndarray | None = None,
-    fill_value: float | None = FILL_VALUE,
+    cube: Any, wavelengths: Any, fwhm: Any, options: FilterOptions, *, template: Any = None
 ) -> PreparedCube:
     """Validate a filter's inputs and select its bands.
 
@@ -121,29 +107,34 @@ def prepare_cube(
         cube: 3-D radiance (numpy, memmap, dask, zarr or xarray DataArray with a wavelength/band dimension).
         wavelengths: Band centres in nm (taken from the DataArray's coordinates when None).
         fwhm: Band FWHM in nm (taken from the DataArray's coordinates when None).
-        channel_axis: Axis of ``cube`` holding bands (ignored for xarray, which uses its band dimension).
-        mask: Optional (H, W) bool array, True = exclude the pixel.
-        window: Wavelength range (nm) of the bands used, inclusive; None uses every band.
-        bands: Explicit band indices (e.g. from :func:`select_bands`); overrides ``window``.
-        fill_value: Value marking missing data (None disables the check).
+        options: The shared filter options (channel axis, masks, window or bands, fill value).
+        template: A unit absorption spectrum (x 1e5) with one value per band of ``cube``, used instead of
+            :func:`target_spectrum` (like mag1c's ``--spec``); then ``wavelengths`` and ``fwhm`` may be None
+            if ``options.window`` is None.
 
     Returns:
         The prepared cube.
 
     Raises:
-        ChannelMismatchError: If the band count differs from ``wavelengths``/``fwhm``.
+        ChannelMismatchError: If the band count differs from ``wavelengths``/``fwhm``/``template``.
         InvalidParameterError: For non-finite wavelengths/FWHM, a bad mask or too few bands.
     """
-    like, channel_dim = None, None
+    like, channel_dim, channel_axis = None, None, options.channel_axis
     if hasattr(cube, "dims") and hasattr(cube, "variable"):
         like, (cube, channel_axis, channel_dim, wavelengths, fwhm) = cube, _from_xarray(cube, wavelengths, fwhm)
     source = as_channel_first(cube, channel_axis, name="cube")
-    channels = _channels(wavelengths, fwhm, int(source.shape[0]))
-    selection = _select(channels.wavelengths, window, bands)
-    wl, fw = channels.wavelengths[selection], channels.fwhm[selection]
-    return PreparedCube(
-        source, selection, wl, fw, target_spectrum(wl, fw), _mask(mask, source.shape[1:]), fill_value, like, channel_dim
-    )
+    count = int(source.shape[0])
+    unit = None if template is None else _template(template, count)
+    if unit is not None and wavelengths is None and fwhm is None and options.window is None:
+        selection = _select(np.arange(count, dtype=np.float64), None, options.bands)
+        wl = fw = np.full(count, np.nan)[selection]
+    else:
+        channels = _channels(wavelengths, fwhm, count)
+        selection = _select(channels.wavelengths, options.window, options.bands)
+        wl, fw = channels.wavelengths[selection], channels.fwhm[selection]
+    unit = target_spectrum(wl, fw) if unit is None else unit[selection]
+    masks = (_mask(options.mask, source.shape[1:], "mask"), _mask(options.stats_mask, source.shape[1:], "stats_mask"))
+    return PreparedCube(source, selection, wl, fw, unit, masks[0], options.fill_value, like, channel_dim, masks[1])
 
 
 def wrap_output(prepared: PreparedCube, image: np.ndarray, name: str, units: str) -> Any:
@@ -218,13 +209,22 @@ def _select(wavelengths: np.ndarray, window: tuple[float, float] | None, bands: 
     return index
 
 
-def _mask(mask: Any, shape: tuple[int, int]) -> np.ndarray | None:
+def _mask(mask: Any, shape: tuple[int, int], name: str) -> np.ndarray | None:
     if mask is None:
         return None
     array = materialize(mask).astype(bool, copy=False)
     if array.shape != tuple(shape):
-        raise InvalidParameterError(f"`mask` must have the cube's spatial shape {tuple(shape)}; got {array.shape}.")
+        raise InvalidParameterError(f"`{name}` must have the cube's spatial shape {tuple(shape)}; got {array.shape}.")
     return array
+
+
+def _template(template: Any, count: int) -> np.ndarray:
+    unit = np.asarray(template, dtype=np.float64).ravel()
+    if unit.size != count:
+        raise ChannelMismatchError(f"`cube` has {count} bands but the template has {unit.size} values.")
+    if not np.isfinite(unit).all():
+        raise InvalidParameterError("The template (unit absorption spectrum) must be finite.")
+    return unit
 
 
 def _take_bands(source: Any, bands: np.ndarray, r0: int, r1: int) -> Any:
@@ -234,8 +234,9 @@ def _take_bands(source: Any, bands: np.ndarray, r0: int, r1: int) -> Any:
 
 
 def require_valid(count: int, what: str = "cube") -> None:
-    """Raise :class:`NoValidDataError` when no pixel is valid."""
+    """Raise :class:`NoValidDataError` when no pixel is left for the statistics."""
     if count == 0:
         raise NoValidDataError(
-            f"The {what} has no valid pixel: every pixel is fill (-9999), non-finite, all-zero or masked."
+            f"The {what} has no valid pixel for the statistics: every pixel is fill (-9999), non-finite, "
+            "all-zero, masked or in `stats_mask`."
         )

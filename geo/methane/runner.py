@@ -11,6 +11,7 @@ import torch
 
 from hyperplex.geo.methane.grouping import Grouping, chunk_groups, iter_blocks, iter_chunks, resolve_device
 from hyperplex.geo.methane.inputs import PreparedCube, prepare_cube, wrap_output
+from hyperplex.geo.methane.options import FilterOptions
 from hyperplex.geo.methane.stats import project
 
 __all__ = ["Setup", "apply_functionals", "setup", "wrap"]
@@ -30,24 +31,11 @@ class Setup:
         return torch.as_tensor(self.prepared.template, dtype=torch.float64, device=self.device)
 
 
-def setup(cube: Any, wavelengths: Any, fwhm: Any, options: dict[str, Any]) -> Setup:
-    """Validate inputs and build the grouping.
-
-    ``options`` holds the filter's keyword arguments: channel_axis, mask, window, bands, fill_value,
-    group, group_columns, tile_size, device.
-    """
-    prepared = prepare_cube(
-        cube,
-        wavelengths,
-        fwhm,
-        channel_axis=options["channel_axis"],
-        mask=options["mask"],
-        window=options["window"],
-        bands=options["bands"],
-        fill_value=options["fill_value"],
-    )
-    grouping = Grouping.create(options["group"], prepared.shape, options["group_columns"], options["tile_size"])
-    return Setup(prepared, grouping, resolve_device(options["device"]))
+def setup(cube: Any, wavelengths: Any, fwhm: Any, options: FilterOptions, template: Any = None) -> Setup:
+    """Validate a filter's inputs (see :func:`prepare_cube`) and build its grouping and device."""
+    prepared = prepare_cube(cube, wavelengths, fwhm, options, template=template)
+    grouping = Grouping.create(options.group, prepared.shape, options.group_columns, options.tile_size)
+    return Setup(prepared, grouping, resolve_device(options.device))
 
 
 def apply_functionals(

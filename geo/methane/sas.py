@@ -4,10 +4,10 @@
    about ``sample`` of the pixels) goes through the full Mag1c (``num_iter`` iterations); its last
    iteration's mean mu, C^-1 t and normaliser n are kept.
 2. Every pixel: R = x.mu / mu.mu, alpha0 = relu((x - mu).C^-1 t / (R n)), then ``apply_iter`` times
-   alpha = relu(alpha0 - 1 / (R (alpha + 1e-9)) / (R n)). Output 1e5 * alpha in ppm*m.
+   alpha = relu(alpha0 - 1 / (R (alpha + 1e-9)) / (R n)). Output 1e5 * alpha in ppm·m.
 
 Differences from Mag1c: statistics per tile (default the whole cube) instead of per column, from the sample
-only, and no per-iteration statistics on all pixels.
+only, and no per-iteration statistics on all pixels. ``stats_mask`` pixels are left out of the sample.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import torch
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.grouping import Grouping
 from hyperplex.geo.methane.inputs import FILL_VALUE, PreparedCube
-from hyperplex.geo.methane.mag1c_filter import EPSILON, Mag1cSolver, _Flags
+from hyperplex.geo.methane.mag1c_filter import EPSILON, Mag1cSettings, run_mag1c
+from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
 from hyperplex.geo.methane.runner import Setup, apply_functionals, setup, wrap
 from hyperplex.geo.methane.target import TARGET_SCALING
 
@@ -35,7 +36,8 @@ def mag1c_sas(
     *,
     channel_axis: int = 0,
     mask: Any = None,
-    window: tuple[float, float] | None = (2122.0, 2488.0),
+    stats_mask: Any = None,
+    window: Window = DEFAULT_WINDOW,
     bands: Sequence[int] | None = None,
     sample: float = 0.01,
     num_iter: int = 30,
@@ -47,29 +49,33 @@ def mag1c_sas(
     device: str | torch.device | None = None,
     return_albedo: bool = False,
 ) -> Any:
-    """Mag1c-SAS CH4 enhancement (ppm*m): tile-wise, sampled statistics, few reweighting steps.
+    """Mag1c-SAS CH4 enhancement (ppm·m): tile-wise, sampled statistics, few reweighting steps.
+
+    The shared options (``channel_axis`` to ``device``) are those of
+    :class:`~hyperplex.geo.methane.options.FilterOptions`.
 
     Args:
         cube: Radiance, 3-D (numpy, memmap, dask, zarr or an xarray DataArray with a band dimension).
         wavelengths: Band centres, nm (from the DataArray's coordinates when None).
         fwhm: Band FWHM, nm.
-        channel_axis: Axis of ``cube`` holding bands.
-        mask: (H, W) bool, True = excluded from statistics and output (NaN).
-        window: Wavelength range of the bands used (nm).
-        bands: Explicit band indices (overrides ``window``).
         sample: Fraction of pixels used for the statistics (a regular lattice; at least 4 x bands pixels per
             tile where the tile has them).
         num_iter: Mag1c iterations on the sample.
         apply_iter: Reweighting steps on all pixels with the statistics frozen.
         albedo: Apply the albedo factor.
         shrinkage: Covariance shrinkage towards its diagonal.
-        tile_size: Tile edge in pixels; None = the whole cube is one tile.
+        return_albedo: Also return the albedo factor R.
+        channel_axis: Axis of ``cube`` holding bands.
+        mask: (H, W) bool, True = excluded from the statistics and the output (NaN).
+        stats_mask: (H, W) bool, True = excluded from the statistics only (still filtered), e.g. known plumes.
+        window: Wavelength range of the bands used (nm); None = all bands.
+        bands: Explicit band indices (overrides ``window``), e.g. from :func:`select_bands`.
+        tile_size: Tile edge in pixels (statistics are always per tile); None = the whole cube is one tile.
         fill_value: Value marking missing data.
         device: Torch device; None = CUDA when available, else CPU.
-        return_albedo: Also return the albedo factor R.
 
     Returns:
-        (H, W) float32 enhancement in ppm*m (NaN where invalid), or ``(enhancement, albedo)``.
+        (H, W) float32 enhancement in ppm·m (NaN where invalid), or ``(enhancement, albedo)``.
 
     Raises:
         ChannelMismatchError: If the band count differs from ``wavelengths``.
@@ -78,24 +84,13 @@ def mag1c_sas(
     """
     if not 0.0 < float(sample) <= 1.0 or int(num_iter) < 0 or int(apply_iter) < 0:
         raise InvalidParameterError("`sample` must be in (0, 1]; `num_iter` and `apply_iter` >= 0.")
-    opts = {
-        "channel_axis": channel_axis,
-        "mask": mask,
-        "window": window,
-        "bands": bands,
-        "fill_value": fill_value,
-        "group": "tile",
-        "group_columns": 1,
-        "tile_size": tile_size,
-        "device": device,
-    }
-    run = setup(cube, wavelengths, fwhm, opts)
-    sampled = _sample_setup(run, float(sample))
-    solver = Mag1cSolver(sampled, _Flags(albedo, True, True, 1.0), float(shrinkage), what="mag1c_sas")
-    solver.execute(int(num_iter))
-    mean, cit, norm = solver.final
+    settings = Mag1cSettings(num_iter=int(num_iter), albedo=albedo, shrinkage=float(shrinkage), what="mag1c_sas")
+    options = FilterOptions(channel_axis=channel_axis, mask=mask, stats_mask=stats_mask, window=window, bands=bands,
+                            fill_value=fill_value, group="tile", tile_size=tile_size, device=device)  # fmt: skip
+    run = setup(cube, wavelengths, fwhm, options)
+    mean, cit, norm = run_mag1c(_sample_setup(run, float(sample)), settings).final
     enhancement, factor = _apply(run, mean, cit, norm, int(apply_iter), albedo, return_albedo)
-    out = wrap(run, enhancement, "ch4_enhancement", "ppm m")
+    out = wrap(run, enhancement, "ch4_enhancement", "ppm·m")
     return (out, wrap(run, factor, "albedo_factor", "1")) if return_albedo else out
 
 
@@ -116,8 +111,9 @@ def _sample_setup(run: Setup, sample: float) -> Setup:
     lattice = np.empty((run.prepared.n_bands, rows.size, cols.size), dtype=np.float32)
     for i, r in enumerate(rows):
         lattice[:, i] = run.prepared.read(int(r), int(r) + 1)[:, 0, cols]
-    if run.prepared.mask is not None:
-        lattice[:, run.prepared.mask[np.ix_(rows, cols)]] = np.nan
+    for excluded in (run.prepared.mask, run.prepared.stats_mask):
+        if excluded is not None:
+            lattice[:, excluded[np.ix_(rows, cols)]] = np.nan
     groups = run.grouping.group_map()[np.ix_(rows, cols)].ravel()
     flat = lattice.reshape(lattice.shape[0], -1)
     order = np.argsort(groups, kind="stable")
@@ -126,7 +122,7 @@ def _sample_setup(run: Setup, sample: float) -> Setup:
     slot = np.arange(groups.size) - (np.cumsum(counts) - counts)[groups[order]]
     cube[:, slot, groups[order]] = flat[:, order]
     p = run.prepared
-    prepared = PreparedCube(cube, slice(None), p.wavelengths, p.fwhm, p.template, None, p.fill_value)
+    prepared = PreparedCube(cube, slice(None), p.wavelengths, p.fwhm, p.template, mask=None, fill_value=p.fill_value)
     return Setup(prepared, Grouping.create("column", prepared.shape), run.device)
 
 

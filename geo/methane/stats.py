@@ -18,7 +18,7 @@ import torch
 from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_blocks, iter_chunks, read_chunk
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 
-__all__ = ["GroupStats", "accumulate", "accumulate_columns", "column_stats", "estimate_shift", "group_add", "project"]
+__all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project"]
 
 #: Rows read (at most) to estimate the per-group reference spectra.
 SHIFT_SAMPLE_ROWS = 64
@@ -77,9 +77,9 @@ def group_add(out: torch.Tensor, gid: torch.Tensor, partial: torch.Tensor) -> to
 
 
 def shifted(chunk: Chunk, gid: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``x - shift[group]`` for a chunk, zero at invalid pixels, float32 (W, h, C)."""
+    """``x - shift[group]`` for a chunk, zero at pixels outside the statistics, float32 (W, h, C)."""
     y = chunk.data - shift.to(torch.float32)[gid][:, None, :]
-    return y.mul_(chunk.valid[:, :, None])
+    return y.mul_(chunk.stats[:, :, None])
 
 
 def estimate_shift(prepared: PreparedCube, grouping: Grouping, device: torch.device) -> torch.Tensor:
@@ -92,9 +92,9 @@ def estimate_shift(prepared: PreparedCube, grouping: Grouping, device: torch.dev
     for r in range(0, prepared.shape[0], step):
         chunk = _row(prepared, r, device)
         gid = chunk_groups(grouping, r, device)
-        y = chunk.data * chunk.valid[:, :, None]
+        y = chunk.data * chunk.stats[:, :, None]
         group_add(total, gid, y.sum(1, dtype=torch.float64))
-        group_add(count, gid, chunk.valid.sum(1))
+        group_add(count, gid, chunk.stats.sum(1))
     overall = total.sum(0) / count.sum().clamp(min=1)
     shift = torch.where(count[:, None] > 0, total / count.clamp(min=1)[:, None], overall[None, :])
     return shift.to(torch.float32).to(torch.float64)  # float32-representable: x - shift is exact in float32
@@ -112,14 +112,14 @@ def accumulate(
     valid_out: np.ndarray | None = None,
     chunks: Iterable[Chunk] | None = None,
 ) -> GroupStats:
-    """One pass over the cube: per-group counts, sums and Gram matrices of ``x - shift``.
+    """One pass over the cube: per-group counts, sums and Gram matrices of ``x - shift`` (statistics pixels).
 
     Args:
         prepared: The cube.
         grouping: Statistics groups.
         device: Compute device.
         shift: Reference spectra (G, C); estimated from a row sample when None.
-        valid_out: Optional (H, W) bool array filled with pixel validity.
+        valid_out: Optional (H, W) bool array filled with pixel validity (of the output, ``stats_mask`` aside).
         chunks: Chunks to use instead of reading the cube.
 
     Returns:
@@ -145,100 +145,15 @@ def accumulate(
                 seg = y64[c0:c1].reshape(-1, n_bands)
                 gram[g] += seg.T @ seg
                 total[g] += seg.sum(0)
-                count[g] += chunk.valid[c0:c1].sum()
+                count[g] += chunk.stats[c0:c1].sum()
         else:
             group_add(gram, gid, torch.bmm(y64.transpose(1, 2), y64))
             group_add(total, gid, y64.sum(1))
-            group_add(count, gid, chunk.valid.sum(1))
+            group_add(count, gid, chunk.stats.sum(1))
         if valid_out is not None:
             valid_out[chunk.r0 : chunk.r1] = chunk.valid.T.cpu().numpy()
     require_valid(int(count.sum().item()))
     return GroupStats(shift, count, total, gram)
-
-
-#: Detector columns per batched product in :func:`accumulate_columns`.
-COLUMNS_PER_STEP = 32
-
-
-def accumulate_columns(
-    cube: torch.Tensor, valid: torch.Tensor, prepared: PreparedCube, grouping: Grouping
-) -> GroupStats:
-    """Column-mode statistics of a resident pixel-major cube: whole columns per batched float64 product.
-
-    The cube is shifted in place: afterwards it holds ``y = x - shift[group]`` (zero where invalid).
-
-    Args:
-        cube: (W, H, C) float32, zero where invalid.
-        valid: (W, H) bool.
-        prepared: The cube's description (for the shift estimate).
-        grouping: Column grouping.
-
-    Returns:
-        The statistics.
-
-    Raises:
-        NoValidDataError: If no pixel is valid.
-    """
-    device, n_bands = cube.device, cube.shape[-1]
-    shift = estimate_shift(prepared, grouping, device)
-    shift32 = shift.to(torch.float32)
-    n_groups = grouping.n_groups
-    count = torch.zeros(n_groups, dtype=torch.float64, device=device)
-    total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device)
-    gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
-    groups = torch.from_numpy(grouping.column_groups()).to(device)
-    work = torch.empty(min(COLUMNS_PER_STEP, cube.shape[0]) * cube[0].numel(), dtype=torch.float64, device=device)
-    for c0 in range(0, cube.shape[0], COLUMNS_PER_STEP):
-        c1 = min(c0 + COLUMNS_PER_STEP, cube.shape[0])
-        gid = groups[c0:c1]
-        y32 = cube[c0:c1].sub_(shift32[gid][:, None, :]).mul_(valid[c0:c1, :, None])
-        y = _as_float64(y32, work)
-        gram.index_add_(0, gid, torch.bmm(y.transpose(1, 2), y))
-        total.index_add_(0, gid, y.sum(1))
-        count.index_add_(0, gid, valid[c0:c1].sum(1, dtype=torch.float64))
-    require_valid(int(count.sum().item()))
-    return GroupStats(shift, count, total, gram)
-
-
-#: Detector columns per float64 product in :func:`column_stats` (a 2-4 MiB float64 block stays in cache).
-GRAM_COLUMNS = 8
-
-
-def column_stats(
-    cube: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor, shift: torch.Tensor, grouping: Grouping
-) -> GroupStats:
-    """Column-mode statistics of a resident cube that already holds ``y = x - shift`` (zero where invalid).
-
-    Args:
-        cube: (W, H, C) float32 shifted spectra.
-        sums: Per-column sums of y (W, C), float64.
-        counts: Per-column valid pixels (W,), float64.
-        shift: Per-group reference spectra (G, C).
-        grouping: Column grouping.
-
-    Returns:
-        The statistics (Gram matrices from whole columns per batched float64 product).
-
-    Raises:
-        NoValidDataError: If no pixel is valid.
-    """
-    require_valid(int(counts.sum().item()))
-    n_groups, n_bands, device = grouping.n_groups, cube.shape[-1], cube.device
-    groups = torch.from_numpy(grouping.column_groups()).to(device)
-    gram = torch.zeros(n_groups, n_bands, n_bands, dtype=torch.float64, device=device)
-    step = GRAM_COLUMNS
-    work = torch.empty(min(step, cube.shape[0]) * cube[0].numel(), dtype=torch.float64, device=device)
-    for c0 in range(0, cube.shape[0], step):
-        y = _as_float64(cube[c0 : c0 + step], work)
-        gram.index_add_(0, groups[c0 : c0 + step], torch.bmm(y.transpose(1, 2), y))
-    zeros = torch.zeros(n_groups, dtype=torch.float64, device=device)
-    total = torch.zeros(n_groups, n_bands, dtype=torch.float64, device=device).index_add_(0, groups, sums)
-    return GroupStats(shift, zeros.index_add_(0, groups, counts), total, gram)
-
-
-def _as_float64(block: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
-    """A float64 copy of ``block`` in the reused buffer ``work`` (no page faults per step)."""
-    return work[: block.numel()].view(block.shape).copy_(block)
 
 
 def _accumulate_tiles(
@@ -254,7 +169,7 @@ def _accumulate_tiles(
     shift32 = shift.to(torch.float32)
     for block in iter_blocks(prepared, grouping, device):
         for c0, c1, g in grouping.segments(block.r0):
-            valid = block.valid[:, c0:c1].reshape(-1)
+            valid = block.stats[:, c0:c1].reshape(-1)
             y = block.data[:, :, c0:c1].reshape(block.data.shape[0], -1) - shift32[g][:, None]
             y64 = y.mul_(valid).to(torch.float64)
             gram[g] += y64 @ y64.T

@@ -11,7 +11,7 @@ from hyperplex.geo.ch4lut import band_response, load_ch4_lut
 
 __all__ = ["TARGET_SCALING", "target_spectrum"]
 
-#: The target is the slope d ln(L)/dc in 1/(ppm*m) times this factor (mag1c's convention), so that a matched
+#: The target is the slope d ln(L)/dc in 1/(ppm·m) times this factor (mag1c's convention), so that a matched
 #: filter with target ``t = k * mu`` returns enhancement / 1e5 and the filters multiply by it again.
 TARGET_SCALING = 1e5
 
@@ -19,7 +19,7 @@ TARGET_SCALING = 1e5
 def target_spectrum(wavelengths_nm: np.ndarray, fwhm_nm: np.ndarray) -> np.ndarray:
     """Unit CH4 absorption spectrum for a sensor with Gaussian spectral responses.
 
-    The LUT's radiance spectra (CH4 enhancements 0-16000 ppm*m) are convolved to the sensor bands, and
+    The LUT's radiance spectra (CH4 enhancements 0-16000 ppm·m) are convolved to the sensor bands, and
     ``ln L = a + k * c`` is fitted per band by least squares over the 7 enhancements. The slope ``k`` is
     returned times 1e5 (mag1c's scaling). Bands outside the LUT (1400-2522 nm) get 0.
 

@@ -45,7 +45,7 @@ class EmitScene:
         wavelengths: Band centres in nm, float32.
         fwhm: Band FWHM in nm, float32.
         good_wavelengths: 1 for bands outside the deep water-vapour absorptions, uint8.
-        truth: CH4 enhancement in ppm*m, (downtrack, crosstrack) float32.
+        truth: CH4 enhancement in ppm·m, (downtrack, crosstrack) float32.
         plume_labels: Plume id per pixel (0 = none), int16.
         plumes: One dict per plume: id, row, col, peak_ppmm, sigma_px, pixels, ime_kg, lon, lat, ...
         geometry: Pixel lon/lat/elevation and the GLT.
@@ -142,7 +142,7 @@ def _place_plumes(
 
 
 def _render_plumes(plumes: list[dict[str, Any]], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Truth enhancement (ppm*m) and plume ids from elongated Gaussian plumes."""
+    """Truth enhancement (ppm·m) and plume ids from elongated Gaussian plumes."""
     rr, cc = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
     truth = np.zeros(shape)
     labels = np.zeros(shape, dtype=np.int16)
@@ -230,7 +230,7 @@ def emit_scene(
         lines: Downtrack size (EMIT: 1280).
         samples: Crosstrack size (EMIT: 1242).
         plumes: Number of CH4 plumes.
-        plume_strength: Peak enhancement in ppm*m, or a (min, max) range to draw from.
+        plume_strength: Peak enhancement in ppm·m, or a (min, max) range to draw from.
         plume_size: Plume cross-wind Gaussian sigma in pixels (along-wind is 1.5-2.5x longer), or a range.
         seed: Random seed; the same arguments always give the same scene.
         fill_columns: Number of whole crosstrack columns set to the fill value (-9999).

@@ -130,7 +130,7 @@ def _write_truth(path: Path, scene: EmitScene) -> None:
         f.dimensions = {"downtrack": lines, "crosstrack": samples}
         f.attrs["title"] = "hyperplex synthetic EMIT scene: truth in sensor geometry"
         dims = ("downtrack", "crosstrack")
-        _variable(f, "ch4_enhancement", dims, scene.truth, {"long_name": "True CH4 enhancement", "units": "ppm m"})
+        _variable(f, "ch4_enhancement", dims, scene.truth, {"long_name": "True CH4 enhancement", "units": "ppm·m"})
         _variable(f, "plume_id", dims, scene.plume_labels, {"long_name": "Plume id, 0 = no plume"})
         for name, mask in scene.masks.items():
             _variable(f, f"{name}_mask", dims, mask.astype(np.uint8), {"long_name": f"{name} pixels (truth)"})
@@ -138,7 +138,7 @@ def _write_truth(path: Path, scene: EmitScene) -> None:
 
 def _truth_table(scene: EmitScene, stem: str) -> dict[str, Any]:
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in scene.params.items()}
-    return {"scene": stem, "units": "ppm m", "pixel_area_m2": scene.pixel_area_m2, "params": params,
+    return {"scene": stem, "units": "ppm·m", "pixel_area_m2": scene.pixel_area_m2, "params": params,
             "plumes": scene.plumes}  # fmt: skip
 
 

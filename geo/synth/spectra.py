@@ -81,7 +81,7 @@ def transmittance(ppmm: np.ndarray, knots: np.ndarray, tau: np.ndarray) -> np.nd
     """Beer-Lambert CH4 transmittance, log-linear between LUT knots (last segment extrapolated).
 
     Args:
-        ppmm: Enhancements in ppm*m, shape (N,).
+        ppmm: Enhancements in ppm·m, shape (N,).
         knots: LUT concentrations, shape (K,).
         tau: Log-transmittance at the knots, shape (K, B).
 

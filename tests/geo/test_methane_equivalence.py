@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-import hyperplex.geo.methane.candidates as candidates
+import hyperplex.geo.methane.mag1c_filter.compiled_engine as compiled_engine
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.ch4lut import load_ch4_lut
 from hyperplex.geo.methane import ace, cem, mag1c, mag1c_sas, matched_filter, target_spectrum
@@ -110,16 +110,26 @@ def test_cem_equals_equation(scene):
     np.testing.assert_allclose(cem(cube, wl, fw).ravel(), ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
 
 
-def _acrwl1mf(x_bnp, template, num_iter=30, albedo=True, alpha=0.0, nonneg=True):
-    """mag1c 1.2.0's acrwl1mf (float64) on a [batch, pixels, bands] array, with a torch.cholesky shim."""
-    if not hasattr(torch, "cholesky"):
-        torch.cholesky = lambda a, upper=False: torch.linalg.cholesky(a, upper=upper)
-    from mag1c.mag1c import acrwl1mf
+@pytest.fixture
+def acrwl1mf(monkeypatch):
+    """mag1c 1.2.0's acrwl1mf (float64) on a [batch, pixels, bands] array.
 
-    x = torch.from_numpy(np.ascontiguousarray(x_bnp, dtype=np.float64))
-    mask = torch.ones(x.shape[1], dtype=torch.bool)
-    mf, r = acrwl1mf(x, torch.from_numpy(template), num_iter, not albedo, not nonneg, False, 1.0, alpha, mask)
-    return mf[..., 0].numpy(), r[..., 0].numpy()
+    mag1c 1.2.0 calls ``torch.cholesky``, which newer torch releases lack: the shim is set for the test only.
+    ``stats`` (pixels,) bool is mag1c's mask: the pixels that contribute to the mean and covariance.
+    """
+    if not hasattr(torch, "cholesky"):
+        monkeypatch.setattr(
+            torch, "cholesky", lambda a, upper=False: torch.linalg.cholesky(a, upper=upper), raising=False
+        )
+    from mag1c.mag1c import acrwl1mf as reference
+
+    def run(x_bnp, template, num_iter=30, albedo=True, alpha=0.0, nonneg=True, stats=None):
+        x = torch.from_numpy(np.ascontiguousarray(x_bnp, dtype=np.float64))
+        mask = torch.ones(x.shape[1], dtype=torch.bool) if stats is None else torch.from_numpy(stats)
+        mf, r = reference(x, torch.from_numpy(template), num_iter, not albedo, not nonneg, False, 1.0, alpha, mask)
+        return mf[..., 0].numpy(), r[..., 0].numpy()
+
+    return run
 
 
 def _close(ours, ref):
@@ -130,10 +140,10 @@ def _close(ours, ref):
 @pytest.mark.parametrize(
     "kwargs", [{}, {"num_iter": 5, "albedo": False}, {"shrinkage": 1e-4}, {"nonnegative": False, "num_iter": 0}]
 )
-def test_mag1c_columns_equal_acrwl1mf(kwargs):
+def test_mag1c_columns_equal_acrwl1mf(acrwl1mf, kwargs):
     cube, wl, fw, _ = lut_cube(lines=200, samples=6, seed=2)
     ours, ratio = mag1c(cube, wl, fw, return_albedo=True, **kwargs)
-    ref, ref_ratio = _acrwl1mf(
+    ref, ref_ratio = acrwl1mf(
         cube.transpose(2, 1, 0),
         target_spectrum(wl, fw),
         kwargs.get("num_iter", 30),
@@ -146,25 +156,26 @@ def test_mag1c_columns_equal_acrwl1mf(kwargs):
     assert (ours > 0).sum() > 10
 
 
-def test_mag1c_column_groups_and_tiles_equal_acrwl1mf():
+def test_mag1c_column_groups_equal_acrwl1mf(acrwl1mf):
     cube, wl, fw, _ = lut_cube(lines=90, samples=6, seed=4)
-    t = target_spectrum(wl, fw)
     grouped = mag1c(cube, wl, fw, group_columns=3, num_iter=10)
     x = cube.transpose(2, 1, 0).reshape(2, 3 * 90, -1)  # two groups of 3 columns, all lines
-    ref = _acrwl1mf(x, t, 10)[0].reshape(6, 90).T
-    _close(grouped, ref)
-    tiled = mag1c(cube, wl, fw, group="tile", tile_size=45, num_iter=10)
-    for r0 in (0, 45):
-        block = cube[:, r0 : r0 + 45, :]
-        for c0 in (0, 45):
-            if c0 >= 6:
-                continue
-            sub = block[:, :, c0 : c0 + 45]
-            ref = _acrwl1mf(sub.reshape(sub.shape[0], -1).T[None], t, 10)[0].reshape(45, -1)
-            _close(tiled[r0 : r0 + 45, c0 : c0 + 45], ref)
+    _close(grouped, acrwl1mf(x, target_spectrum(wl, fw), 10)[0].reshape(6, 90).T)
 
 
-def test_mag1c_invalid_pixels_are_excluded_like_removing_them():
+def test_mag1c_tiles_equal_acrwl1mf(acrwl1mf):
+    """2 x 2 tiles of 30 x 30 pixels, the right ones cut to 30 x 20 by the image edge."""
+    cube, wl, fw, _ = lut_cube(lines=60, samples=50, seed=4)
+    t = target_spectrum(wl, fw)
+    tiled = mag1c(cube, wl, fw, group="tile", tile_size=30, num_iter=10)
+    for r0 in (0, 30):
+        for c0 in (0, 30):
+            sub = cube[:, r0 : r0 + 30, c0 : c0 + 30]
+            ref = acrwl1mf(sub.reshape(sub.shape[0], -1).T[None], t, 10)[0].reshape(30, -1)
+            _close(tiled[r0 : r0 + 30, c0 : c0 + 30], ref)
+
+
+def test_mag1c_invalid_pixels_are_excluded_like_removing_them(acrwl1mf):
     cube, wl, fw, _ = lut_cube(lines=150, samples=3, seed=5)
     cube[:, 10, 0] = -9999.0
     cube[3, 20, 1] = np.nan
@@ -177,39 +188,51 @@ def test_mag1c_invalid_pixels_are_excluded_like_removing_them():
     t = target_spectrum(wl, fw)
     for col in range(3):
         keep = ~bad[:, col]
-        ref = _acrwl1mf(cube[:, keep, col].T[None], t)[0][0]
+        ref = acrwl1mf(cube[:, keep, col].T[None], t)[0][0]
         _close(ours[keep, col], ref)
 
 
-def test_mag1c_float_device_argument_cpu():
-    cube, wl, fw, _ = lut_cube(lines=80, samples=4, seed=6)
-    a = mag1c(cube, wl, fw, device="cpu", num_iter=5)
-    b = mag1c(cube, wl, fw, device=None, num_iter=5)
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-2)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("group", ["column", "tile"])
+def test_mag1c_on_cuda_equals_the_cpu_engines(group):
+    """The torch engine on the GPU (float32 products on another device) against the CPU engines."""
+    cube, wl, fw, _ = lut_cube(lines=300, samples=7, seed=6)
+    gpu = mag1c(cube, wl, fw, device="cuda", group=group)
+    cpu = mag1c(cube, wl, fw, device="cpu", group=group)
+    _close(gpu, cpu)
+    assert np.array_equal(np.isnan(gpu), np.isnan(cpu)) and (gpu > 0).sum() > 10
+
+
+def _mag1c_numpy(x, t, in_stats=None, num_iter=30):
+    """mag1c 1.2.0's loop in numpy (float64) on pixels x (N, C), statistics from ``in_stats`` pixels only.
+
+    The mean and covariance are those of the statistics pixels (divided by their number); every pixel gets
+    an estimate. Returns alpha x 1e5 (N,) and the last iteration's mean, C^-1 t and normaliser.
+    """
+    in_stats = np.ones(x.shape[0], bool) if in_stats is None else in_stats
+    s = x[in_stats]
+    mu = s.mean(0)
+    r = x @ mu / (mu @ mu)
+    tgt = t * mu
+    cit = np.linalg.solve((s - mu).T @ (s - mu) / s.shape[0], tgt)
+    norm = tgt @ cit
+    a = np.maximum((x - mu) @ cit / (r * norm), 0)
+    for _ in range(num_iter):
+        w = 1 / (r * (a + 1e-9))
+        mod = s - (r * a)[in_stats][:, None] * tgt
+        mu = mod.mean(0)
+        tgt = t * mu
+        cit = np.linalg.solve((mod - mu).T @ (mod - mu) / s.shape[0], tgt)
+        norm = max(tgt @ cit, 1.0)
+        a = np.maximum(((x - mu) @ cit - w) / (r * norm), 0)
+    return a * 1e5, (mu, cit, norm)
 
 
 def _sas_reference(cube, t, sample_step, num_iter=30, steps=3):
     """Plain numpy Mag1c-SAS on one tile: full mag1c loop on the lattice sample, frozen statistics on all."""
     x = cube.reshape(cube.shape[0], -1).T.astype(np.float64)
     lat = cube[:, sample_step // 2 :: sample_step, sample_step // 2 :: sample_step]
-    s = lat.reshape(lat.shape[0], -1).T.astype(np.float64)
-    n_pix = s.shape[0]
-    mu = s.mean(0)
-    r = s @ mu / (mu @ mu)
-    tgt = t * mu
-    c = (s - mu).T @ (s - mu) / n_pix
-    cit = np.linalg.solve(c, tgt)
-    norm = tgt @ cit
-    a = np.maximum((s - mu) @ cit / (r * norm), 0)
-    for _ in range(num_iter):
-        w = 1 / (r * (a + 1e-9))
-        mod = s - (r * a)[:, None] * tgt
-        mu = mod.mean(0)
-        tgt = t * mu
-        c = (mod - mu).T @ (mod - mu) / n_pix
-        cit = np.linalg.solve(c, tgt)
-        norm = max(tgt @ cit, 1.0)
-        a = np.maximum(((s - mu) @ cit - w) / (r * norm), 0)
+    _, (mu, cit, norm) = _mag1c_numpy(lat.reshape(lat.shape[0], -1).T.astype(np.float64), t, num_iter=num_iter)
     rr = x @ mu / (mu @ mu)
     a0 = np.maximum((x - mu) @ cit / (rr * norm), 0)
     a = a0
@@ -227,18 +250,76 @@ def test_mag1c_sas_equals_numpy_reference():
     assert (ours > 0).sum() > 10
 
 
+def _plume_stats_mask(truth):
+    return truth > 200
+
+
+def test_mag1c_first_estimate_with_stats_mask_equals_acrwl1mf_mask(acrwl1mf):
+    """Without iterations, ``stats_mask`` is mag1c 1.2.0's mask (pixels kept out of mean and covariance)."""
+    cube, wl, fw, truth = lut_cube(lines=150, samples=5, seed=8, peak=4000.0)
+    excluded = _plume_stats_mask(truth)
+    t = target_spectrum(wl, fw)
+    for engine in ("auto", "torch"):
+        ours = mag1c(cube, wl, fw, stats_mask=excluded, num_iter=0, engine=engine)
+        for col in range(cube.shape[2]):
+            ref = acrwl1mf(cube[:, :, col].T[None], t, 0, stats=~excluded[:, col])[0][0]
+            _close(ours[:, col], ref)
+
+
+@pytest.mark.parametrize(("group", "engine"), [("column", "auto"), ("column", "torch"), ("tile", "torch")])
+def test_mag1c_with_stats_mask_equals_numpy_reference(group, engine):
+    """Iterations with a plume kept out of the statistics: mean, covariance and their updates from the
+    other pixels only, every pixel filtered (compiled kernels, torch on the resident cube, torch on tiles)."""
+    cube, wl, fw, truth = lut_cube(lines=150, samples=5, seed=8, peak=4000.0)
+    excluded = _plume_stats_mask(truth)
+    t = target_spectrum(wl, fw)
+    ours = mag1c(cube, wl, fw, stats_mask=excluded, group=group, engine=engine)
+    plain = mag1c(cube, wl, fw, group=group, engine=engine)
+    columns = range(cube.shape[2]) if group == "column" else [slice(None)]
+    for col in columns:
+        x = cube[:, :, col].reshape(cube.shape[0], -1).T.astype(np.float64)
+        ref = _mag1c_numpy(x, t, ~excluded[:, col].ravel())[0].reshape(ours[:, col].shape)
+        _close(ours[:, col], ref)
+    core = truth > 2000
+    assert ours[core].mean() > plain[core].mean()  # the plume no longer biases its own background
+
+
+@pytest.mark.parametrize("fn", ["mf", "cem", "ace"])
+def test_classic_filters_with_stats_mask_equal_equations(fn):
+    """Statistics (mean, covariance, correlation) from the pixels outside ``stats_mask``, applied to all."""
+    cube, wl, fw, truth = lut_cube(lines=40, samples=30, seed=9, peak=4000.0)
+    excluded = _plume_stats_mask(truth)
+    t = target_spectrum(wl, fw)
+    x = flat(cube)
+    bg = x[~excluded.ravel()]
+    u, c = bg.mean(0), np.cov(bg.T)
+    if fn == "mf":
+        ours = matched_filter(cube, wl, fw, group="tile", stats_mask=excluded)
+        ci = np.linalg.solve(c, t * u)
+        ref = (x - u) @ ci / ((t * u) @ ci) * 1e5
+    elif fn == "cem":
+        ours = cem(cube, wl, fw, stats_mask=excluded)
+        ri = np.linalg.solve(bg.T @ bg / bg.shape[0], t)
+        ref = x @ ri / (t @ ri)
+    else:
+        ours = ace(cube, wl, fw, stats_mask=excluded)
+        ci, d, tc = np.linalg.inv(c), x - u, t * u
+        ref = (d @ ci @ tc) ** 2 / ((tc @ ci @ tc) * np.einsum("ij,jk,ik->i", d, ci, d))
+    np.testing.assert_allclose(ours.ravel(), ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
 # --- Mag1c's compiled CPU iterations (numba) against the torch path and mag1c 1.2.0 ------------------------
-needs_numba = pytest.mark.skipif(not candidates.available(), reason="numba is not installed")
+needs_numba = pytest.mark.skipif(not compiled_engine.available(), reason="numba is not installed")
 
 
-def _reference(cube, wl, fw, **kwargs):
-    return _acrwl1mf(cube.transpose(2, 1, 0), target_spectrum(wl, fw), **kwargs)[0].T
+def _reference(acrwl1mf, cube, wl, fw, **kwargs):
+    return acrwl1mf(cube.transpose(2, 1, 0), target_spectrum(wl, fw), **kwargs)[0].T
 
 
 def _spy_compiled(monkeypatch):
     """Record the compiled iterations' calls: how many, and how many group iterations re-listed every pixel."""
     seen = {"calls": 0, "relisted": 0}
-    original = candidates.ColumnCandidates.iterate
+    original = compiled_engine.ColumnCandidates.iterate
 
     def iterate(self, *args):
         final, relisted = original(self, *args)
@@ -246,20 +327,20 @@ def _spy_compiled(monkeypatch):
         seen["relisted"] += relisted
         return final, relisted
 
-    monkeypatch.setattr(candidates.ColumnCandidates, "iterate", iterate)
+    monkeypatch.setattr(compiled_engine.ColumnCandidates, "iterate", iterate)
     return seen
 
 
 @needs_numba
 @pytest.mark.parametrize("shrinkage", [0.0, 1e-4])
-def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch, shrinkage):
+def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch, acrwl1mf, shrinkage):
     """No shrinkage: Woodbury updates per group; with shrinkage: a dense solve per group and iteration."""
     cube, wl, fw, _ = lut_cube(lines=300, samples=7, seed=11)
     seen = _spy_compiled(monkeypatch)
     compiled = mag1c(cube, wl, fw, shrinkage=shrinkage)
     assert seen["calls"] == 1
     plain = mag1c(cube, wl, fw, engine="torch", shrinkage=shrinkage)
-    ref = _reference(cube, wl, fw, alpha=shrinkage)
+    ref = _reference(acrwl1mf, cube, wl, fw, alpha=shrinkage)
     _close(compiled, ref)
     _close(plain, ref)
     assert (compiled > 0).sum() > 10
@@ -267,13 +348,13 @@ def test_compiled_iterations_match_torch_and_acrwl1mf(monkeypatch, shrinkage):
 
 @needs_numba
 @pytest.mark.parametrize("shrinkage", [0.0, 1e-10])
-def test_uncertified_groups_are_listed_again(monkeypatch, shrinkage):
+def test_uncertified_groups_are_listed_again(monkeypatch, acrwl1mf, shrinkage):
     """Low noise: the bound that lets pixels at 0 be skipped fails, so whole groups are evaluated again."""
     cube, wl, fw, _ = lut_cube(lines=200, samples=6, seed=2, noise=1e-4)
     seen = _spy_compiled(monkeypatch)
     compiled = mag1c(cube, wl, fw, shrinkage=shrinkage)
     assert seen["relisted"] > 0, "the low-noise scene should fail the bound"
-    _close(compiled, _reference(cube, wl, fw, alpha=shrinkage))
+    _close(compiled, _reference(acrwl1mf, cube, wl, fw, alpha=shrinkage))
 
 
 @needs_numba
@@ -314,7 +395,7 @@ def test_kernels_compile_without_a_writable_cache(monkeypatch):
     """numba refuses ``cache=True`` where no cache location is writable: the kernel compiles in memory."""
     from numba.core.caching import CacheImpl
 
-    from hyperplex.geo.methane.jit import kernel
+    from hyperplex.geo.methane.mag1c_filter.jit import kernel
 
     monkeypatch.setattr(CacheImpl, "_locator_classes", [])
 
@@ -379,11 +460,11 @@ def test_unknown_engine_is_rejected():
 
 @needs_numba
 def test_compiled_reader_equals_torch_reader():
-    """ingest_columns = read_pixel_major + accumulate_columns: same shifted spectra, validity and statistics."""
-    from hyperplex.geo.methane.grouping import Grouping, read_pixel_major
-    from hyperplex.geo.methane.ingest import ingest_columns
+    """read_compiled = read_torch: same shifted spectra, validity, statistics pixels and statistics."""
+    from hyperplex.geo.methane.grouping import Grouping
     from hyperplex.geo.methane.inputs import prepare_cube
-    from hyperplex.geo.methane.stats import accumulate_columns, column_stats, estimate_shift
+    from hyperplex.geo.methane.mag1c_filter.resident import read_compiled, read_torch
+    from hyperplex.geo.methane.options import FilterOptions
 
     cube, wl, fw, _ = lut_cube(lines=70, samples=9, seed=14)
     cube[:, 3, 2] = -9999.0
@@ -392,16 +473,17 @@ def test_compiled_reader_equals_torch_reader():
     cube[:, 12, 8] = 0.0
     mask = np.zeros(cube.shape[1:], bool)
     mask[20:23, 4] = True
-    prepared = prepare_cube(cube, wl, fw, mask=mask, window=None)
-    grouping = Grouping.create("column", prepared.shape, columns=2)
-    buffer, valid = read_pixel_major(prepared, torch.device("cpu"), 5)
-    cube_t = buffer[5:].view(9, 70, -1)
-    stats = accumulate_columns(cube_t, valid, prepared, grouping)
-    shift = estimate_shift(prepared, grouping, torch.device("cpu"))
-    buffer_c, valid_c, sums, counts = ingest_columns(prepared, grouping.column_groups(), shift)
-    stats_c = column_stats(buffer_c.view(9, 70, -1), sums, counts, shift, grouping)
-    assert torch.equal(valid, valid_c) and int((~valid).sum()) == 4 + 3  # four bad pixels, three masked
-    assert torch.equal(buffer[5:], buffer_c)
-    torch.testing.assert_close(stats_c.gram, stats.gram, rtol=1e-12, atol=0)
-    torch.testing.assert_close(stats_c.sum, stats.sum, rtol=1e-12, atol=1e-9)
-    assert torch.equal(stats_c.count, stats.count)
+    stats_mask = np.zeros(cube.shape[1:], bool)
+    stats_mask[30:40, 1:3] = True
+    for excluded in (None, stats_mask):
+        prepared = prepare_cube(cube, wl, fw, FilterOptions(mask=mask, stats_mask=excluded, window=None))
+        grouping = Grouping.create("column", prepared.shape, columns=2)
+        resident, stats = read_torch(prepared, grouping, torch.device("cpu"), 5)
+        resident_c, stats_c = read_compiled(prepared, grouping)
+        assert torch.equal(resident.valid, resident_c.valid) and int((~resident.valid).sum()) == 4 + 3
+        assert torch.equal(resident.stats, resident_c.stats)
+        assert int((resident.valid & ~resident.stats).sum()) == (0 if excluded is None else 20)
+        assert torch.equal(resident.cube, resident_c.cube)
+        torch.testing.assert_close(stats_c.gram, stats.gram, rtol=1e-12, atol=0)
+        torch.testing.assert_close(stats_c.sum, stats.sum, rtol=1e-12, atol=1e-9)
+        assert torch.equal(stats_c.count, stats.count)

@@ -4,13 +4,13 @@ Column groups are independent in Mag1c: a group's mean, covariance and filter on
 So instead of one batched step over all groups per iteration (which streams every candidate spectrum and
 every G^-1 from memory 30 times), each parallel task takes one group and runs all iterations on it: its
 candidates are copied once into a task-local buffer (tens of kB: they stay in cache), and each iteration does
-the Woodbury update of C^-1 t from the group's ``(G / N)^-1`` (see :mod:`.mag1c_filter`), checks the bound
+the Woodbury update of C^-1 t from the group's ``(G / N)^-1`` (see :mod:`.filter_vectors`), checks the bound
 that lets pixels at 0 be skipped, then one sweep over the candidates (projection, new alpha, the next
 moments; pixels that drop to 0 leave the buffer). When the bound fails, every valid pixel of the group is
 listed again (read from the untouched resident cube) for that iteration. float64 throughout; results do not
 depend on the thread count.
 
-Importing this module imports numba (see :func:`hyperplex.geo.methane.jit.numba_or_none`).
+Importing this module imports numba (see :func:`hyperplex.geo.methane.mag1c_filter.jit.numba_or_none`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hyperplex.geo.methane.jit import kernel
 from hyperplex.geo.methane.linalg import FALLBACK_SHRINKAGE as FALLBACK
-from hyperplex.geo.methane.packed import EPSILON
-from hyperplex.geo.methane.sweeps import add_term, dot
+from hyperplex.geo.methane.mag1c_filter.compiled_first_pass import add_term, dot
+from hyperplex.geo.methane.mag1c_filter.cramer import solve3
+from hyperplex.geo.methane.mag1c_filter.jit import kernel
+from hyperplex.geo.methane.mag1c_filter.settings import EPSILON
 
 __all__ = ["iterate"]
 
@@ -38,15 +39,6 @@ def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, r
             ratio_g[n] = ratio[i]
             n += 1
     return n
-
-
-@kernel()
-def _det3(a):  # pragma: no cover - compiled
-    return (
-        a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
-        - a[0, 1] * (a[1, 0] * a[2, 2] - a[1, 2] * a[2, 0])
-        + a[0, 2] * (a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0])
-    )
 
 
 @kernel()
@@ -86,12 +78,7 @@ def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover -
             rhs[i] += coef[i, j] * inner[j, 3]
             for k in range(3):
                 system[i, k] += coef[i, j] * inner[j, k]
-    det = _det3(system)
-    z = np.zeros(3)
-    for j in range(3):
-        column = system.copy()
-        column[:, j] = rhs
-        z[j] = _det3(column) / det
+    z = solve3(system, rhs)
     norm = 0.0
     for i in range(n_bands):
         cit[i] = solved[3, i] - z[0] * solved[0, i] - z[1] * solved[1, i] - z[2] * solved[2, i]
@@ -168,8 +155,14 @@ def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit): 
 
 
 @kernel()
-def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v):  # pragma: no cover
-    """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``."""
+def _sweep(
+    spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, scaling, alpha, v, stats
+):  # pragma: no cover
+    """One reweighting step over the listed pixels; drops those at 0. Returns (listed, A1, A2); V into ``v``.
+
+    Only pixels in ``stats`` (all when it is empty) add to the moments A1, A2, V.
+    """
+    all_stats = stats.size == 0
     v[:] = 0.0
     s1 = 0.0
     s2 = 0.0
@@ -183,7 +176,7 @@ def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, sc
         row = spectra[j]
         new = max((dot(row, cit) - offset - 1.0 / (r * (prev + EPSILON))) / (r * norm), 0.0)
         a = scaling * r * new
-        if a != 0.0:
+        if a != 0.0 and (all_stats or stats[pixel[j]]):
             d1, d2 = add_term(v, row, a)
             s1 += d1
             s2 += d2
@@ -200,7 +193,7 @@ def _sweep(spectra, pixel, alpha_g, ratio_g, count, every, cit, offset, norm, sc
 
 
 @kernel(parallel=True)
-def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, total, count, shift, template,
+def iterate(rows, valid, stats, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, total, count, shift, template,
             t0, a1_0, a2_0, v0, scaled, ratio_max, num_iter, scaling, mean_out, cit_out, norm_out, relisted,
             status):  # fmt: skip
     """All Mag1c iterations, one parallel task per group; updates the per-pixel ``alpha`` (column-major).
@@ -208,6 +201,7 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, 
     Args:
         rows: (W * H, C) float32 shifted spectra (read only).
         valid: (W * H,) bool.
+        stats: (W * H,) bool: pixels in the statistics; empty = every valid pixel.
         lo: (G,) first pixel of each group.
         hi: (G,) end of each group's pixels.
         alpha: Per-pixel first-pass alpha, float64 (updated in place).
@@ -277,7 +271,7 @@ def iterate(rows, valid, lo, hi, alpha, ratio, inverse, dense, gram, shrinkage, 
                 listed = _gather(rows, valid, alpha, ratio, lo[g], hi[g], True, spectra, pixel, alpha_g, ratio_g)
             listed, a1, a2 = _sweep(
                 spectra, pixel, alpha_g, ratio_g, listed, every, cit, np.dot(mu, cit), norm,
-                scaling, alpha, v,
+                scaling, alpha, v, stats,
             )  # fmt: skip
             t_prev[:] = t
         for j in range(listed):

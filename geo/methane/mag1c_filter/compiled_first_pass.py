@@ -1,6 +1,7 @@
 """Compiled (numba) sweep of Mag1c's first pass over every pixel, one parallel task per column group.
 
-Also the float64 products the compiled iterations share (:mod:`.fused`). See :mod:`.candidates` for the data
+Also the float64 products the compiled iterations share (:mod:`.compiled_iterations`). See
+:mod:`.compiled_engine` for the data
 layout. Importing this module imports numba.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hyperplex.geo.methane.jit import kernel
+from hyperplex.geo.methane.mag1c_filter.jit import kernel
 
 __all__ = ["add_term", "dot", "first"]
 
@@ -32,13 +33,14 @@ def add_term(acc, row, a):  # pragma: no cover - compiled
 
 
 @kernel(parallel=True)
-def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, scaling, alpha, ratio, a1, a2, v, scaled_max,
-          ratio_max):  # fmt: skip
+def first(rows, valid, stats, lo, hi, cit, unit, offsets, norm, albedo, scaling, alpha, ratio, a1, a2, v,
+          scaled_max, ratio_max):  # fmt: skip
     """Mag1c's first estimate of every pixel (clipped at 0): alpha, R, the moments and the bound terms.
 
     Args:
         rows: (W * H, C) float32 shifted spectra y = x - m.
         valid: (W * H,) bool.
+        stats: (W * H,) bool: pixels in the statistics (only they add to the moments); empty = every valid one.
         lo: (G,) first pixel of each group.
         hi: (G,) end of each group's pixels.
         cit: (G, C) C^-1 t.
@@ -56,6 +58,7 @@ def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, scaling, alpha,
         ratio_max: (G,) output max R over those pixels.
     """
     n_bands = rows.shape[1]  # pragma: no cover - compiled
+    every = stats.size == 0
     for g in numba.prange(lo.size):
         acc = np.zeros(n_bands)
         s1 = 0.0
@@ -84,7 +87,7 @@ def first(rows, valid, lo, hi, cit, unit, offsets, norm, albedo, scaling, alpha,
                 bound_y = max(bound_y, r * np.sqrt(square) * (1.0 + 1e-4))
                 bound_r = max(bound_r, r)
             a = scaling * r * new
-            if a != 0.0:
+            if a != 0.0 and (every or stats[i]):
                 d1, d2 = add_term(acc, row, a)
                 s1 += d1
                 s2 += d2

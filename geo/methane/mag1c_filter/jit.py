@@ -1,4 +1,10 @@
-"""numba, when installed: the compiled CPU kernels of the methane filters and their thread count."""
+"""numba, when installed: how Mag1c's compiled CPU kernels are declared, cached and run.
+
+Kernels are compiled on their first call and cached on disk next to their module (numba's ``__pycache__``
+locator, keyed by the module file, so moved modules just compile once again); where no cache location is
+writable they compile in memory. numba's cache only checks the kernel's own file: after editing a
+:func:`jitable` helper in another file, clear the ``__pycache__`` of the kernels that inline it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["kernel", "match_threads", "numba_or_none", "run_kernel"]
+__all__ = ["jitable", "kernel", "match_threads", "numba_or_none", "run_kernel"]
 
 #: numba's default 'workqueue' threading layer must not be entered by two threads at once (napari workers,
 #: threaded dask): compiled kernels run one at a time in a process.
@@ -64,3 +70,16 @@ def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
             return numba.njit(cache=False, **options)(function)
 
     return decorate
+
+
+def jitable(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: a plain Python function that compiled kernels may call too (numba's ``register_jitable``).
+
+    Python callers (the torch engine) get the function unchanged; without numba it is only that.
+    """
+    numba = numba_or_none()
+    if numba is None:
+        return function
+    from numba.extending import register_jitable
+
+    return register_jitable(function)

@@ -1,0 +1,182 @@
+"""Column-wise Mag1c on the CPU with compiled kernels: the engine, the data layout and the calls into them.
+
+The resident cube is pixel-major, one detector column after the other: pixel ``i = w * H + r`` is row ``i``
+(see :mod:`.resident`). Group ``g`` (``group_columns`` adjacent columns) owns pixels ``lo[g]:hi[g]``, so every
+kernel runs one parallel task per group and results do not depend on the thread count:
+
+* :func:`.compiled_reader.ingest_columns`: the resident cube, shifted, with its validity and column sums;
+* :func:`.compiled_first_pass.first`: the first estimate of every pixel, the moments of the first
+  covariance update and the per-group bound terms;
+* :func:`.compiled_iterations.iterate`: all reweighting iterations of a group in one task, on its candidate
+  pixels (those with alpha > 0), in cache.
+
+Needs numba (a core dependency); :func:`available` says whether it imports.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from hyperplex.geo.methane.linalg import warn_singular
+from hyperplex.geo.methane.mag1c_filter.engine import Mag1cResult, output_images
+from hyperplex.geo.methane.mag1c_filter.filter_vectors import FilterVectors
+from hyperplex.geo.methane.mag1c_filter.jit import numba_or_none, run_kernel
+from hyperplex.geo.methane.mag1c_filter.resident import ResidentCube, read_compiled
+from hyperplex.geo.methane.mag1c_filter.settings import Mag1cSettings
+from hyperplex.geo.methane.runner import Setup
+from hyperplex.geo.methane.stats import GroupStats
+
+__all__ = ["ColumnCandidates", "CompiledEngine", "available"]
+
+
+def available() -> bool:
+    """True when numba is installed (the compiled CPU engine can run)."""
+    return numba_or_none() is not None
+
+
+class CompiledEngine:
+    """Mag1c by compiled kernels: column groups on the CPU, reweighted and clipped at 0 (see :meth:`supports`)."""
+
+    @staticmethod
+    def supports(run: Setup, settings: Mag1cSettings) -> bool:
+        """Whether this engine can run: column groups on the CPU, reweighted, clipped at 0, numba installed.
+
+        (The bound that skips pixels at 0 needs the reweighting and the clip.)
+        """
+        eligible = run.grouping.kind == "column" and run.device.type == "cpu"
+        return eligible and settings.sparsity and settings.nonnegative and available()
+
+    def run(self, run: Setup, settings: Mag1cSettings) -> Mag1cResult:
+        """Read the cube into the resident buffer, then the first pass and all iterations by kernels."""
+        resident, stats = read_compiled(run.prepared, run.grouping)
+        vectors = FilterVectors(stats, run.template, settings.shrinkage, settings.what)
+        mu_y, t, cov = vectors.initial()
+        cit, norm = vectors.dense(t, cov, clamp=False)
+        final = (stats.shift + mu_y, cit, norm)
+        candidates = ColumnCandidates(resident, run.grouping.column_groups(), settings.update_scaling)
+        mean = stats.shift + mu_y
+        moments = candidates.first_pass(mu_y, cit, norm, mean / (mean * mean).sum(-1, keepdim=True), settings.albedo)
+        if settings.num_iter:
+            inverses = (*vectors.second_moment_inverses(), vectors.shrinkage)
+            final, _ = candidates.iterate(stats, inverses, run.template, (t, moments), settings)
+        alpha, ratio = candidates.images()
+        return Mag1cResult(*output_images(alpha, ratio, resident.valid.T.numpy()), final)
+
+
+class ColumnCandidates:
+    """Per-pixel state of a compiled column-wise Mag1c run over a resident pixel-major cube.
+
+    Args:
+        resident: The resident cube (shifted: y = x - m, zero where invalid; read only).
+        column_groups: Group of each column (W,), non-decreasing.
+        scaling: Fraction of the signal removed before re-estimating statistics.
+    """
+
+    def __init__(self, resident: ResidentCube, column_groups: np.ndarray, scaling: float) -> None:
+        width, height = resident.valid.shape
+        self.shape = (height, width)
+        self.rows = resident.cube.reshape(-1, resident.cube.shape[-1]).numpy()
+        self.valid = resident.valid.reshape(-1).numpy()
+        #: Pixels in the statistics, or an empty array where they are all the valid ones.
+        self.stats = resident.stats.reshape(-1).numpy() if resident.masked_stats else np.zeros(0, dtype=bool)
+        n_groups = int(column_groups.max()) + 1 if column_groups.size else 0
+        first = np.searchsorted(column_groups, np.arange(n_groups + 1))
+        self.lo, self.hi = first[:-1] * height, first[1:] * height
+        self.scaling = float(scaling)
+        size = width * height
+        #: Per-pixel alpha and R, column-major, float64.
+        self.alpha, self.ratio = np.zeros(size), np.ones(size)
+        #: Per group: max R |y - m| and max R over valid pixels with R > 0 (the bound of the iterations).
+        self.bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def first_pass(
+        self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, unit: torch.Tensor, albedo: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mag1c's first estimate for every pixel (clipped at 0); sets alpha, R and :attr:`bounds`.
+
+        Args:
+            mu_y: Mean offset (G, C) of the shifted data, float64.
+            cit: C^-1 t (G, C), float64.
+            norm: t.C^-1 t (G,), float64.
+            unit: mean / |mean|^2 (G, C), float64 (R = x.mean / |mean|^2).
+            albedo: Compute the albedo factor R (else 1).
+
+        Returns:
+            The moments ``(A1, A2, V)`` per group.
+        """
+        from hyperplex.geo.methane.mag1c_filter.compiled_first_pass import first
+
+        n_groups, n_bands = cit.shape
+        offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
+        a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
+        scaled_max, ratio_max = np.zeros(n_groups), np.zeros(n_groups)
+        run_kernel(first, self.rows, self.valid, self.stats, self.lo, self.hi, _f64(cit), _f64(unit), offsets,
+                   _f64(norm), bool(albedo), self.scaling, self.alpha, self.ratio, a1, a2, v, scaled_max,
+                   ratio_max)  # fmt: skip
+        self.bounds = (torch.from_numpy(scaled_max), torch.from_numpy(ratio_max))
+        return torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)
+
+    def iterate(self, stats: GroupStats, solver: tuple, template: torch.Tensor, start: tuple,
+                settings: Mag1cSettings) -> tuple[tuple[torch.Tensor, ...], int]:  # fmt: skip
+        """All reweighting iterations, fused per group (:func:`.compiled_iterations.iterate`).
+
+        Runs after :meth:`first_pass`.
+
+        Args:
+            stats: The group statistics (``gram``, ``sum``, ``count``, ``shift``).
+            solver: ``(inverse, dense, shrinkage)``: per group ``(G / N)^-1`` (G, C, C) for Woodbury updates,
+                a (G,) bool marking groups solved densely every iteration instead, and their shrinkage.
+            template: Unit absorption x 1e5 (C,).
+            start: The first target t (G, C) and the first-pass moments ``(A1, A2, V)``.
+            settings: Iterations and method name (for warnings).
+
+        Returns:
+            The last iteration's ``(mean, C^-1 t, normaliser)`` and how many group iterations listed every pixel
+            again; the per-pixel alpha is updated (see :meth:`images`).
+        """
+        from hyperplex.geo.methane.mag1c_filter.compiled_iterations import iterate
+
+        t0, (a1, a2, v) = start
+        n_groups, n_bands = t0.shape
+        mean, cit, norm = np.empty((n_groups, n_bands)), np.empty((n_groups, n_bands)), np.empty(n_groups)
+        relisted, status = np.zeros(n_groups, dtype=np.int64), np.zeros(n_groups, dtype=np.int64)
+        inverse, dense, shrinkage = solver
+        arrays = (inverse, dense, stats.gram, shrinkage, stats.sum, stats.count, stats.shift)
+        run_kernel(iterate, self.rows, self.valid, self.stats, self.lo, self.hi, self.alpha, self.ratio,
+                   *(np.ascontiguousarray(x.numpy()) for x in arrays), _f64(template),
+                   *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)), int(settings.num_iter), self.scaling, mean,
+                   cit, norm, relisted, status)  # fmt: skip
+        _warn_status(settings.what, status)
+        final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
+        return final, int(relisted.sum())
+
+    def images(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-pixel alpha and R in image order (H * W), float64."""
+        height, width = self.shape
+        return _image_order(self.alpha, height, width), _image_order(self.ratio, height, width)
+
+
+def _warn_status(what: str, status: np.ndarray) -> None:
+    """Warn about groups that needed the singular fallback (1), could not be solved (2) or went non-finite (3)."""
+    singular = (status == 1) | (status == 2)
+    if singular.any():
+        warn_singular(what, int(singular.sum()), int((status == 2).sum()), stacklevel=6)
+    if (status == 3).any():
+        warnings.warn(
+            f"{what}: {int((status == 3).sum())} statistics group(s) gave a non-finite filter during the "
+            "iterations (degenerate pixels, e.g. a zero albedo factor); their pixels are NaN.",
+            RuntimeWarning,
+            stacklevel=6,
+        )
+
+
+def _f64(tensor: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(tensor.numpy(), dtype=np.float64)
+
+
+def _image_order(values: np.ndarray, height: int, width: int) -> torch.Tensor:
+    """A column-major (W * H) array as an image-order (H * W) tensor."""
+    return torch.from_numpy(values).view(width, height).T.contiguous().view(-1)
