@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -148,5 +150,5 @@ def test_a_tiny_model_learns_the_cell_types(markers, tmp_path):
     # full-batch steps (all 9 tiles): the training loss must fall steadily and clearly
     _run(markers, tmp_path, model="channelvit_test", hcs=False, batch_size=9, max_steps=24, lr=3e-3, log_every=4)
     losses = [float(r["value"]) for r in MetricsLog.read(tmp_path / "run" / "metrics.csv") if r["metric"] == "loss"]
-    assert len(losses) == 6 and all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert len(losses) == 6 and all(b < a for a, b in itertools.pairwise(losses)), losses
     assert losses[-1] < 0.8 * losses[0], losses
