@@ -7,7 +7,7 @@
 dense features with ``model.feature_map(x, channels)`` (B, feature_dim, H / feature_stride,
 W / feature_stride); see :class:`HyperplexModel` for the whole contract.
 :func:`tiled_feature_map`, :func:`tiled_predict` and :func:`predict_markers` run any model over
-images larger than memory.
+images larger than memory; :class:`HierarchicalChannelSampler` draws ChannelViT's channel subsets.
 
 Preset prefixes: ``channelvit_``, ``chadavit_``, ``lessvit_`` (and ``lessvit_hypermae_``),
 ``hypersegformer_``, ``hyperefficientvit_``, ``miphei_``; each family has a tiny ``<prefix>test``
@@ -25,6 +25,7 @@ from hyperplex.common.models._registry import create_model, list_models, load_mo
 from hyperplex.common.models.chada_vit import ChAdaViT
 from hyperplex.common.models.channel_vit import ChannelViT
 from hyperplex.common.models.efficientvit import HyperEfficientViT
+from hyperplex.common.models.hcs import HierarchicalChannelSampler
 from hyperplex.common.models.hyper_mae import HyperMAE
 from hyperplex.common.models.inference import predict_markers, tiled_feature_map, tiled_predict
 from hyperplex.common.models.less_vit import LESSViT
@@ -37,6 +38,7 @@ __all__ = [
     "ChannelViT",
     "FixedChannelModel",
     "FixedChannelSegmenter",
+    "HierarchicalChannelSampler",
     "HyperEfficientViT",
     "HyperMAE",
     "HyperSegFormer",
