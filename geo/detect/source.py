@@ -7,10 +7,11 @@ time, so a full scene never has to be in memory; ENVI and GeoTIFF cubes go throu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,9 +20,12 @@ from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import FileFormatError
 from hyperplex.common.formats import FORMATS
 from hyperplex.geo.io import emit_channels, read_emit_block, read_emit_geometry
+from hyperplex.geo.io.emit import EmitReader, band_spans
 from hyperplex.geo.nodata import FILL_VALUE
 
-__all__ = ["SceneSource", "open_source"]
+__all__ = ["SceneSource", "open_source", "prefetch"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,35 +84,67 @@ class SceneSource:
         """Yield ``(rows, block)`` with ``block`` float32 ``(len(bands), rows, samples)``, fill as NaN.
 
         ``bands`` must be sorted and unique; they are read as a few contiguous spans (e.g. the visible
-        bands of the quicklook and the SWIR window), not as one span from the first to the last.
-        With a dask ``client``, each chunk of lines is read by a task on the cluster and the blocks
-        arrive in completion order.
+        bands of the quicklook and the SWIR window), not as one span from the first to the last, except
+        where the spans share storage chunks. Blocks of a chunked EMIT granule are whole rows of chunks
+        (about ``chunk_lines`` lines), each chunk decompressed once; the next block is read in a
+        background thread while the caller works on the current one. With a dask ``client``, each
+        block is read by a task on the cluster and the blocks arrive in completion order.
         """
-        chunks = [slice(r0, min(r0 + chunk_lines, self.shape[0])) for r0 in range(0, self.shape[0], chunk_lines)]
-        if client is None:
-            for rows in chunks:
-                yield rows, self.read_rows(rows, bands)
-            return
+        if client is not None:
+            yield from self._iter_cluster(bands, chunk_lines, client)
+        elif self.kind == "emit":
+            with EmitReader(self.path) as reader:
+                yield from prefetch(lambda rows: reader.read(rows, bands), reader.row_blocks(chunk_lines))
+        else:
+            yield from prefetch(lambda rows: self.read_rows(rows, bands), self.row_blocks(chunk_lines))
+
+    def row_blocks(self, chunk_lines: int) -> list[slice]:
+        """The blocks of lines :meth:`iter_bands` reads (for EMIT, aligned to the storage chunks)."""
+        if self.kind == "emit":
+            with EmitReader(self.path, threads=1) as reader:
+                return reader.row_blocks(chunk_lines)
+        step = max(1, int(chunk_lines))
+        return [slice(r0, min(r0 + step, self.shape[0])) for r0 in range(0, self.shape[0], step)]
+
+    def _iter_cluster(self, bands: np.ndarray, chunk_lines: int, client: Any) -> Iterator[tuple[slice, np.ndarray]]:
         from dask.distributed import as_completed
 
         light = client.scatter(replace(self, lat=None, lon=None, glt=None), broadcast=True)
-        futures = {client.submit(_read_rows, light, rows, bands, pure=False): rows for rows in chunks}
+        blocks = self.row_blocks(chunk_lines)
+        futures = {client.submit(_read_rows, light, rows, bands, pure=False): rows for rows in blocks}
         for future in as_completed(futures):
             yield futures[future], future.result()
             future.release()
 
     def read_rows(self, rows: slice, bands: np.ndarray) -> np.ndarray:
         """Read lines ``rows`` of the sorted, unique ``bands`` as float32 ``(len(bands), rows, samples)``."""
-        parts = [self._read(rows, lo, hi)[idx - lo] for lo, hi, idx in _spans(np.asarray(bands))]
+        if self.kind == "emit":
+            return read_emit_block(self.path, rows, bands)
+        parts = [self._read(rows, lo, hi)[idx - lo] for lo, hi, idx in band_spans(np.asarray(bands))]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _read(self, rows: slice, lo: int, hi: int) -> np.ndarray:
-        if self.kind == "emit":
-            return read_emit_block(self.path, rows, slice(lo, hi))
         block = materialize(self._cube[lo:hi, rows, :], np.float32)
         if self.kind == "array":
             block = np.where(block == FILL_VALUE, np.nan, block)
         return block
+
+
+def prefetch(read: Callable[[T], np.ndarray], items: Iterable[T]) -> Iterator[tuple[T, np.ndarray]]:
+    """Yield ``(item, read(item))`` in order, reading the next item in a background thread meanwhile.
+
+    At most two results are held at a time (the one yielded and the one being read).
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="hyperplex-read") as pool:
+        pending: Future | None = None
+        current = None
+        for item in items:
+            future = pool.submit(read, item)
+            if pending is not None:
+                yield current, pending.result()
+            pending, current = future, item
+        if pending is not None:
+            yield current, pending.result()
 
 
 def _read_rows(source: SceneSource, rows: slice, bands: np.ndarray) -> np.ndarray:
@@ -128,12 +164,6 @@ def _open_emit_source(path: Path) -> SceneSource:
     if geo.transform is None:
         raise FileFormatError(f"{path}: no global 'geotransform' attribute; cannot place the GLT grid on the map.")
     return SceneSource(path, "emit", channels, geo.shape, geo.glt, geo.crs, geo.transform, geo.lat, geo.lon)
-
-
-def _spans(bands: np.ndarray, max_gap: int = 8) -> list[tuple[int, int, np.ndarray]]:
-    """Group sorted band indices into ``(lo, hi, indices)`` spans split where the gap exceeds ``max_gap``."""
-    cuts = np.flatnonzero(np.diff(bands) > max_gap) + 1
-    return [(int(g[0]), int(g[-1]) + 1, g) for g in np.split(bands, cuts)]
 
 
 def _spacing(wavelengths: np.ndarray) -> np.ndarray:

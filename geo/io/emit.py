@@ -12,6 +12,10 @@ pipeline's chunked path).
 
 from __future__ import annotations
 
+import os
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EmitGeometry",
+    "EmitReader",
+    "band_spans",
     "emit_channels",
     "is_emit",
     "open_emit",
@@ -38,6 +44,8 @@ __all__ = [
 
 _DATA_VARS = ("radiance", "reflectance")
 _SUFFIXES = (".nc", ".nc4", ".h5")
+_DEFLATE, _SHUFFLE = 1, 2  # HDF5 filter ids
+_MAX_CACHE = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -179,26 +187,222 @@ def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeo
     return EmitGeometry(name, shape, bands, glt, crs, transform, lat, lon)
 
 
-def read_emit_block(path: str | Path, rows: slice, bands: slice, *, variable: str = "radiance") -> np.ndarray:
-    """Read lines ``rows`` of the contiguous band span ``bands`` as float32 ``(bands, rows, samples)``, fill as NaN.
+def band_spans(bands: np.ndarray, max_gap: int = 8, band_chunk: int | None = None) -> list[tuple[int, int, np.ndarray]]:
+    """Group sorted, unique band indices into ``(lo, hi, indices)`` spans, one hyperslab each.
 
-    One HDF5 hyperslab read; this is what the detection pipeline calls per chunk of lines.
+    Spans split where the gap exceeds ``max_gap`` bands; with ``band_chunk`` (the band extent of the
+    storage chunks) spans that touch the same chunk are merged, so that no chunk is read twice.
+    """
+    bands = np.asarray(bands, dtype=int)
+    if bands.size == 0:
+        return []
+    groups = np.split(bands, np.flatnonzero(np.diff(bands) > max_gap) + 1)
+    spans = [(int(g[0]), int(g[-1]) + 1, g) for g in groups]
+    if band_chunk is None:
+        return spans
+    merged = [spans[0]]
+    for lo, hi, idx in spans[1:]:
+        plo, phi, pidx = merged[-1]
+        if lo // band_chunk <= (phi - 1) // band_chunk:
+            merged[-1] = (plo, hi, np.concatenate([pidx, idx]))
+        else:
+            merged.append((lo, hi, idx))
+    return merged
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the data variable is stored: shape, chunk shape (None: contiguous), dtype and filter ids."""
+
+    shape: tuple[int, int, int]
+    chunks: tuple[int, int, int] | None
+    dtype: np.dtype
+    filters: tuple[int, ...]
+    fill: float
+
+    @classmethod
+    def of(cls, dataset: Any) -> _Layout:
+        plist = dataset.id.get_create_plist()
+        filters = tuple(int(plist.get_filter(i)[0]) for i in range(plist.get_nfilters()))
+        chunks = None if dataset.chunks is None else tuple(int(c) for c in dataset.chunks)
+        fill = float(dataset.fillvalue) if dataset.fillvalue is not None else 0.0
+        return cls(tuple(int(s) for s in dataset.shape), chunks, np.dtype(dataset.dtype), filters, fill)
+
+    @property
+    def direct(self) -> bool:
+        """True when the chunks can be decoded here (deflate and shuffle only), in parallel threads."""
+        return self.chunks is not None and set(self.filters) <= {_DEFLATE, _SHUFFLE}
+
+    def chunk_bytes(self) -> int:
+        return int(np.prod(self.chunks or (1,))) * self.dtype.itemsize
+
+    def cache_bytes(self) -> int:
+        """HDF5 chunk-cache size that holds one row of chunks (every column and band chunk)."""
+        if self.chunks is None:
+            return 1 << 20
+        per_row = -(-self.shape[1] // self.chunks[1]) * -(-self.shape[2] // self.chunks[2])
+        return min(per_row * self.chunk_bytes() + (1 << 20), _MAX_CACHE)
+
+
+def _decode(raw: bytes, mask: int, layout: _Layout) -> np.ndarray:
+    """Undo the filter pipeline (deflate, shuffle) of one raw chunk; a set ``mask`` bit skips that filter."""
+    buf: Any = raw
+    for i in reversed(range(len(layout.filters))):
+        if mask & (1 << i):
+            continue
+        if layout.filters[i] == _DEFLATE:
+            buf = zlib.decompress(buf, bufsize=layout.chunk_bytes())
+        else:  # shuffle: byte k of every element was stored together
+            size = layout.dtype.itemsize
+            buf = np.ascontiguousarray(np.frombuffer(buf, np.uint8).reshape(size, -1).T)
+    return np.frombuffer(buf, dtype=layout.dtype).reshape(layout.chunks)
+
+
+def _read_chunk(dataset_id: Any, offset: tuple[int, int, int]) -> tuple[int, bytes] | None:
+    """One stored chunk's filter mask and raw bytes, None where it was never written (fill)."""
+    if dataset_id.get_chunk_info_by_coord(offset).byte_offset is None:
+        return None
+    return dataset_id.read_direct_chunk(offset)
+
+
+def _place(
+    raw: tuple[int, bytes] | None, layout: _Layout, where: tuple[slice, slice, np.ndarray], target: np.ndarray
+) -> None:
+    """Decode one chunk and copy its part ``where`` (rows, columns, bands) band-first into ``target``."""
+    if raw is None:
+        target[...] = layout.fill
+    else:
+        rows, cols, bands = where
+        target[...] = np.moveaxis(_decode(raw[1], raw[0], layout)[rows, cols, bands], -1, 0)
+    target[target == FILL_VALUE] = np.nan
+
+
+class EmitReader:
+    """Row blocks of a band subset of an EMIT granule, each stored chunk read and decompressed once.
+
+    Chunked data is read in blocks of lines aligned to the storage chunks (:meth:`row_blocks`), one
+    hyperslab per band span where spans that share a chunk are merged (:func:`band_spans`), and the
+    HDF5 chunk cache holds one row of chunks. Deflate/shuffle chunks are read raw and decompressed in
+    ``threads`` threads (zlib releases the GIL; h5py serialises its own calls); other filters are
+    decoded by h5py. Contiguous data is read as one hyperslab per band span. Use as a context manager.
+
+    Args:
+        path: The granule.
+        variable: ``"radiance"`` or ``"reflectance"``.
+        threads: Decompression threads; default ``min(4, cpu_count)``.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        FileFormatError: If it is not HDF5 or lacks a 3-D ``variable``.
+    """
+
+    def __init__(self, path: str | Path, *, variable: str = "radiance", threads: int | None = None) -> None:
+        import h5py
+
+        self.path = Path(path)
+        _require_file(self.path)
+        try:
+            with h5py.File(self.path, "r") as f:
+                self.layout = _Layout.of(f[variable])
+        except (OSError, KeyError) as err:
+            raise FileFormatError(f"{self.path}: no readable 3-D '{variable}' variable ({err}).") from err
+        nbytes = self.layout.cache_bytes()
+        slots = max(1009, 101 * (nbytes // self.layout.chunk_bytes() + 1))
+        self._file = h5py.File(self.path, "r", rdcc_nbytes=nbytes, rdcc_nslots=slots, rdcc_w0=1.0)
+        self._data = self._file[variable]
+        self.threads = max(1, threads or min(4, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(self.threads) if self.layout.direct and self.threads > 1 else None
+
+    def __enter__(self) -> EmitReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the threads and close the file."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._file.close()
+
+    def row_blocks(self, lines: int) -> list[slice]:
+        """Slices of about ``lines`` lines covering the swath; chunked data: whole rows of chunks."""
+        height, step = self.layout.shape[0], max(1, int(lines))
+        if self.layout.chunks is not None:
+            step = max(self.layout.chunks[0], step // self.layout.chunks[0] * self.layout.chunks[0])
+        return [slice(r, min(r + step, height)) for r in range(0, height, step)]
+
+    def read(self, rows: slice, bands: slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Lines ``rows`` of ``bands`` as float32 ``(bands, rows, samples)``, fill as NaN.
+
+        Args:
+            rows: Downtrack lines, step 1.
+            bands: A band span, or sorted unique band indices.
+        """
+        r0, r1, idx = self._check(rows, bands)
+        out = np.empty((idx.size, max(r1 - r0, 0), self.layout.shape[1]), np.float32)
+        pos, jobs = 0, []
+        for lo, hi, sel in band_spans(idx, band_chunk=None if self.layout.chunks is None else self.layout.chunks[2]):
+            part = out[pos : pos + sel.size]
+            if self.layout.direct:
+                jobs += self._read_direct(r0, r1, sel, part)
+            else:
+                part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[sel - lo]
+                part[part == FILL_VALUE] = np.nan
+            pos += sel.size
+        for job in jobs:
+            job.result()
+        return out
+
+    def _check(self, rows: slice, bands: slice | Sequence[int] | np.ndarray) -> tuple[int, int, np.ndarray]:
+        r0, r1, step = rows.indices(self.layout.shape[0])
+        nb = self.layout.shape[2]
+        idx = np.arange(*bands.indices(nb)) if isinstance(bands, slice) else np.asarray(bands, dtype=int).ravel()
+        if step != 1 or np.any(np.diff(idx) <= 0) or (idx.size and (idx[0] < 0 or idx[-1] >= nb)):
+            raise InvalidParameterError(
+                f"{self.path}: read rows with step 1 and bands sorted, unique, in 0..{nb - 1}; got {rows}, {idx}."
+            )
+        return r0, r1, idx
+
+    def _read_direct(self, r0: int, r1: int, sel: np.ndarray, out: np.ndarray) -> list[Future]:
+        """Read the raw chunks of lines ``r0:r1`` and bands ``sel`` here; decode them into ``out`` in the pool."""
+        (cr, cc, cb), width = self.layout.chunks, self.layout.shape[1]
+        jobs = []
+        for y in range(r0 // cr * cr, r1, cr):
+            rows = slice(max(y, r0) - y, min(y + cr, r1) - y)
+            for x in range(0, width, cc):
+                for b in range(sel[0] // cb * cb, sel[-1] + 1, cb):
+                    k = np.flatnonzero((sel >= b) & (sel < b + cb))
+                    if k.size == 0:
+                        continue
+                    raw = _read_chunk(self._data.id, (y, x, b))
+                    where = (rows, slice(0, min(cc, width - x)), sel[k] - b)
+                    target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
+                    if self._pool is None:
+                        _place(raw, self.layout, where, target)
+                    else:
+                        jobs.append(self._pool.submit(_place, raw, self.layout, where, target))
+        return jobs
+
+
+def read_emit_block(
+    path: str | Path, rows: slice, bands: slice | Sequence[int], *, variable: str = "radiance"
+) -> np.ndarray:
+    """Read lines ``rows`` of ``bands`` as float32 ``(bands, rows, samples)``, fill as NaN.
+
+    Each stored chunk that the block touches is read and decompressed once (see :class:`EmitReader`).
 
     Args:
         path: The granule.
         rows: Downtrack lines.
-        bands: A contiguous band span (step 1).
+        bands: A contiguous band span (step 1) or sorted, unique band indices.
         variable: ``"radiance"`` or ``"reflectance"``.
 
     Returns:
         The block.
     """
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        block = np.moveaxis(f[variable][rows, :, bands], -1, 0).astype(np.float32, copy=False)
-    block[block == FILL_VALUE] = np.nan
-    return block
+    with EmitReader(path, variable=variable, threads=1) as reader:
+        return reader.read(rows, bands)
 
 
 def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> xr.Dataset:
