@@ -12,6 +12,7 @@ import numpy as np
 
 from hyperplex.common._version import __version__
 from hyperplex.common.atomic import atomic_path
+from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.synth.emit import FILL_VALUE, EmitScene
 
 __all__ = ["default_stem", "emit_global_attributes", "write_emit_scene"]
@@ -92,7 +93,7 @@ def _variable(group: Any, name: str, dims: tuple[str, ...], data: np.ndarray, at
         var.attrs[key] = value
 
 
-def _write_granule(path: Path, scene: EmitScene) -> None:
+def _write_granule(path: Path, scene: EmitScene, storage: dict[str, Any]) -> None:
     geo = scene.geometry
     lines, samples, bands = scene.radiance.shape
     with h5netcdf.File(path, "w") as f:
@@ -102,7 +103,7 @@ def _write_granule(path: Path, scene: EmitScene) -> None:
             f.attrs[key] = value
         rad_attrs = {"long_name": "Radiance Data", "units": "uW/cm^2/SR/nm"}
         dims = ("downtrack", "crosstrack", "bands")
-        _variable(f, "radiance", dims, scene.radiance, rad_attrs, fillvalue=np.float32(FILL_VALUE))
+        _variable(f, "radiance", dims, scene.radiance, rad_attrs, fillvalue=np.float32(FILL_VALUE), **storage)
         sbp = f.create_group("sensor_band_parameters")
         _variable(sbp, "wavelengths", ("bands",), scene.wavelengths, {"long_name": "Wavelength Centers", "units": "nm"})
         _variable(sbp, "fwhm", ("bands",), scene.fwhm, {"long_name": "Full Width at Half Max", "units": "nm"})
@@ -124,6 +125,22 @@ def _write_granule(path: Path, scene: EmitScene) -> None:
                   {"long_name": "GLT Line Lookup", "units": "pixel location"}, **glt)  # fmt: skip
 
 
+def _storage(scene: EmitScene, chunks: tuple[int, int, int] | None, compression: int | None) -> dict[str, Any]:
+    """h5netcdf options for the radiance variable's layout."""
+    if chunks is None:
+        if compression is not None:
+            raise InvalidParameterError("write_emit_scene: compression needs chunks=(lines, samples, bands).")
+        return {}
+    if len(chunks) != 3 or min(chunks) < 1:
+        raise InvalidParameterError(f"write_emit_scene: chunks must be 3 positive sizes, got {chunks}.")
+    chunks = tuple(min(int(c), int(n)) for c, n in zip(chunks, scene.radiance.shape))
+    if compression is None:
+        return {"chunks": chunks}
+    if not 1 <= int(compression) <= 9:
+        raise InvalidParameterError(f"write_emit_scene: compression is a gzip level 1-9, got {compression}.")
+    return {"chunks": chunks, "compression": "gzip", "compression_opts": int(compression), "shuffle": True}
+
+
 def _write_truth(path: Path, scene: EmitScene) -> None:
     lines, samples = scene.truth.shape
     with h5netcdf.File(path, "w") as f:
@@ -142,7 +159,14 @@ def _truth_table(scene: EmitScene, stem: str) -> dict[str, Any]:
             "plumes": scene.plumes}  # fmt: skip
 
 
-def write_emit_scene(scene: EmitScene, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
+def write_emit_scene(
+    scene: EmitScene,
+    out_dir: str | Path,
+    stem: str | None = None,
+    *,
+    chunks: tuple[int, int, int] | None = None,
+    compression: int | None = None,
+) -> dict[str, Path]:
     """Write ``<stem>.nc`` (EMIT L1B RAD layout), ``<stem>_truth.nc`` and ``<stem>_truth.json``.
 
     Each file is written atomically.
@@ -151,6 +175,9 @@ def write_emit_scene(scene: EmitScene, out_dir: str | Path, stem: str | None = N
         scene: The scene from :func:`hyperplex.geo.synth.emit_scene`.
         out_dir: Output directory (created if missing).
         stem: File stem; default an EMIT-style granule name derived from the seed.
+        chunks: Store radiance in chunks of ``(lines, samples, bands)`` (e.g. ``(64, 64, 285)``, as
+            netCDF tools often write it); default contiguous.
+        compression: With ``chunks``, a gzip level 1-9 (with the shuffle filter); default none.
 
     Returns:
         Paths keyed ``radiance``, ``truth`` and ``table``.
@@ -159,7 +186,7 @@ def write_emit_scene(scene: EmitScene, out_dir: str | Path, stem: str | None = N
     stem = stem or default_stem(int(scene.params.get("seed", 0)))
     paths = {"radiance": out / f"{stem}.nc", "truth": out / f"{stem}_truth.nc", "table": out / f"{stem}_truth.json"}
     with atomic_path(paths["radiance"]) as tmp:
-        _write_granule(tmp, scene)
+        _write_granule(tmp, scene, _storage(scene, chunks, compression))
     with atomic_path(paths["truth"]) as tmp:
         _write_truth(tmp, scene)
     with atomic_path(paths["table"]) as tmp:

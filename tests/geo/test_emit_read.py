@@ -1,0 +1,121 @@
+"""Chunk-aware EMIT reading: every stored chunk is read once, and the data equal a plain h5py read."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import h5py
+import numpy as np
+import pytest
+
+import hyperplex.geo.io.emit as emit_module
+from hyperplex.common.errors import InvalidParameterError
+from hyperplex.geo.detect.source import open_source, prefetch
+from hyperplex.geo.io import read_emit_block
+from hyperplex.geo.io.emit import EmitReader, band_spans
+from hyperplex.geo.synth import write_emit_scene
+
+CHUNKS = (32, 24, 100)  # rows, columns, bands: 3 x 4 x 3 chunks on the 96 x 80 x 285 scene
+BANDS = np.array([3, 4, 5, 40, 41, 150, 151, 152, 170, 260, 284])  # disjoint spans; 3-41 share band chunk 0
+
+
+def _plain(path, bands: np.ndarray) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        cube = np.moveaxis(f["radiance"][...], -1, 0)[bands].astype(np.float32)
+    cube[cube == -9999] = np.nan
+    return cube
+
+
+@pytest.fixture(scope="module")
+def layouts(emit_small, tmp_path_factory):
+    """The small scene stored three ways: contiguous, gzip+shuffle chunks, lzf chunks (decoded by h5py)."""
+    scene, paths = emit_small
+    out = tmp_path_factory.mktemp("emit_layouts")
+    gzip = write_emit_scene(scene, out, "gzip", chunks=CHUNKS, compression=4)["radiance"]
+    lzf = out / "lzf.nc"
+    with h5py.File(gzip, "r") as src, h5py.File(lzf, "w") as dst:
+        dst.create_dataset("radiance", data=src["radiance"][...], chunks=CHUNKS, compression="lzf")
+    return {"contiguous": paths["radiance"], "gzip": gzip, "lzf": lzf}
+
+
+def test_writer_stores_the_requested_chunks(layouts):
+    with h5py.File(layouts["gzip"], "r") as f:
+        assert f["radiance"].chunks == CHUNKS and f["radiance"].compression == "gzip" and f["radiance"].shuffle
+    with h5py.File(layouts["contiguous"], "r") as f:
+        assert f["radiance"].chunks is None
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("lines", [32, 40, 96])
+def test_each_chunk_is_read_once(layouts, monkeypatch, threads, lines):
+    calls: Counter = Counter()
+    real = emit_module._read_chunk
+
+    def counting(dataset_id, offset):
+        calls[offset] += 1
+        return real(dataset_id, offset)
+
+    monkeypatch.setattr(emit_module, "_read_chunk", counting)
+    with EmitReader(layouts["gzip"], threads=threads) as reader:
+        blocks = reader.row_blocks(lines)
+        got = np.concatenate([reader.read(rows, BANDS) for rows in blocks], axis=1)
+    assert all(r.start % CHUNKS[0] == 0 for r in blocks) and blocks[-1].stop == 96
+    expected = {(y, x, b) for y in range(0, 96, 32) for x in range(0, 80, 24) for b in (0, 100, 200)}
+    assert set(calls) == expected and max(calls.values()) == 1
+    np.testing.assert_array_equal(got, _plain(layouts["gzip"], BANDS))
+
+
+def test_unneeded_band_chunks_are_not_read(layouts, monkeypatch):
+    calls: Counter = Counter()
+    real = emit_module._read_chunk
+    monkeypatch.setattr(emit_module, "_read_chunk", lambda i, o: calls.update([o]) or real(i, o))
+    with EmitReader(layouts["gzip"]) as reader:
+        reader.read(slice(0, 96), np.arange(110, 190))
+    assert {b for _, _, b in calls} == {100} and len(calls) == 3 * 4
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "gzip", "lzf"])
+def test_every_layout_equals_plain_h5py(layouts, layout):
+    path = layouts[layout]
+    with EmitReader(path) as reader:
+        got = np.concatenate([reader.read(rows, BANDS) for rows in reader.row_blocks(50)], axis=1)
+    np.testing.assert_array_equal(got, _plain(path, BANDS))
+    part = read_emit_block(path, slice(10, 77), slice(140, 160))
+    np.testing.assert_array_equal(part, _plain(path, np.arange(140, 160))[:, 10:77])
+
+
+def test_scene_source_blocks_equal_plain_read(layouts):
+    src = open_source(layouts["gzip"])
+    blocks = list(src.iter_bands(BANDS, 40))
+    assert [r for r, _ in blocks] == src.row_blocks(40) == [slice(0, 32), slice(32, 64), slice(64, 96)]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks], axis=1), _plain(layouts["gzip"], BANDS))
+    np.testing.assert_array_equal(src.read_rows(slice(5, 70), BANDS), _plain(layouts["gzip"], BANDS)[:, 5:70])
+
+
+def test_unwritten_chunks_read_as_fill(tmp_path):
+    path = tmp_path / "partial.nc"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("radiance", (40, 30, 8), "f4", chunks=(16, 16, 8), compression="gzip", fillvalue=-9999)
+        ds[:16, :16] = 2.5
+    with EmitReader(path, threads=2) as reader:
+        block = reader.read(slice(0, 40), [1, 6])
+    assert np.all(block[:, :16, :16] == 2.5) and np.isnan(block[:, 16:]).all() and np.isnan(block[:, :, 16:]).all()
+
+
+def test_bad_band_selection_is_refused(layouts):
+    with EmitReader(layouts["gzip"]) as reader, pytest.raises(InvalidParameterError, match="sorted, unique"):
+        reader.read(slice(0, 8), [5, 3])
+
+
+def test_band_spans_merge_only_within_a_chunk():
+    assert [(lo, hi) for lo, hi, _ in band_spans(BANDS)] == [(3, 6), (40, 42), (150, 153), (170, 171), (260, 261),
+                                                             (284, 285)]  # fmt: skip
+    merged = band_spans(BANDS, band_chunk=100)
+    assert [(lo, hi) for lo, hi, _ in merged] == [(3, 42), (150, 171), (260, 285)]
+    np.testing.assert_array_equal(np.concatenate([idx for _, _, idx in merged]), BANDS)
+
+
+def test_prefetch_keeps_order_and_values():
+    assert list(prefetch(lambda i: np.full(2, i), range(5)))[3][1].tolist() == [3, 3]
+    assert [i for i, _ in prefetch(lambda i: np.zeros(1), range(7))] == list(range(7))
+    assert list(prefetch(lambda i: np.zeros(1), [])) == []
