@@ -244,6 +244,20 @@ class _Layout:
         return min(per_row * self.chunk_bytes() + (1 << 20), _MAX_CACHE)
 
 
+def _unshuffle(buf: Any, size: int) -> np.ndarray:
+    """Undo HDF5's shuffle filter (byte k of every element stored together), one byte plane at a time."""
+    planes = np.frombuffer(buf, np.uint8).reshape(size, -1)
+    out = np.empty((planes.shape[1], size), np.uint8)
+    for k in range(size):
+        out[:, k] = planes[k]
+    return out
+
+
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive indices as a slice (a view, no gather), anything else unchanged."""
+    return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size else idx
+
+
 def _decode(raw: bytes, mask: int, layout: _Layout) -> np.ndarray:
     """Undo the filter pipeline (deflate, shuffle) of one raw chunk; a set ``mask`` bit skips that filter."""
     buf: Any = raw
@@ -252,9 +266,8 @@ def _decode(raw: bytes, mask: int, layout: _Layout) -> np.ndarray:
             continue
         if layout.filters[i] == _DEFLATE:
             buf = zlib.decompress(buf, bufsize=layout.chunk_bytes())
-        else:  # shuffle: byte k of every element was stored together
-            size = layout.dtype.itemsize
-            buf = np.ascontiguousarray(np.frombuffer(buf, np.uint8).reshape(size, -1).T)
+        else:
+            buf = _unshuffle(buf, layout.dtype.itemsize)
     return np.frombuffer(buf, dtype=layout.dtype).reshape(layout.chunks)
 
 
@@ -347,7 +360,7 @@ class EmitReader:
             if self.layout.direct:
                 jobs += self._read_direct(r0, r1, sel, part)
             else:
-                part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[sel - lo]
+                part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[_as_slice(sel - lo)]
                 part[part == FILL_VALUE] = np.nan
             pos += sel.size
         for job in jobs:
@@ -376,7 +389,7 @@ class EmitReader:
                     if k.size == 0:
                         continue
                     raw = _read_chunk(self._data.id, (y, x, b))
-                    where = (rows, slice(0, min(cc, width - x)), sel[k] - b)
+                    where = (rows, slice(0, min(cc, width - x)), _as_slice(sel[k] - b))
                     target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
                     if self._pool is None:
                         _place(raw, self.layout, where, target)
