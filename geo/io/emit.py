@@ -5,9 +5,9 @@ The granule stores ``radiance`` as (downtrack, crosstrack, bands) with fill -999
 ``geotransform`` and ``spatial_ref`` describe only the orthorectified (GLT) grid.
 
 Two views of the same layout share one set of checks: :func:`open_emit`, a lazy xarray Dataset for
-exploration, and :func:`read_emit_geometry` plus :func:`read_emit_block`, which read the GLT once and
-then one slab of lines and a contiguous band span at a time straight from HDF5 (the detection
-pipeline's chunked path).
+exploration, and :func:`read_emit_geometry` plus :class:`EmitReader` (:func:`read_emit_block` for one
+block), which read the GLT once and then blocks of lines of a band subset straight from HDF5 (the
+detection pipeline's path). Whatever the band subset, every stored chunk is read and decompressed once.
 """
 
 from __future__ import annotations
@@ -380,7 +380,9 @@ class EmitReader:
     def _read_direct(self, r0: int, r1: int, sel: np.ndarray, out: np.ndarray) -> list[Future]:
         """Read the raw chunks of lines ``r0:r1`` and bands ``sel`` here; decode them into ``out`` in the pool."""
         (cr, cc, cb), width = self.layout.chunks, self.layout.shape[1]
-        jobs = []
+        jobs: list[Future] = []
+        if r1 <= r0:
+            return jobs
         for y in range(r0 // cr * cr, r1, cr):
             rows = slice(max(y, r0) - y, min(y + cr, r1) - y)
             for x in range(0, width, cc):
