@@ -69,7 +69,7 @@ def _read(
     rgb = np.zeros((3, h, w), dtype=np.float32) if aux["rgb"].size else None
     masks = SceneMasks((h, w))
     chunks = source.iter_bands(needed, cfg.chunk_lines, client)
-    total = -(-h // cfg.chunk_lines)
+    total = len(source.row_blocks(cfg.chunk_lines))
     for rows, block in progress(chunks, total=total, desc=f"read {source.stem[:24]}", unit="chunk"):
         cube[:, rows] = block[[pos[b] for b in filt]]
         if rgb is not None:

@@ -6,6 +6,7 @@ Importing this package registers the three formats in :data:`hyperplex.common.fo
 from hyperplex.geo.io.cube import open_cube, sniff_cube
 from hyperplex.geo.io.emit import (
     EmitGeometry,
+    EmitReader,
     emit_channels,
     is_emit,
     open_emit,
@@ -22,6 +23,7 @@ __all__ = [
     "GEOTIFF",
     "GEO_FORMATS",
     "EmitGeometry",
+    "EmitReader",
     "channels_from_envi_header",
     "cube_image",
     "emit_channels",
