@@ -110,3 +110,18 @@ def test_unknown_tags_rejected():
 
 def _bad(**overrides):
     return create_model("chadavit_test", **overrides)
+
+
+def test_cli_list_shows_input_and_weights():
+    from click.testing import CliRunner
+
+    from hyperplex.common.cli import main
+
+    result = CliRunner().invoke(main, ["models", "list", "--input", "he"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()]
+    assert [r[0] for r in rows] == list_models(input="he") and all(r[1:3] == ["he", "random"] for r in rows)
+    result = CliRunner().invoke(main, ["models", "list", "chadavit_*", "--pretrained"])
+    assert result.exit_code != 0 and "none ship yet" in result.output
+    info = CliRunner().invoke(main, ["models", "info", "channelvit_test", "--json"]).output
+    assert '"input": "microscopy"' in info and '"sized_by": "channel_vocab"' in info
