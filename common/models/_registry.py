@@ -96,9 +96,9 @@ F = TypeVar("F", bound=Callable[..., HyperplexModel])
 
 def _check_tags(name: str, input: str | None, sized_by: str | None) -> None:
     if input is not None and input not in INPUT_KINDS:
-        raise InvalidParameterError(f"Preset {name!r}: input={input!r} is not one of {', '.join(INPUT_KINDS)}.")
+        raise InvalidParameterError(f"{name}: input={input!r} is not one of {', '.join(INPUT_KINDS)}.")
     if sized_by is not None and sized_by not in _SIZERS:
-        raise InvalidParameterError(f"Preset {name!r}: sized_by={sized_by!r} is not one of {', '.join(_SIZERS)}.")
+        raise InvalidParameterError(f"{name}: sized_by={sized_by!r} is not one of {', '.join(_SIZERS)}.")
 
 
 def register_model(
@@ -125,7 +125,7 @@ def register_model(
     name = fn.__name__
     if name in _PRESETS:
         raise InvalidParameterError(f"Model preset {name!r} is registered twice; preset names must be unique.")
-    _check_tags(name, input, sized_by)
+    _check_tags(f"Preset {name!r}", input, sized_by)
 
     @functools.wraps(fn)
     def preset(**overrides: Any) -> HyperplexModel:
@@ -146,7 +146,11 @@ def list_models(pattern: str = "*", *, pretrained: bool = False, input: str | No
         pattern: Shell wildcards, e.g. ``"chadavit_*"``.
         pretrained: Only presets with pretrained weights (timm's convention; none ship yet).
         input: Only presets suited to this input (one of :data:`INPUT_KINDS`).
+
+    Raises:
+        InvalidParameterError: If ``input`` is not one of :data:`INPUT_KINDS`.
     """
+    _check_tags("list_models", input, None)
     return sorted(
         n
         for n, info in _INFO.items()

@@ -13,7 +13,7 @@ from hyperplex.common.models import INPUT_KINDS, create_model, list_models, pres
 _WEIGHTS = Path(tempfile.mkdtemp(prefix="hyperplex-presets-")) / "chada.safetensors"
 
 
-@register_model(input="microscopy", sized_by="max_channels", weights=str(_WEIGHTS))
+@register_model(sized_by="max_channels", weights=str(_WEIGHTS))  # no input kind: not offered in the GUI
 def _presets_test_pretrained(**overrides):
     """ChAda-ViT test preset with weights in a file (the pretrained mechanism)."""
     return create_model("chadavit_test", **overrides)
@@ -106,6 +106,8 @@ def test_unknown_tags_rejected():
     with pytest.raises(InvalidParameterError, match="sized_by='depth'"):
         register_model(sized_by="depth")(_bad)
     assert "_bad" not in list_models()
+    with pytest.raises(InvalidParameterError, match="list_models: input='rgb'"):
+        list_models(input="rgb")
 
 
 def _bad(**overrides):
