@@ -20,40 +20,93 @@ from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.plugins._embedding import pca_rgb
 
 __all__ = [
+    "PCA_NOTE",
     "EmbeddingResult",
     "PredictionResult",
     "channel_stats",
     "compute_embeddings",
     "embedding_layer",
     "fit_channels",
-    "list_presets",
+    "input_kind",
+    "model_note",
     "predict_channels",
     "prediction_layers",
+    "presets_for",
     "resolve_model",
 ]
 
 Progress = tuple[float, str]
 
 
-def list_presets(pattern: str = "*") -> list[str]:
-    """Registered model presets (imports torch)."""
+#: What the colours of the embeddings layer mean.
+PCA_NOTE = (
+    "Colours: the first three principal components of the model's features as red, green and blue; "
+    "pixels of similar colour have similar features."
+)
+_UNTRAINED = {
+    "he": "random weights: the predicted markers carry no meaning until the model is trained",
+    None: "random weights: the colours show structure of the input, not learned meaning",
+}
+
+
+def input_kind(channels: ChannelSet | None) -> str:
+    """The preset input kind of an image: ``"he"`` for an RGB layer (``None``), else by its channels.
+
+    Wavelengths mean ``"hyperspectral"``; marker names (or anonymous channels) mean ``"microscopy"``.
+    """
+    if channels is None:
+        return "he"
+    return "hyperspectral" if channels.is_spectral else "microscopy"
+
+
+def presets_for(kind: str) -> list[str]:
+    """Presets suited to an input kind, the suggested default first (tiny ``*_test`` presets last)."""
     from hyperplex.common.models import list_models
 
-    return list_models(pattern)
+    names = list_models(input=kind)
+    return [n for n in names if not n.endswith("_test")] + [n for n in names if n.endswith("_test")]
 
 
-def resolve_model(source: str) -> Any:
+def _is_file(source: str) -> bool:
+    return source.endswith(".safetensors") or Path(source).is_file()
+
+
+def resolve_model(source: str, channels: ChannelSet | None = None) -> Any:
     """A preset name or the path of a saved model file -> the model in eval mode.
+
+    A preset is sized to ``channels`` when given (``create_model(source, channels=channels)``: ChAda-ViT
+    gets one slot per channel, ChannelViT a vocabulary of the marker names); a saved model is used as saved.
 
     Raises:
         InvalidParameterError: For an unknown preset.
         DataNotFoundError: For a missing file.
+        ChannelMismatchError: If a preset cannot take ``channels``.
     """
     from hyperplex.common.models import create_model, load_model
 
-    if source.endswith(".safetensors") or Path(source).is_file():
+    if _is_file(source):
         return load_model(source)
-    return create_model(source).eval()
+    return create_model(source, channels=channels).eval()
+
+
+def model_note(source: str, channels: ChannelSet | None) -> str:
+    """What the user should know about a model before running it: untrained weights, channel sizing.
+
+    Args:
+        source: A preset name or a saved model file.
+        channels: The image's channels (None for an RGB H&E image).
+    """
+    from hyperplex.common.models import preset_info
+
+    if _is_file(source):
+        return f"saved model {Path(source).name}: runs with the weights in the file"
+    try:
+        info = preset_info(source)
+    except InvalidParameterError as err:
+        return str(err)
+    notes = [] if info.pretrained else [_UNTRAINED.get(info.input, _UNTRAINED[None])]
+    sizing = None if channels is None else info.channel_note(channels)
+    return "; ".join(notes + ([sizing] if sizing else []))
 
 
 def _anonymous_vocab(model: Any) -> list[str] | None:

@@ -1,7 +1,10 @@
-"""Models dock widget: preset or saved model; tiled embeddings as a PCA colour map; H&E -> multiplex channels.
+"""Models dock widget: presets suited to the chosen image; tiled embeddings as a PCA colour map; H&E -> markers.
 
-torch and the model zoo are imported when the dock is opened (to list presets) and when a job runs,
-never at napari start-up. Jobs run in a worker thread with progress and cancel.
+The chosen image decides the kind of preset offered (marker names: microscopy, wavelengths:
+hyperspectral, an RGB layer: H&E) and which action runs; a preset is sized to the image's channels. A
+label says when the weights are random and what the PCA colours mean. torch and the model zoo are
+imported when the dock is opened (to list presets) and when a job runs, never at napari start-up. Jobs
+run in a worker thread with progress and cancel.
 """
 
 from __future__ import annotations
@@ -9,23 +12,28 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLineEdit, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
 from hyperplex.plugins._layers import _preview
 from hyperplex.plugins._models import (
+    PCA_NOTE,
     EmbeddingResult,
     PredictionResult,
     compute_embeddings,
     embedding_layer,
-    list_presets,
+    input_kind,
+    model_note,
     predict_channels,
     prediction_layers,
+    presets_for,
     resolve_model,
 )
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
 from hyperplex.plugins._worker_widget import Progress, WorkerWidget, fill_combo, row, spin_box
 
 __all__ = ["ModelsWidget"]
+
+_KIND_LABELS = {"microscopy": "microscopy (marker names)", "hyperspectral": "hyperspectral (wavelengths)"}
 
 
 class ModelsWidget(WorkerWidget):
@@ -39,13 +47,15 @@ class ModelsWidget(WorkerWidget):
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
-        self.preset_box = QComboBox()
-        self.preset_box.addItems(list_presets())
+        self._rgb: list[str] = []
+        self._job_input: Any = None
+        self.image_box, self.preset_box = QComboBox(), QComboBox()
+        self.kind_label, self.note_label = QLabel(""), QLabel("")
+        self.note_label.setWordWrap(True)
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("or a saved model (.safetensors)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
-        self.image_box, self.he_box = QComboBox(), QComboBox()
         self.tile_box, self.overlap_box = spin_box(16, 4096, 128, step=16), spin_box(0, 1024, 16, step=8)
         self.embed_button = QPushButton("Compute embeddings")
         self.embed_button.clicked.connect(lambda: self.compute_embeddings())
@@ -53,17 +63,21 @@ class ModelsWidget(WorkerWidget):
         self.predict_button.clicked.connect(lambda: self.predict_channels())
         self.status.setWordWrap(True)
         self.setLayout(self._layout(browse))
+        self.image_box.currentIndexChanged.connect(self._update_presets)
+        self.preset_box.currentTextChanged.connect(self._update_note)
+        self.path_edit.textChanged.connect(self._update_note)
 
     def _layout(self, browse: QPushButton) -> QVBoxLayout:
         form = QFormLayout()
+        form.addRow("Image", self.image_box)
+        form.addRow("Input kind", self.kind_label)
         form.addRow("Preset", self.preset_box)
         form.addRow("Model file", row(self.path_edit, browse))
         form.addRow("Tile / overlap (px)", row(self.tile_box, self.overlap_box))
-        form.addRow("Multichannel image", self.image_box)
-        form.addRow("H&&E image", self.he_box)
         layout = QVBoxLayout()
         layout.addLayout(form)
-        for widget in (self.embed_button, self.predict_button, self.cancel_button, self.progress, self.status):
+        widgets = (self.note_label, self.embed_button, self.predict_button, self.cancel_button, self.progress)
+        for widget in (*widgets, self.status):
             layout.addWidget(widget)
         return layout
 
@@ -73,16 +87,56 @@ class ModelsWidget(WorkerWidget):
             self.path_edit.setText(path)
 
     def refresh(self, *_: Any) -> None:
-        """Re-list multichannel stacks and H&E candidates (RGB layers)."""
+        """Re-list the images: multichannel stacks, then RGB layers (H&E candidates)."""
         self._stacks = [s for s in find_stacks(self.viewer.layers) if not s.layers[0].name.startswith("embeddings")]
-        fill_combo(self.image_box, [self._label(s) for s in self._stacks])
         rgb = [layer.name for layer in self.viewer.layers if getattr(layer, "rgb", False)]
-        fill_combo(self.he_box, [n for n in rgb if not n.startswith("embeddings")])
+        self._rgb = [n for n in rgb if not n.startswith("embeddings")]
+        fill_combo(self.image_box, [self._label(s) for s in self._stacks] + [f"{n} (RGB)" for n in self._rgb])
+        self._update_presets()
 
     @staticmethod
     def _label(stack: ChannelStack) -> str:
         first = stack.layers[0].name
         return first if len(stack.layers) == 1 else f"{first} … ({len(stack.channels)} channels)"
+
+    def selected(self) -> ChannelStack | str | None:
+        """The chosen image: a channel stack, the name of an RGB layer, or None."""
+        index = self.image_box.currentIndex()
+        if 0 <= index < len(self._stacks):
+            return self._stacks[index]
+        rgb = index - len(self._stacks)
+        return self._rgb[rgb] if 0 <= rgb < len(self._rgb) else None
+
+    def selected_kind(self) -> str | None:
+        """The preset input kind of the chosen image (``microscopy``, ``hyperspectral``, ``he``), or None."""
+        chosen = self.selected()
+        if chosen is None:
+            return None
+        return input_kind(chosen.channels if isinstance(chosen, ChannelStack) else None)
+
+    def _update_presets(self, *_: Any) -> None:
+        """Offer only the presets suited to the chosen image (its default first) and the matching action."""
+        kind = self.selected_kind()
+        fill_combo(self.preset_box, presets_for(kind) if kind else [])
+        chosen = self.selected()
+        count = f", {len(chosen.channels)} channels" if isinstance(chosen, ChannelStack) else ""
+        self.kind_label.setText(_KIND_LABELS.get(kind, "H&E (RGB in, markers out)") + count if kind else "no image")
+        self._update_buttons(idle=self.worker is None)
+        self._update_note()
+
+    def _update_buttons(self, idle: bool) -> None:
+        kind = self.selected_kind()
+        self.embed_button.setEnabled(idle and kind in ("microscopy", "hyperspectral"))
+        self.predict_button.setEnabled(idle and kind == "he")
+
+    def _update_note(self, *_: Any) -> None:
+        chosen, source = self.selected(), self.model_source()
+        if chosen is None or not source:
+            self.note_label.setText("Open an image: the presets offered suit its kind.")
+            return
+        channels = chosen.channels if isinstance(chosen, ChannelStack) else None
+        note = model_note(source, channels)
+        self.note_label.setText(note if channels is None else f"{note}. {PCA_NOTE}".lstrip(". "))
 
     def model_source(self) -> str:
         """The saved-model path when one is given, else the chosen preset."""
@@ -90,16 +144,16 @@ class ModelsWidget(WorkerWidget):
 
     # ------------------------------------------------------------------ jobs
     def _embedding_job(self) -> Generator[Progress, None, EmbeddingResult]:
-        index = self.image_box.currentIndex()
-        if not 0 <= index < len(self._stacks):
-            raise ValueError("Open a multichannel image first.")
-        stack = self._stacks[index]
+        stack = self.selected()
+        if not isinstance(stack, ChannelStack):
+            raise ValueError("Choose a multichannel image first.")
+        self._job_input = stack
         source = self.model_source()
-        model = resolve_model(source)
+        model = resolve_model(source, stack.channels)
         data = stack.layers[0].data
         levels = list(data) if stack.layers[0].multiscale else [data]
         image = levels[0] if stack.band_axis else _stack_planes(stack)
-        preview = _preview([lvl for lvl in levels]) if stack.band_axis else _stack_planes(stack, preview=True)
+        preview = _preview(levels) if stack.band_axis else _stack_planes(stack, preview=True)
         return (
             yield from compute_embeddings(
                 model, source, image, stack.channels, preview,
@@ -108,9 +162,10 @@ class ModelsWidget(WorkerWidget):
         )  # fmt: skip
 
     def _prediction_job(self) -> Generator[Progress, None, PredictionResult]:
-        name = self.he_box.currentText()
-        if name not in self.viewer.layers:
-            raise ValueError("Open an RGB H&E image first.")
+        name = self.selected()
+        if not isinstance(name, str) or name not in self.viewer.layers:
+            raise ValueError("Choose an RGB H&E image first.")
+        self._job_input = name
         layer = self.viewer.layers[name]
         rgb = layer.data[0] if layer.multiscale else layer.data
         source = self.model_source()
@@ -131,6 +186,11 @@ class ModelsWidget(WorkerWidget):
     def _run_buttons(self) -> list[QPushButton]:
         return [self.embed_button, self.predict_button]
 
+    def _set_running(self, running: bool) -> None:
+        super()._set_running(running)
+        if not running:
+            self._update_buttons(idle=True)
+
     # ------------------------------------------------------------------ results
     def _source_spatial(self, layer: Any) -> dict[str, Any]:
         return {"scale": tuple(layer.scale[-2:]), "units": tuple(str(u) for u in layer.units[-2:])}
@@ -142,15 +202,14 @@ class ModelsWidget(WorkerWidget):
 
     def _on_embedding(self, result: EmbeddingResult) -> None:
         self.last_result = result
-        stack = self._stacks[self.image_box.currentIndex()]
-        self._replace(*embedding_layer(result, **self._source_spatial(stack.layers[0])))
+        self._replace(*embedding_layer(result, **self._source_spatial(self._job_input.layers[0])))
         note = f" ({result.note})" if result.note else ""
         ratio = ", ".join(f"{v:.2f}" for v in result.explained)
-        self.status.setText(f"embeddings of {result.model_name}: PCA explained variance {ratio}{note}")
+        self.status.setText(f"embeddings of {result.model_name}: PCA explained variance {ratio}{note}. {PCA_NOTE}")
 
     def _on_prediction(self, result: PredictionResult) -> None:
         self.last_result = result
-        layer = self.viewer.layers[self.he_box.currentText()]
+        layer = self.viewer.layers[self._job_input]
         for data, kwargs, kind in prediction_layers(result, **self._source_spatial(layer)):
             self._replace(data, kwargs, kind)
         self.status.setText(f"{len(result.channels)} channels predicted by {result.model_name}")

@@ -27,15 +27,19 @@ def _build(name: str) -> Any:
 
 
 def _describe(name: str, channels: int, img_size: int) -> dict[str, Any]:
-    from hyperplex.common.models import preset_summary
+    from hyperplex.common.models import preset_info
 
     model = _build(name)
+    preset = preset_info(name)
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "preset": name,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
-        "summary": preset_summary(name),
+        "summary": preset.summary,
+        "input": preset.input,
+        "sized_by": preset.sized_by,
+        "pretrained": preset.pretrained,
         "parameters": params,
         "trainable_parameters": trainable,
         "channel_adaptive": bool(type(model).channel_adaptive),
@@ -53,16 +57,28 @@ def models() -> None:
 
 @models.command("list")
 @click.argument("pattern", default="*")
-def list_cmd(pattern: str) -> None:
-    """List presets matching PATTERN (shell wildcards, e.g. 'lessvit_*')."""
-    from hyperplex.common.models import list_models, preset_summary
+@click.option(
+    "--input", "kind", type=click.Choice(["microscopy", "hyperspectral", "he"]), help="Only presets for this input."
+)
+@click.option("--pretrained", is_flag=True, help="Only presets with pretrained weights (none ship yet).")
+def list_cmd(pattern: str, kind: str | None, pretrained: bool) -> None:
+    """List presets matching PATTERN (shell wildcards, e.g. 'lessvit_*'): input kind, weights, summary.
 
-    names = list_models(pattern)
+    Input: microscopy (marker names), hyperspectral (wavelengths), he (RGB H&E in, markers out).
+    Weights: "random" until pretrained weights ship for a preset.
+    """
+    from hyperplex.common.models import list_models, preset_info
+
+    names = list_models(pattern, pretrained=pretrained, input=kind)
     if not names:
-        raise click.ClickException(f"No model preset matches {pattern!r}; try `hyperplex models list`.")
+        which = " with pretrained weights (none ship yet)" if pretrained else ""
+        which += f" for {kind} input" if kind else ""
+        raise click.ClickException(f"No model preset{which} matches {pattern!r}; try `hyperplex models list`.")
     width = max(len(n) for n in names)
     for name in names:
-        click.echo(f"{name:<{width}}  {preset_summary(name)}".rstrip())
+        info = preset_info(name)
+        tags = f"{info.input or '-':<13}  {'pretrained' if info.pretrained else 'random':<10}"
+        click.echo(f"{name:<{width}}  {tags}  {info.summary}".rstrip())
 
 
 @models.command("info")
@@ -85,6 +101,8 @@ def info_cmd(name: str, channels: int, img_size: int, as_json: bool) -> None:
     click.echo(f"{info['preset']}: {info['summary']}")
     click.echo(f"  class             {info['class']}")
     click.echo(f"  parameters        {info['parameters']:,} ({info['trainable_parameters']:,} trainable)")
+    weights = "pretrained" if info["pretrained"] else "random (no pretrained weights ship yet)"
+    click.echo(f"  input             {info['input'] or 'unspecified'}; weights {weights}")
     click.echo(f"  channel-adaptive  {'yes' if info['channel_adaptive'] else 'no (fixed band set)'}")
     shown = "n/a (not token-based)" if tokens is None else f"{tokens:,}"
     click.echo(f"  tokens per image  {shown} for {channels} channels at {img_size}x{img_size}")

@@ -1,6 +1,8 @@
 """The model zoo: channel-adaptive and hyperspectral architectures behind one contract.
 
-``create_model(name, **overrides)`` builds a registered preset, ``list_models(pattern)`` lists them,
+``create_model(name, **overrides)`` builds a registered preset (``channels=`` sizes it to an image,
+``pretrained=True`` asks for weights: none ship yet), ``list_models(pattern, input=...)`` lists them,
+``preset_info(name)`` tells what input a preset suits,
 ``load_model(path)`` rebuilds a model saved with ``model.save(path)``. Every model is called as
 ``model(x, channels)`` with ``x`` a (B, C, H, W) tensor and ``channels`` a
 :class:`~hyperplex.common.channels.ChannelSet` or a list of wavelengths (nm) or names, and gives
@@ -21,7 +23,16 @@ import pkgutil
 from hyperplex.common.models._base import HyperplexModel
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._fixed_channels import FixedChannelModel, FixedChannelSegmenter
-from hyperplex.common.models._registry import create_model, list_models, load_model, preset_summary, register_model
+from hyperplex.common.models._registry import (
+    INPUT_KINDS,
+    PresetInfo,
+    create_model,
+    list_models,
+    load_model,
+    preset_info,
+    preset_summary,
+    register_model,
+)
 from hyperplex.common.models.chada_vit import ChAdaViT
 from hyperplex.common.models.channel_vit import ChannelViT
 from hyperplex.common.models.efficientvit import HyperEfficientViT
@@ -33,6 +44,7 @@ from hyperplex.common.models.miphei import MIPHEI
 from hyperplex.common.models.segformer import HyperSegFormer
 
 __all__ = [
+    "INPUT_KINDS",
     "ChAdaViT",
     "ChannelTokenModel",
     "ChannelViT",
@@ -45,10 +57,12 @@ __all__ = [
     "HyperplexModel",
     "LESSViT",
     "MIPHEI",
+    "PresetInfo",
     "create_model",
     "list_models",
     "load_model",
     "predict_markers",
+    "preset_info",
     "preset_summary",
     "register_model",
     "tiled_feature_map",

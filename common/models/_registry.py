@@ -2,7 +2,10 @@
 
 A preset is a function decorated with :func:`register_model`; its name is the preset name, it takes
 ``**overrides`` and returns the model. ``create_model(name, **overrides)`` calls it and sets
-``model.preset``.
+``model.preset``. Each preset carries a :class:`PresetInfo` (timm's ``pretrained_cfg``, kept minimal):
+the input it suits (``microscopy``: marker names; ``hyperspectral``: wavelengths; ``he``: RGB H&E in,
+markers out), the constructor argument that sizes it to a channel set, and its pretrained weights
+(none ship yet: ``list_models(pretrained=True)`` is empty).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,27 +25,107 @@ from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, InvalidParameterError, ModelCompatibilityError
 from hyperplex.common.models._base import FORMAT_NAME, HyperplexModel, model_class
 
-__all__ = ["create_model", "list_models", "load_model", "preset_summary", "register_model"]
+__all__ = [
+    "INPUT_KINDS",
+    "PresetInfo",
+    "create_model",
+    "list_models",
+    "load_model",
+    "preset_info",
+    "preset_summary",
+    "register_model",
+]
+
+#: The inputs a preset can suit: marker names, wavelengths, RGB H&E.
+INPUT_KINDS = ("microscopy", "hyperspectral", "he")
+#: Constructor arguments that size a model to a channel set, and the value each takes.
+_SIZERS: dict[str, Callable[[ChannelSet], Any]] = {
+    "max_channels": len,
+    "in_chans": len,
+    "channel_vocab": lambda cs: list(cs.names),
+}
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    """What the registry knows about a preset besides how to build it.
+
+    Args:
+        name: Preset name (the function's name).
+        input: The input it suits: ``"microscopy"``, ``"hyperspectral"``, ``"he"``, or None (unspecified).
+        sized_by: Constructor argument that fits it to a channel set (``max_channels``, ``in_chans``,
+            ``channel_vocab``), or None when it takes any channel set as built.
+        weights: Path of a saved hyperplex model file with its pretrained weights, or None (random init).
+        summary: First line of the preset's docstring.
+    """
+
+    name: str
+    input: str | None = None
+    sized_by: str | None = None
+    weights: str | None = None
+    summary: str = ""
+
+    @property
+    def pretrained(self) -> bool:
+        """True when the preset has pretrained weights."""
+        return self.weights is not None
+
+    def channel_overrides(self, channels: ChannelSet) -> dict[str, Any]:
+        """Constructor overrides that size the preset to ``channels`` (empty when it needs none)."""
+        if self.sized_by is None:
+            return {}
+        extra = {"in_chans": None} if self.sized_by == "channel_vocab" else {}
+        return {self.sized_by: _SIZERS[self.sized_by](channels), **extra}
+
+    def channel_note(self, channels: ChannelSet) -> str | None:
+        """What sizing to ``channels`` means for the weights, or None."""
+        if self.sized_by == "channel_vocab":
+            return (
+                f"channel vocabulary built from the {len(channels)} marker names; the embeddings of names the "
+                "weights were not trained on are random and carry no meaning"
+            )
+        if self.sized_by is not None:
+            return f"{self.sized_by} set to {len(channels)} for this image"
+        return None
+
 
 _PRESETS: dict[str, Callable[..., HyperplexModel]] = {}
+_INFO: dict[str, PresetInfo] = {}
 F = TypeVar("F", bound=Callable[..., HyperplexModel])
 
 
-def register_model(fn: F) -> F:
-    """Register a preset function under its own name.
+def _check_tags(name: str, input: str | None, sized_by: str | None) -> None:
+    if input is not None and input not in INPUT_KINDS:
+        raise InvalidParameterError(f"{name}: input={input!r} is not one of {', '.join(INPUT_KINDS)}.")
+    if sized_by is not None and sized_by not in _SIZERS:
+        raise InvalidParameterError(f"{name}: sized_by={sized_by!r} is not one of {', '.join(_SIZERS)}.")
+
+
+def register_model(
+    fn: F | None = None, *, input: str | None = None, sized_by: str | None = None, weights: str | None = None
+) -> Any:
+    """Register a preset function under its own name; use bare or with tags.
+
+    ``@register_model`` or ``@register_model(input="microscopy", sized_by="max_channels")``.
 
     Args:
         fn: ``fn(**overrides) -> HyperplexModel``.
+        input: The input the preset suits (one of :data:`INPUT_KINDS`), or None.
+        sized_by: The constructor argument ``create_model(..., channels=cs)`` sets from ``cs``.
+        weights: Path of a saved model file with the preset's pretrained weights.
 
     Returns:
-        A wrapper that also sets ``model.preset`` to the function name.
+        A wrapper that also sets ``model.preset`` to the function name (or a decorator, without ``fn``).
 
     Raises:
-        InvalidParameterError: If a preset of that name exists already.
+        InvalidParameterError: If a preset of that name exists already, or a tag is unknown.
     """
+    if fn is None:
+        return functools.partial(register_model, input=input, sized_by=sized_by, weights=weights)
     name = fn.__name__
     if name in _PRESETS:
         raise InvalidParameterError(f"Model preset {name!r} is registered twice; preset names must be unique.")
+    _check_tags(f"Preset {name!r}", input, sized_by)
 
     @functools.wraps(fn)
     def preset(**overrides: Any) -> HyperplexModel:
@@ -49,32 +133,98 @@ def register_model(fn: F) -> F:
         model.preset = name
         return model
 
+    doc = (fn.__doc__ or "").strip()
+    _INFO[name] = PresetInfo(name, input, sized_by, weights, doc.splitlines()[0] if doc else "")
     _PRESETS[name] = preset
-    return preset  # type: ignore[return-value]
+    return preset
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered presets matching a shell-style ``pattern``."""
-    return sorted(n for n in _PRESETS if fnmatch.fnmatchcase(n, pattern))
+def list_models(pattern: str = "*", *, pretrained: bool = False, input: str | None = None) -> list[str]:
+    """Sorted names of the registered presets matching a shell-style ``pattern``.
+
+    Args:
+        pattern: Shell wildcards, e.g. ``"chadavit_*"``.
+        pretrained: Only presets with pretrained weights (timm's convention; none ship yet).
+        input: Only presets suited to this input (one of :data:`INPUT_KINDS`).
+
+    Raises:
+        InvalidParameterError: If ``input`` is not one of :data:`INPUT_KINDS`.
+    """
+    _check_tags("list_models", input, None)
+    return sorted(
+        n
+        for n, info in _INFO.items()
+        if fnmatch.fnmatchcase(n, pattern) and (info.pretrained or not pretrained) and input in (None, info.input)
+    )
 
 
-def preset_summary(name: str) -> str:
-    """First line of a preset's docstring ("" when unknown or undocumented)."""
-    doc = (getattr(_PRESETS.get(name), "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
+def _unknown(name: str) -> InvalidParameterError:
+    close = difflib.get_close_matches(name, list(_PRESETS), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else " See `hyperplex models list`."
+    return InvalidParameterError(f"Unknown model preset {name!r}.{hint}")
 
 
-def create_model(name: str, **overrides: Any) -> HyperplexModel:
-    """Build a registered preset, with constructor arguments overridden by ``overrides``.
+def preset_info(name: str) -> PresetInfo:
+    """The registry's :class:`PresetInfo` of preset ``name``.
 
     Raises:
         InvalidParameterError: If no preset has that name (the message suggests close ones).
     """
-    if name not in _PRESETS:
-        close = difflib.get_close_matches(name, list(_PRESETS), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else " See `hyperplex models list`."
-        raise InvalidParameterError(f"Unknown model preset {name!r}.{hint}")
-    return _PRESETS[name](**overrides)
+    if name not in _INFO:
+        raise _unknown(name)
+    return _INFO[name]
+
+
+def preset_summary(name: str) -> str:
+    """First line of a preset's docstring ("" when unknown or undocumented)."""
+    info = _INFO.get(name)
+    return "" if info is None else info.summary
+
+
+def create_model(
+    name: str, pretrained: bool = False, *, channels: ChannelLike | None = None, **overrides: Any
+) -> HyperplexModel:
+    """Build a registered preset, with constructor arguments overridden by ``overrides``.
+
+    Args:
+        name: The preset.
+        pretrained: Load the preset's pretrained weights (an error while none ship for it).
+        channels: The channels you will run on. Without ``pretrained`` the model is sized to them
+            (``max_channels`` / ``in_chans`` = their count, ``channel_vocab`` = their names; see
+            :attr:`PresetInfo.sized_by`): a vocabulary built from new names gives them random, meaningless
+            embeddings until trained. Either way the model is then checked against them.
+        **overrides: Constructor arguments; they win over the sizing from ``channels``.
+
+    Raises:
+        InvalidParameterError: If no preset has that name, or ``pretrained`` without weights.
+        DataNotFoundError: If the preset's weights file is missing.
+        ChannelMismatchError: If the model cannot take ``channels`` (e.g. names for a wavelength model).
+    """
+    info = preset_info(name)
+    if pretrained and not info.pretrained:
+        raise InvalidParameterError(
+            f"Model preset {name!r} has no pretrained weights: none ship with hyperplex yet "
+            "(`list_models(pretrained=True)` lists those that do). Use pretrained=False for random weights, "
+            "or load_model(path) for a model you trained."
+        )
+    cs = None if channels is None else ChannelSet.coerce(channels)
+    sizing = info.channel_overrides(cs) if cs is not None and not pretrained else {}
+    model = _PRESETS[name](**{**sizing, **overrides})
+    if pretrained:
+        _load_weights(model, info)
+    if cs is not None:
+        model.check_channels(cs)
+    return model
+
+
+def _load_weights(model: HyperplexModel, info: PresetInfo) -> None:
+    from safetensors.torch import load_file
+
+    path = Path(str(info.weights))
+    if not path.is_file():
+        raise DataNotFoundError(f"Weights of model preset {info.name!r} not found at {path}.")
+    _read_metadata(path)
+    model.load_state_dict_checked(load_file(str(path)), source=str(path))
 
 
 def _read_metadata(path: Path) -> dict[str, str]:

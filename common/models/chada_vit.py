@@ -228,14 +228,14 @@ def _preset(defaults: dict, overrides: dict) -> ChAdaViT:
     return ChAdaViT(**{**defaults, **overrides})
 
 
-@register_model
+@register_model(input="microscopy", sized_by="max_channels")
 def chadavit_test(**overrides) -> ChAdaViT:
     """Tiny ChAda-ViT for tests: D=32, depth 2, 2 heads, FFN 64, patch 8, 32 px, 16 slots."""
     cfg = dict(max_channels=16, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, ffn_dim=64)
     return _preset(cfg, overrides)
 
 
-@register_model
+@register_model(input="microscopy", sized_by="max_channels")
 def chadavit_moyen_patch16(**overrides) -> ChAdaViT:
     """The released ChAda-ViT ("moyen"): D=192, depth 12, 2 heads, FFN 2048, patch 16, 10 slots.
 
@@ -245,7 +245,7 @@ def chadavit_moyen_patch16(**overrides) -> ChAdaViT:
     return _preset(dict(embed_dim=192, depth=12, num_heads=2, patch_size=16, max_channels=10), overrides)
 
 
-@register_model
+@register_model(input="microscopy", sized_by="max_channels")
 def chadavit_small_patch16(**overrides) -> ChAdaViT:
     """ChAda-ViT with ViT-S width: D=384, depth 12, 6 heads, FFN 1536, patch 16, 10 slots."""
     return _preset(dict(embed_dim=384, depth=12, num_heads=6, ffn_dim=1536, patch_size=16), overrides)

@@ -168,32 +168,32 @@ def _preset(defaults: dict, overrides: dict) -> ChannelViT:
     return ChannelViT(**{**defaults, **overrides})
 
 
-@register_model
+@register_model(input="microscopy", sized_by="channel_vocab")
 def channelvit_test(**overrides) -> ChannelViT:
     """Tiny ChannelViT for tests: D=32, depth 2, 2 heads, patch 8, 32 px, 8 channels."""
     cfg = dict(in_chans=8, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
     return _preset(cfg, overrides)
 
 
-@register_model
+@register_model(input="microscopy", sized_by="channel_vocab")
 def channelvit_tiny_patch16(**overrides) -> ChannelViT:
     """ChannelViT-T/16 (D=192, depth 12, 3 heads), 224 px."""
     return _preset(dict(embed_dim=192, depth=12, num_heads=3, patch_size=16), overrides)
 
 
-@register_model
+@register_model(input="microscopy", sized_by="channel_vocab")
 def channelvit_small_patch16(**overrides) -> ChannelViT:
     """ChannelViT-S/16 (D=384, depth 12, 6 heads), 224 px (the official ImageNet checkpoints)."""
     return _preset(dict(embed_dim=384, depth=12, num_heads=6, patch_size=16), overrides)
 
 
-@register_model
+@register_model(input="microscopy", sized_by="channel_vocab")
 def channelvit_small_patch8(**overrides) -> ChannelViT:
     """ChannelViT-S/8, 224 px, 8 channels (the official JUMP-CP cell paint + brightfield checkpoint)."""
     return _preset(dict(in_chans=8, embed_dim=384, depth=12, num_heads=6, patch_size=8), overrides)
 
 
-@register_model
+@register_model(input="microscopy", sized_by="channel_vocab")
 def channelvit_base_patch16(**overrides) -> ChannelViT:
     """ChannelViT-B/16 (D=768, depth 12, 12 heads), 224 px."""
     return _preset(dict(embed_dim=768, depth=12, num_heads=12, patch_size=16), overrides)

@@ -280,7 +280,7 @@ def _preset(encoder: dict, decoder: dict, overrides: dict) -> HyperMAE:
     return HyperMAE(encoder=encoder, **{**decoder, **overrides})
 
 
-@register_model
+@register_model(input="hyperspectral")
 def lessvit_hypermae_test(**overrides) -> HyperMAE:
     """Tiny Hyper-MAE for tests: ``lessvit_test`` encoder, decoder D=32, depth 1, 4 heads."""
     enc = dict(patch_size=8, embed_dim=32, depth=2, num_heads=4, channel_embed_dims_per_head=2, rank=2)
@@ -288,7 +288,7 @@ def lessvit_hypermae_test(**overrides) -> HyperMAE:
     return _preset({**enc, "attention_radius": 160.0}, dec, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral")
 def lessvit_hypermae_base_patch16(**overrides) -> HyperMAE:
     """Paper pretraining setup: LESS ViT-B/16 encoder, decoder D=512, depth 4, 16 heads, rank 8."""
     enc = dict(embed_dim=768, depth=12, num_heads=12, channel_embed_dims_per_head=2, rank=8, init_values=1.0)

@@ -34,7 +34,7 @@ def _efficientvit(defaults: dict[str, Any], overrides: dict[str, Any]) -> HyperE
     return HyperEfficientViT(**{**defaults, **overrides})
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hypersegformer_test(**overrides: Any) -> HyperSegFormer:
     """Tiny HyperSegFormer (8 bands, widths 8-32, one layer per stage) for tests."""
     cfg = dict(
@@ -44,25 +44,25 @@ def hypersegformer_test(**overrides: Any) -> HyperSegFormer:
     return _segformer(cfg, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hypersegformer_b0(**overrides: Any) -> HyperSegFormer:
     """MiT-b0 HyperSegFormer with 1x1 spectral convs, first stride 2 and upscale ("ConvUpStride"), 86 bands."""
     return _segformer({}, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hypersegformer_b1(**overrides: Any) -> HyperSegFormer:
     """MiT-b1 HyperSegFormer (widths 64-512), ConvUpStride, 86 bands."""
     return _segformer(_MIT_B1, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hypersegformer_b2(**overrides: Any) -> HyperSegFormer:
     """MiT-b2 HyperSegFormer (depths 3-4-6-3, decoder 768), ConvUpStride, 86 bands."""
     return _segformer({**_MIT_B1, "depths": (3, 4, 6, 3), "decoder_dim": 768}, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hyperefficientvit_test(**overrides: Any) -> HyperEfficientViT:
     """Tiny HyperEfficientViT (8 bands, widths 8-32) for tests."""
     cfg = dict(
@@ -72,20 +72,20 @@ def hyperefficientvit_test(**overrides: Any) -> HyperEfficientViT:
     return _efficientvit(cfg, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hyperefficientvit_b0(**overrides: Any) -> HyperEfficientViT:
     """EfficientViT-b0 segmentation with 1x1 spectral convs and one upscale block, 86 bands."""
     cfg = dict(widths=(8, 16, 32, 64, 128), depths=(1, 2, 2, 2, 2), head_width=32, head_depth=1)
     return _efficientvit(cfg, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hyperefficientvit_b1(**overrides: Any) -> HyperEfficientViT:
     """EfficientViT-b1 "ConvUp", the HyperspectralViTs paper model, 86 bands."""
     return _efficientvit({}, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral", sized_by="in_chans")
 def hyperefficientvit_b2(**overrides: Any) -> HyperEfficientViT:
     """EfficientViT-b2 segmentation with 1x1 spectral convs and one upscale block, 86 bands."""
     cfg = dict(widths=(24, 48, 96, 192, 384), depths=(1, 3, 4, 4, 6), head_dim=32, head_width=96)

@@ -301,20 +301,20 @@ def _preset(defaults: dict, overrides: dict) -> LESSViT:
     return LESSViT(**{**defaults, **overrides})
 
 
-@register_model
+@register_model(input="hyperspectral")
 def lessvit_test(**overrides) -> LESSViT:
     """Tiny LESS ViT for tests: D=32, depth 2, 4 heads (c_hd 2, s_hd 4), rank 2, patch 8."""
     cfg = dict(patch_size=8, embed_dim=32, depth=2, num_heads=4, channel_embed_dims_per_head=2, rank=2, gsd=10.0)
     return _preset({**cfg, "attention_radius": 160.0}, overrides)
 
 
-@register_model
+@register_model(input="hyperspectral")
 def lessvit_small_patch16(**overrides) -> LESSViT:
     """LESS ViT-S/16: D=384, depth 12, 6 heads, c_hd 2 (s_hd 32), rank 8, LayerScale 1.0."""
     return _preset(dict(embed_dim=384, depth=12, num_heads=6), overrides)
 
 
-@register_model
+@register_model(input="hyperspectral")
 def lessvit_base_patch16(**overrides) -> LESSViT:
     """LESS ViT-B/16 as in the paper's launch script: D=768, depth 12, 12 heads, c_hd 2, rank 8."""
     return _preset(dict(embed_dim=768, depth=12, num_heads=12), overrides)

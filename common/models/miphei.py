@@ -232,7 +232,7 @@ def _miphei(defaults: dict[str, Any], overrides: dict[str, Any]) -> MIPHEI:
     return MIPHEI(**{**defaults, **overrides})
 
 
-@register_model
+@register_model(input="he")
 def miphei_test(**overrides: Any) -> MIPHEI:
     """Tiny MIPHEI (ViT width 32, 2 blocks, 4 markers, small decoder) for tests; 32x32 tiles."""
     cfg = dict(
@@ -242,13 +242,13 @@ def miphei_test(**overrides: Any) -> MIPHEI:
     return _miphei(cfg, overrides)
 
 
-@register_model
+@register_model(input="he")
 def miphei_vits14(**overrides: Any) -> MIPHEI:
     """MIPHEI with a ViT-S/14 + 4 registers encoder (DINOv2-S layout), LoRA r=8, 16 ORION markers, 256 px."""
     return _miphei({}, overrides)
 
 
-@register_model
+@register_model(input="he")
 def miphei_vitg14(**overrides: Any) -> MIPHEI:
     """MIPHEI-ViT as published: H-Optimus-0 architecture (ViT-g/14, 4 registers, SwiGLU), LoRA r=8, 16 markers."""
     cfg = dict(embed_dim=1536, depth=40, num_heads=24, mlp_ratio=2.66667 * 2, mlp="swiglu")

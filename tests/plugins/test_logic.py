@@ -226,3 +226,65 @@ def test_plugin_he_prediction_equals_the_library_tiled_inference():
     np.testing.assert_allclose(result.image, reference, atol=1e-6)
     assert result.channels == channels and result.channels.names[0] == "Hoechst"
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+# ---------------------------------------------------------------- models: presets suited to the image
+def _run(steps):
+    try:
+        while True:
+            next(steps)
+    except StopIteration as stop:
+        return stop.value
+
+
+def test_presets_offered_follow_the_image_kind():
+    pytest.importorskip("torch")
+    from hyperplex.common.models import preset_info
+    from hyperplex.plugins._models import input_kind, presets_for
+
+    assert input_kind(ChannelSet.from_names(["DAPI", "CD3"])) == "microscopy"
+    assert input_kind(ChannelSet.from_wavelengths([450.0, 550.0])) == "hyperspectral"
+    assert input_kind(None) == "he"
+    offered = {kind: presets_for(kind) for kind in ("microscopy", "hyperspectral", "he")}
+    for kind, names in offered.items():
+        assert names and all(preset_info(n).input == kind for n in names)
+        assert not names[0].endswith("_test") and names[-1].endswith("_test")  # a real default, tiny ones last
+    assert not set(offered["microscopy"]) & (set(offered["hyperspectral"]) | set(offered["he"]))
+    assert "chadavit_test" in offered["microscopy"] and "hypersegformer_b0" not in offered["microscopy"]
+
+
+@pytest.mark.parametrize("preset", ["default", "channelvit_test"])
+def test_embeddings_of_a_12_marker_image_with_an_untrained_preset(preset):
+    """The reported failures: the default preset had 10 slots, ChannelViT only knew c0..c7."""
+    torch = pytest.importorskip("torch")
+    from hyperplex.plugins._models import compute_embeddings, model_note, presets_for, resolve_model
+
+    channels = ChannelSet.from_names([f"CD{i}" for i in range(12)])
+    image = np.random.default_rng(0).random((12, 64, 64)).astype(np.float32)
+    name = presets_for("microscopy")[0] if preset == "default" else preset
+    torch.manual_seed(0)
+    model = resolve_model(name, channels)
+    steps = compute_embeddings(model, name, image, channels, image, tile_size=64, overlap=0)
+    result = _run(steps)
+    cells = 64 // model.feature_stride
+    assert result.rgb.shape == (cells, cells, 3) and np.isfinite(result.rgb).all() and result.note is None
+    note = model_note(name, channels)
+    assert note.startswith("random weights: the colours show structure of the input, not learned meaning")
+    if preset == "channelvit_test":
+        assert model.channel_vocab == list(channels.names) and "carry no meaning" in note
+
+
+def test_model_note_for_he_and_saved_models(tmp_path):
+    pytest.importorskip("torch")
+    from hyperplex.common.models import create_model
+    from hyperplex.plugins._models import model_note, resolve_model
+
+    assert "predicted markers carry no meaning" in model_note("miphei_test", None)
+    assert "Unknown model preset" in model_note("nope", None)
+    path = tmp_path / "chada.safetensors"
+    create_model("chadavit_test").save(path)
+    assert (
+        model_note(str(path), ChannelSet.from_names(["a"]))
+        == "saved model chada.safetensors: runs with the weights in the file"
+    )
+    assert resolve_model(str(path), ChannelSet.from_names(["a"] * 1)).config["max_channels"] == 16  # used as saved

@@ -147,14 +147,22 @@ def _tissue_viewer(qt_viewer, small_tissue):
 
 
 def test_models_widget_embeddings_add_a_pca_colour_map(qt_viewer, small_tissue):
+    from hyperplex.plugins._models import presets_for
     from hyperplex.plugins._models_widget import ModelsWidget
 
     viewer, stack, _ = _tissue_viewer(qt_viewer, small_tissue)
     widget = ModelsWidget(viewer)
+    assert widget.image_box.currentText().startswith(stack.channels.names[0])
+    offered = [widget.preset_box.itemText(i) for i in range(widget.preset_box.count())]
+    assert offered == presets_for("microscopy") and widget.preset_box.currentText() == offered[0]
+    assert widget.embed_button.isEnabled() and not widget.predict_button.isEnabled()
+    assert widget.kind_label.text() == f"microscopy (marker names), {len(stack.channels)} channels"
     widget.preset_box.setCurrentText("chadavit_test")
+    note = widget.note_label.text()
+    assert "random weights: the colours show structure of the input, not learned meaning" in note
+    assert "first three principal components" in note
     widget.tile_box.setValue(64)
     widget.overlap_box.setValue(16)
-    assert widget.image_box.currentText().startswith(stack.channels.names[0])
     result = widget.compute_embeddings(blocking=True)
     layer = viewer.layers["embeddings PCA (chadavit_test)"]
     assert layer.rgb and layer.data.shape == (16, 16, 3) and result.stride == 8
@@ -163,18 +171,24 @@ def test_models_widget_embeddings_add_a_pca_colour_map(qt_viewer, small_tissue):
     assert meta["model"] == "chadavit_test" and meta["stride"] == 8
     assert sum(meta["explained_variance_ratio"]) <= 1.0 and np.ptp(layer.data) > 0.5
     assert "embeddings" not in widget.image_box.currentText()
+    assert "first three principal components" in widget.status.text()
 
 
 def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, small_tissue, tmp_path):
     from hyperplex.common.models import create_model
+    from hyperplex.plugins._models import presets_for
     from hyperplex.plugins._models_widget import ModelsWidget
 
     path = tmp_path / "miphei.safetensors"
     create_model("miphei_test", markers=["Hoechst", "CD3e", "Pan-CK"]).save(path)
     viewer, _, sample = _tissue_viewer(qt_viewer, small_tissue)
     widget = ModelsWidget(viewer)
+    widget.image_box.setCurrentText("H&E (synthetic) (RGB)")
+    offered = [widget.preset_box.itemText(i) for i in range(widget.preset_box.count())]
+    assert offered == presets_for("he") and widget.predict_button.isEnabled() and not widget.embed_button.isEnabled()
+    assert "predicted markers carry no meaning" in widget.note_label.text()
     widget.path_edit.setText(str(path))
-    widget.he_box.setCurrentText("H&E (synthetic)")
+    assert widget.note_label.text() == "saved model miphei.safetensors: runs with the weights in the file"
     widget.tile_box.setValue(64)
     widget.predict_channels()
     _wait_until_idle(widget)
@@ -185,6 +199,7 @@ def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, s
     assert tuple(layer.scale) == pytest.approx((0.5, 0.5)) and layer.blending == "additive"
     assert layer.metadata["hyperplex"]["index"] == 1 and layer.metadata["hyperplex"]["model"] == str(path)
     assert widget.progress.value() == 100
+    assert widget.predict_button.isEnabled() and not widget.embed_button.isEnabled()
 
 
 def test_sample_data_opens_through_napari(qt_viewer):
