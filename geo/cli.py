@@ -146,11 +146,15 @@ class SceneRange(click.ParamType):
         self.argument = name
         self.kind = kind
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """``value`` as a number inside the argument's range; click's usage error otherwise."""
+    def resolved(self) -> click.ParamType:
+        """The ``click.IntRange`` or ``click.FloatRange`` of the argument."""
         from hyperplex.geo.synth.emit import SCENE_RANGES
 
-        return SCENE_RANGES[self.argument].click_type(self.kind).convert(value, param, ctx)
+        return SCENE_RANGES[self.argument].click_type(self.kind)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as a number inside the argument's range; click's usage error otherwise."""
+        return self.resolved().convert(value, param, ctx)
 
 
 def _scene(decl: str, argument: str, default: Any, help: str | None = None, **kwargs: Any) -> Decorator:
