@@ -112,6 +112,31 @@ def test_configuration_enforces_the_same_ranges_for_python_callers(cls, name, rn
     cls()  # the defaults are inside
 
 
+EMIT = ["synth", "emit", "--out", "{tmp}/s", "--lines", "16", "--samples", "16"]
+DETECT = ["methane", "detect", "x.nc", "--out", "{tmp}/o"]
+#: Values inside each option's range that the command still cannot honour: (arguments, named in the error).
+OTHER_CASES = {
+    "fill columns >= samples": ([*EMIT, "--fill-columns", "16"], "fill_columns"),
+    "strength min > max": ([*EMIT, "--strength", "3000", "1000"], "plume_strength"),
+    "plumes too large for the scene": ([*EMIT, "--plumes", "1"], "plume_size"),
+    "more saturated spots than pixels": ([*EMIT, "--plumes", "0", "--saturated", "300"], "saturated"),
+    "stem with a folder": ([*EMIT, "--stem", "a/b"], "--stem"),
+    "empty stem": ([*EMIT, "--stem", ""], "--stem"),
+    "stem ..": ([*EMIT, "--stem", ".."], "--stem"),
+    "not a number": ([*EMIT, "--plumes", "x"], "--plumes"),
+    "window reversed": ([*DETECT, "--window", "2400", "2100"], "window"),
+    "window negative": ([*DETECT, "--window", "-5", "2100"], "window"),
+    "missing L2A mask": ([*DETECT, "--l2a-mask", "{tmp}/nope.nc"], "--l2a-mask"),
+    "scheduler without port": ([*DETECT, "--scheduler", "bogus"], "bogus"),
+}
+
+
+@pytest.mark.parametrize(("args", "names"), OTHER_CASES.values(), ids=OTHER_CASES.keys())
+def test_values_the_command_cannot_honour_are_explained(args, names, tmp_path):
+    _assert_clear_error(_run(args, tmp_path), names)
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
 OUTPUT_COMMANDS = [
     ["methane", "detect", "x.nc", "--out"],
     ["demo", "--out"],

@@ -164,7 +164,13 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError) as err:
+            raise InvalidParameterError(
+                f"scheduler {scheduler!r}: cannot connect ({err}); give tcp://host:port."
+            ) from err
+        with client:
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
