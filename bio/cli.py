@@ -25,9 +25,12 @@ def synth_microscopy(out: Path, size: int, markers: int, cells: int | None, seed
     and the per-cell marker expression (cells.csv, truth.json).
     """
     from hyperplex.bio.synth import tissue, write_dataset
+    from hyperplex.common.cli.errors import click_errors
+    from hyperplex.common.cli.outdir import writable_dir
     from hyperplex.common.progress import quiet as quiet_progress
 
-    with quiet_progress(quiet):
+    with click_errors(), quiet_progress(quiet):
+        writable_dir(out)
         result = tissue(size=size, markers=markers, cells=cells, seed=seed)
         paths = write_dataset(result, out)
     if not quiet:

@@ -9,15 +9,17 @@ methods of :mod:`hyperplex.geo.methane.registry`, read when click needs them.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hyperplex.common.cli.errors import click_errors
+from hyperplex.common.cli.outdir import writable_dir
+from hyperplex.common.cli.ranges import field_range
 from hyperplex.geo.detect.config import DelineationConfig, DetectConfig, MaskConfig
 
 __all__ = ["LazyChoice", "batch_options", "demo", "detection_options", "methane", "plume_table", "synth_emit"]
@@ -82,6 +84,9 @@ def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 def _field(part: type, name: str, *decls: str, **kwargs: Any) -> Decorator:
     """A click option for field ``name`` of the configuration class ``part``: same name, the field's default."""
     default = next(f.default for f in fields(part) if f.name == name)
+    rng = field_range(part, name)
+    if rng is not None:  # the field's declared range, enforced by click too
+        kwargs["type"] = rng.click_type(kwargs.get("type", float))
     return click.option(*decls, name, default=default, show_default=True, **kwargs)
 
 
@@ -107,7 +112,8 @@ detection_options = _compose(
     _field(DetectConfig, "band_strategy", "--band-strategy", type=LazyChoice(_band_strategies)),
     _field(DetectConfig, "group", "--group", type=click.Choice(["column", "tile"]),
            help="Statistics per detector column or per tile (default: the method's own)."),
-    _field(MaskConfig, "l2a_mask", "--l2a-mask", type=click.Path(dir_okay=False), help="EMIT L2A MASK granule."),
+    _field(MaskConfig, "l2a_mask", "--l2a-mask", type=click.Path(dir_okay=False, exists=True),
+           help="EMIT L2A MASK granule."),
     _field(MaskConfig, "saturation_threshold", "--saturation-threshold", type=float),
     _field(MaskConfig, "dark_fraction", "--dark-fraction", type=float,
            help="Mask pixels darker than this fraction of the scene median (water)."),
@@ -122,40 +128,62 @@ detection_options = _compose(
 #: Options of a batch (``methane detect``): recomputation and the dask cluster.
 batch_options = _compose(
     _field(DetectConfig, "overwrite", "--overwrite", is_flag=True, help="Recompute scenes whose outputs are complete."),
-    click.option("--workers", type=int, default=None, help="Start a local dask cluster with N workers."),
+    click.option("--workers", type=click.IntRange(min=1), default=None,
+                 help="Start a local dask cluster with N workers."),
     click.option("--scheduler", default=None, help="Use an existing dask scheduler, tcp://host:port."),
     _field(DetectConfig, "chunk_tasks", "--chunk-tasks", is_flag=True,
            help="On a cluster: scenes one at a time, their line chunks read as dask tasks."),
 )  # fmt: skip
 
 
-@contextlib.contextmanager
-def _click_errors() -> Iterator[None]:
-    """Report hyperplex errors (bad options, unreadable scenes) as click errors: message and exit code 1."""
-    from hyperplex.common.errors import HyperplexError
+class SceneRange(click.ParamType):
+    """A number in the range :data:`hyperplex.geo.synth.emit.SCENE_RANGES` declares for argument ``name``.
 
-    try:
-        yield
-    except HyperplexError as err:
-        raise click.ClickException(str(err)) from err
+    The ranges are read when a value is converted, so that listing commands does not import the generator.
+    """
+
+    def __init__(self, name: str, kind: type = int) -> None:
+        self.name = "integer" if kind is int else "float"
+        self.argument = name
+        self.kind = kind
+
+    def resolved(self) -> click.ParamType:
+        """The ``click.IntRange`` or ``click.FloatRange`` of the argument."""
+        from hyperplex.geo.synth.emit import SCENE_RANGES
+
+        return SCENE_RANGES[self.argument].click_type(self.kind)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as a number inside the argument's range; click's usage error otherwise."""
+        return self.resolved().convert(value, param, ctx)
+
+
+def _scene(decl: str, argument: str, default: Any, help: str | None = None, **kwargs: Any) -> Decorator:
+    """A ``synth emit`` option for argument ``argument`` of :func:`~hyperplex.geo.synth.emit_scene`."""
+    kind = float if isinstance(default, (float, tuple)) else int
+    return click.option(decl, default=default, show_default=True, type=SceneRange(argument, kind), help=help, **kwargs)
+
+
+def _check_stem(stem: str | None) -> None:
+    if stem is not None and (not stem.strip() or Path(stem).name != stem or stem in (".", "..")):
+        raise click.BadParameter(f"{stem!r} must be a plain file name (no folders).", param_hint="'--stem'")
 
 
 @click.command("emit")
 @_out_option(required=True)
-@click.option("--lines", default=256, show_default=True, help="Downtrack size (EMIT: 1280).")
-@click.option("--samples", default=242, show_default=True, help="Crosstrack size (EMIT: 1242).")
-@click.option("--plumes", default=3, show_default=True, help="Number of CH4 plumes.")
-@click.option("--strength", nargs=2, type=float, default=(1000.0, 3000.0), show_default=True,
-              help="Plume peak range, ppm·m.")  # fmt: skip
-@click.option("--size", nargs=2, type=float, default=(3.0, 6.0), show_default=True, help="Plume sigma range, px.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--fill-columns", default=0, show_default=True, help="Whole columns of fill (-9999).")
-@click.option("--saturated", default=0, show_default=True, help="Saturated hot spots.")
-@click.option("--flares", default=0, show_default=True, help="Gas-flare pixels.")
-@click.option("--water", default=0, show_default=True, help="Dark water bodies.")
-@click.option("--lookalikes", default=0, show_default=True, help="2335 nm absorbing surface patches.")
-@click.option("--rotation", default=0.0, show_default=True, help="GLT rotation in degrees.")
-@click.option("--noise", default=1.0, show_default=True, help="Noise multiplier.")
+@_scene("--lines", "lines", 256, "Downtrack size (EMIT: 1280).")
+@_scene("--samples", "samples", 242, "Crosstrack size (EMIT: 1242).")
+@_scene("--plumes", "plumes", 3, "Number of CH4 plumes.")
+@_scene("--strength", "plume_strength", (1000.0, 3000.0), "Plume peak range, ppm·m.", nargs=2)
+@_scene("--size", "plume_size", (3.0, 6.0), "Plume sigma range, px.", nargs=2)
+@_scene("--seed", "seed", 0)
+@_scene("--fill-columns", "fill_columns", 0, "Whole columns of fill (-9999).")
+@_scene("--saturated", "saturated", 0, "Saturated hot spots.")
+@_scene("--flares", "flares", 0, "Gas-flare pixels.")
+@_scene("--water", "water", 0, "Dark water bodies.")
+@_scene("--lookalikes", "lookalikes", 0, "2335 nm absorbing surface patches.")
+@_scene("--rotation", "glt_rotation", 0.0, "GLT rotation in degrees.")
+@_scene("--noise", "noise", 1.0, "Noise multiplier.")
 @click.option("--stem", default=None, help="File stem (default: an EMIT-style granule name).")
 @_quiet
 def synth_emit(out_dir: Path, quiet: bool, **kwargs: object) -> None:
@@ -165,8 +193,11 @@ def synth_emit(out_dir: Path, quiet: bool, **kwargs: object) -> None:
     names = {"strength": "plume_strength", "size": "plume_size", "rotation": "glt_rotation"}
     stem = kwargs.pop("stem")
     args = {names.get(k, k): v for k, v in kwargs.items()}
-    scene = emit_scene(**args)
-    paths = write_emit_scene(scene, out_dir, stem)
+    with click_errors():
+        _check_stem(stem)
+        writable_dir(out_dir)
+        scene = emit_scene(**args)
+        paths = write_emit_scene(scene, out_dir, stem)
     for key, path in paths.items():
         click.echo(f"{key:9s} {path}")
     if not quiet:
@@ -183,8 +214,9 @@ def demo(out_dir: Path, quiet: bool, **options: Any) -> None:
     from hyperplex.common.progress import quiet as quiet_progress
     from hyperplex.geo.demo import run_demo
 
-    with _click_errors(), quiet_progress(quiet):
-        summary = run_demo(out_dir, config=DetectConfig.from_options(**options))
+    with click_errors(), quiet_progress(quiet):
+        config = DetectConfig.from_options(**options)
+        summary = run_demo(writable_dir(out_dir), config=config)
     click.echo(f"hyperplex demo ({options['method']}): {summary['plume_count']} plume(s) in "
                f"{summary['timings_s']['total']:.1f} s")  # fmt: skip
     click.echo(plume_table(summary["plumes"], summary["units"]))
@@ -218,9 +250,13 @@ def detect(
     from hyperplex.common.progress import quiet as quiet_progress
     from hyperplex.geo.detect import detect_many
 
-    with _click_errors(), quiet_progress(quiet):
+    with click_errors(), quiet_progress(quiet):
         cfg = DetectConfig.from_options(**options)
+        writable_dir(out_dir)
         result = detect_many(list(inputs), out_dir, cfg, workers=workers, scheduler=scheduler)
+    if result.skipped:
+        click.echo(f"warning: skipped {len(result.skipped)} file(s) that are not scenes (no hyperspectral format "
+                   f"claims them), e.g. {result.skipped[0]}", err=True)  # fmt: skip
     _report(result.summaries, quiet)
     if not result.ok:
         raise SystemExit(1)
@@ -239,7 +275,8 @@ def methods() -> None:
 def _report(summaries: list[dict], quiet: bool) -> None:
     for s in summaries:
         if s["status"] == "failed":
-            click.echo(f"FAILED  {s['scene']}: {s['error']}", err=True)
+            where = "" if s.get("path", "") in s["error"] else f" ({s['path']})"
+            click.echo(f"FAILED  {s['scene']}: {s['error']}{where}", err=True)
             continue
         if s["status"] == "skipped":
             click.echo(f"skipped {s['scene']} (outputs complete; --overwrite to redo)")

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from hyperplex.common._version import __version__
+from hyperplex.common.cli.errors import click_errors
 
 __all__ = ["main"]
 
@@ -38,6 +39,11 @@ class EntryPointGroup(click.Group):
         """Names of all subcommands, including entry-point ones."""
         self._load()
         return super().list_commands(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; hyperplex and OS errors end as one line and exit code 1 (no traceback)."""
+        with click_errors():
+            return super().invoke(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Look up a subcommand, loading entry-point ones on first use."""

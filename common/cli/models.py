@@ -83,8 +83,10 @@ def list_cmd(pattern: str, kind: str | None, pretrained: bool) -> None:
 
 @models.command("info")
 @click.argument("name")
-@click.option("--channels", "-c", default=8, show_default=True, help="Channel count for the token count.")
-@click.option("--img-size", "-s", default=224, show_default=True, help="Image side in pixels for the token count.")
+@click.option("--channels", "-c", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Channel count for the token count.")  # fmt: skip
+@click.option("--img-size", "-s", default=224, show_default=True, type=click.IntRange(min=1),
+              help="Image side in pixels for the token count.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info_cmd(name: str, channels: int, img_size: int, as_json: bool) -> None:
     """Describe preset NAME: class, parameters, tokens per image, configuration."""

@@ -10,12 +10,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from hyperplex.common.cli.ranges import check_fields, ranged
 from hyperplex.common.errors import InvalidParameterError
 
 if TYPE_CHECKING:
     from hyperplex.geo.methane.registry import Method
 
 __all__ = ["DelineationConfig", "DetectConfig", "MaskConfig"]
+
+
+def _check_window(name: str, window: tuple[float, float]) -> None:
+    lo, hi = window
+    if not 0 < lo < hi:
+        raise InvalidParameterError(f"`{name}` must be (min, max) nm with 0 < min < max; got {window}.")
 
 
 @dataclass
@@ -35,14 +42,18 @@ class MaskConfig:
         l2a_mask: Optional EMIT L2A MASK granule; its cloud, cirrus and water flags are excluded.
     """
 
-    saturation_threshold: float = 6.0
+    saturation_threshold: float = ranged(6.0, 0, lo_open=True)
     saturation_window: tuple[float, float] = (1945.0, 2485.0)
-    saturation_dilate: int = 3
-    flare_threshold: float = 1.5
-    flare_dilate: int = 3
-    dark_fraction: float = 0.25
-    dark_dilate: int = 2
+    saturation_dilate: int = ranged(3, 0)
+    flare_threshold: float = ranged(1.5, 0, lo_open=True)
+    flare_dilate: int = ranged(3, 0)
+    dark_fraction: float = ranged(0.25, 0, 1)
+    dark_dilate: int = ranged(2, 0)
     l2a_mask: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _check_window("saturation_window", self.saturation_window)
 
 
 @dataclass
@@ -66,15 +77,18 @@ class DelineationConfig:
         vet: Apply the rejection tests (off: keep every candidate, still scored).
     """
 
-    sigma: float = 1.5
-    threshold: float = 100.0
-    background_k: float = 4.0
-    low_fraction: float = 0.5
-    min_peak: float = 250.0
-    min_pixels: int = 10
-    min_spectral_score: float = 0.3
-    min_snr: float = 1.6
+    sigma: float = ranged(1.5, 0)
+    threshold: float = ranged(100.0, 0)
+    background_k: float = ranged(4.0, 0)
+    low_fraction: float = ranged(0.5, 0, 1, lo_open=True)
+    min_peak: float = ranged(250.0, 0)
+    min_pixels: int = ranged(10, 1)
+    min_spectral_score: float = ranged(0.3, -1, 1)
+    min_snr: float = ranged(1.6, 0)
     vet: bool = True
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -101,14 +115,14 @@ class DetectConfig:
 
     method: str = "mag1c"
     window: tuple[float, float] = (2122.0, 2488.0)
-    bands: int | None = None
+    bands: int | None = ranged(None, 3)
     band_strategy: str = "highest-transmittance"
     group: str | None = None
     ortho: bool = True
     overwrite: bool = False
     masks: MaskConfig = field(default_factory=MaskConfig)
     delineation: DelineationConfig = field(default_factory=DelineationConfig)
-    chunk_lines: int = 128
+    chunk_lines: int = ranged(128, 1)
     chunk_tasks: bool = False
     method_options: dict[str, Any] = field(default_factory=dict)
 
@@ -117,9 +131,8 @@ class DetectConfig:
         spec.check_group(self.group)
         if self.method_options:
             spec.check_options(self.method_options)
-        lo, hi = self.window
-        if not 0 < lo < hi:
-            raise InvalidParameterError(f"`window` must be (min, max) nm with 0 < min < max; got {self.window}.")
+        check_fields(self)
+        _check_window("window", self.window)
 
     @classmethod
     def from_options(cls, **options: Any) -> DetectConfig:

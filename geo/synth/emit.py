@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from hyperplex.common.channels import ChannelSet
+from hyperplex.common.cli.ranges import Range
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 from hyperplex.geo.nodata import FILL_VALUE
@@ -28,7 +29,26 @@ from hyperplex.geo.synth.spectra import (
     transmittance,
 )
 
-__all__ = ["FILL_VALUE", "EmitScene", "emit_scene", "pixel_area"]
+__all__ = ["FILL_VALUE", "SCENE_RANGES", "EmitScene", "emit_scene", "pixel_area"]
+
+#: Allowed values of the numeric arguments of :func:`emit_scene` (``hyperplex synth emit`` uses them too).
+SCENE_RANGES: dict[str, Range] = {
+    "lines": Range(16, 4096),
+    "samples": Range(16, 4096),
+    "plumes": Range(0, 100),
+    "plume_strength": Range(0),
+    "plume_size": Range(0, lo_open=True),
+    "seed": Range(0),
+    "fill_columns": Range(0),
+    "saturated": Range(0),
+    "flares": Range(0),
+    "water": Range(0),
+    "lookalikes": Range(0),
+    "glt_rotation": Range(-360, 360),
+    "noise": Range(0),
+    "albedo_variation": Range(0, 1),
+    "column_gain_sigma": Range(0, 1),
+}
 
 _TRUTH_FLOOR_PPMM = 20.0  # enhancements below this are set to zero in the truth
 _STREAMS = ("water", "lookalike", "plumes", "surface", "noise", "artifacts")
@@ -255,6 +275,10 @@ def emit_scene(
     if lines < 16 or samples < 16:
         raise InvalidParameterError(f"Scene must be at least 16 x 16 pixels; got lines={lines}, samples={samples}.")
     params = {k: v for k, v in locals().items() if k != "params"}
+    for name, allowed in SCENE_RANGES.items():
+        allowed.check(name, params[name])
+    if fill_columns >= samples:
+        raise InvalidParameterError(f"`fill_columns` must be less than `samples` ({samples}); got {fill_columns}.")
     # independent streams: changing e.g. the plume count leaves the surface and noise unchanged
     rng = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
     shape = (lines, samples)
@@ -338,6 +362,8 @@ def _inject_artifacts(
     free = ~ndimage.binary_dilation(avoid, iterations=4)
     candidates = np.flatnonzero(free.ravel())
     for name, count in (("saturated", saturated), ("flare", flares)):
+        if count > candidates.size:
+            raise InvalidParameterError(f"Cannot place {count} {name} spots in a {lines} x {samples} scene; use fewer.")
         for idx in rng.choice(candidates, size=count, replace=False) if count else []:
             r, c = divmod(int(idx), samples)
             spot = (slice(max(r - 1, 0), r + 2), slice(max(c - 1, 0), c + 2)) if name == "saturated" else (r, c)
