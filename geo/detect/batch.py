@@ -158,6 +158,16 @@ class BatchResult:
         return not self.failed
 
 
+def _check_scheduler(scheduler: str | None) -> None:
+    """A scheduler address must be ``[protocol://]host:port`` (checked before any connection is tried)."""
+    if scheduler is None:
+        return
+    _, _, hostport = scheduler.rpartition("://")
+    host, _, port = hostport.rpartition(":")
+    if not (host and port.isdigit() and 0 < int(port) < 65536):
+        raise InvalidParameterError(f"`scheduler` {scheduler!r} is not an address: give tcp://host:port.")
+
+
 @contextlib.contextmanager
 def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     """A dask client on ``scheduler``, or on a local loopback-only cluster of ``workers`` processes."""
@@ -262,6 +272,7 @@ def detect_many(
     expanded = _expand(inputs)
     paths = [Path(os.path.abspath(p)) for p in expanded.paths]  # workers may run elsewhere; links resolve there
     _check_batch(paths, workers)
+    _check_scheduler(scheduler)
     out = writable_dir(os.path.abspath(out_dir), "out_dir")
     if not (workers or scheduler):
         runs = (_safe_detect(p, out, cfg, None, is_quiet()) for p in paths)
