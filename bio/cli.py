@@ -26,7 +26,7 @@ def synth_microscopy(out: Path, size: int, markers: int, cells: int | None, seed
     """
     from hyperplex.bio.synth import tissue, write_dataset
     from hyperplex.common.cli.errors import click_errors
-    from hyperplex.common.cli.outdir import writable_dir
+    from hyperplex.common.outdir import writable_dir
     from hyperplex.common.progress import quiet as quiet_progress
 
     with click_errors(), quiet_progress(quiet):

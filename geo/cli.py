@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from hyperplex.common.cli.errors import click_errors
-from hyperplex.common.cli.outdir import writable_dir
-from hyperplex.common.cli.ranges import field_range
+from hyperplex.common.outdir import writable_dir
+from hyperplex.common.ranges import field_range
 from hyperplex.geo.detect.config import DelineationConfig, DetectConfig, MaskConfig
 
 __all__ = ["LazyChoice", "batch_options", "demo", "detection_options", "methane", "plume_table", "synth_emit"]

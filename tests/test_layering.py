@@ -91,3 +91,16 @@ def test_light_entry_points_stay_light(module, forbidden):
     loaded = _modules_after_import([module])
     pulled = sorted(m for m in forbidden if m in loaded)
     assert not pulled, f"importing {module} imported {pulled}"
+
+
+def test_library_code_does_not_import_the_command_line():
+    """Only CLI modules (``cli.py``, ``__main__.py``, ``common/cli/``) import ``hyperplex.common.cli``."""
+    bad = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for folder in ("common", "geo", "bio", "plugins")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path.name not in ("cli.py", "__main__.py") and "cli" not in path.relative_to(ROOT).parts
+        for line, name in _imported_names(path)
+        if _breaks(name, ("hyperplex.common.cli",))
+    ]
+    assert not bad, "\n".join(bad)

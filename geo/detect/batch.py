@@ -11,11 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hyperplex.common.cli.outdir import writable_dir
-from hyperplex.common.cli.ranges import Range
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import FORMATS, FormatRegistry
+from hyperplex.common.outdir import writable_dir
 from hyperplex.common.progress import is_quiet, progress, quiet
+from hyperplex.common.ranges import Range
 from hyperplex.geo.detect.config import DetectConfig
 
 __all__ = ["BatchResult", "detect_many", "expand_inputs"]

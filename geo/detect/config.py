@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from hyperplex.common.cli.ranges import check_fields, ranged
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.ranges import check_fields, ranged
 
 if TYPE_CHECKING:
     from hyperplex.geo.methane.registry import Method

@@ -16,8 +16,8 @@ import numpy as np
 from scipy import ndimage
 
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.cli.ranges import Range
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.ranges import Range
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 from hyperplex.geo.nodata import FILL_VALUE
 from hyperplex.geo.synth.geometry import SceneGeometry, make_geometry

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from hyperplex.common.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = ["Range", "check_fields", "field_range", "ranged"]
 
@@ -54,6 +55,8 @@ class Range:
 
     def click_type(self, kind: type = float) -> click.ParamType:
         """The click parameter type of this range for ``int`` or ``float`` values."""
+        import click  # only the command line needs it
+
         if kind is int:
             lo = None if self.lo is None else math.floor(self.lo) + 1 if self.lo_open else math.ceil(self.lo)
             hi = None if self.hi is None else math.ceil(self.hi) - 1 if self.hi_open else math.floor(self.hi)
