@@ -25,6 +25,7 @@ from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._fixed_channels import FixedChannelModel, FixedChannelSegmenter
 from hyperplex.common.models._registry import (
     INPUT_KINDS,
+    WEIGHTS_DIR,
     PresetInfo,
     create_model,
     list_models,
@@ -62,6 +63,7 @@ __all__ = [
     "list_models",
     "load_model",
     "predict_markers",
+    "WEIGHTS_DIR",
     "preset_info",
     "preset_summary",
     "register_model",

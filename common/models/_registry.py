@@ -4,8 +4,12 @@ A preset is a function decorated with :func:`register_model`; its name is the pr
 ``**overrides`` and returns the model. ``create_model(name, **overrides)`` calls it and sets
 ``model.preset``. Each preset carries a :class:`PresetInfo` (timm's ``pretrained_cfg``, kept minimal):
 the input it suits (``microscopy``: marker names; ``hyperspectral``: wavelengths; ``he``: RGB H&E in,
-markers out), the constructor argument that sizes it to a channel set, and its pretrained weights
-(none ship yet: ``list_models(pretrained=True)`` is empty).
+markers out), the constructor argument that sizes it to a channel set, and its pretrained weights.
+
+Shipped weights live in :data:`WEIGHTS_DIR` (``hyperplex/common/models/weights/``, inside the wheel): a
+model file written by :meth:`HyperplexModel.save` (its config travels in the file) plus a model card of the
+same stem (``<stem>.md``: data, the command that made it, metrics). A preset names its file with
+``@register_model(weights="<stem>.safetensors")``; ``create_model(name, pretrained=True)`` loads it offline.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from hyperplex.common.models._base import FORMAT_NAME, HyperplexModel, model_cla
 
 __all__ = [
     "INPUT_KINDS",
+    "WEIGHTS_DIR",
     "PresetInfo",
     "create_model",
     "list_models",
@@ -35,6 +40,9 @@ __all__ = [
     "preset_summary",
     "register_model",
 ]
+
+#: Folder of the shipped pretrained weights and their model cards (package data).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: The inputs a preset can suit: marker names, wavelengths, RGB H&E.
 INPUT_KINDS = ("microscopy", "hyperspectral", "he")
@@ -55,7 +63,8 @@ class PresetInfo:
         input: The input it suits: ``"microscopy"``, ``"hyperspectral"``, ``"he"``, or None (unspecified).
         sized_by: Constructor argument that fits it to a channel set (``max_channels``, ``in_chans``,
             ``channel_vocab``), or None when it takes any channel set as built.
-        weights: Path of a saved hyperplex model file with its pretrained weights, or None (random init).
+        weights: File name in :data:`WEIGHTS_DIR` (or an absolute path) of a saved hyperplex model file with
+            its pretrained weights, or None (random init).
         summary: First line of the preset's docstring.
     """
 
@@ -69,6 +78,14 @@ class PresetInfo:
     def pretrained(self) -> bool:
         """True when the preset has pretrained weights."""
         return self.weights is not None
+
+    @property
+    def weights_path(self) -> Path | None:
+        """The pretrained weights file (relative names resolve in :data:`WEIGHTS_DIR`), or None."""
+        if self.weights is None:
+            return None
+        path = Path(self.weights)
+        return path if path.is_absolute() else WEIGHTS_DIR / path
 
     def channel_overrides(self, channels: ChannelSet) -> dict[str, Any]:
         """Constructor overrides that size the preset to ``channels`` (empty when it needs none)."""
@@ -112,7 +129,7 @@ def register_model(
         fn: ``fn(**overrides) -> HyperplexModel``.
         input: The input the preset suits (one of :data:`INPUT_KINDS`), or None.
         sized_by: The constructor argument ``create_model(..., channels=cs)`` sets from ``cs``.
-        weights: Path of a saved model file with the preset's pretrained weights.
+        weights: File name in :data:`WEIGHTS_DIR` of a saved model file with the preset's pretrained weights.
 
     Returns:
         A wrapper that also sets ``model.preset`` to the function name (or a decorator, without ``fn``).
@@ -144,7 +161,7 @@ def list_models(pattern: str = "*", *, pretrained: bool = False, input: str | No
 
     Args:
         pattern: Shell wildcards, e.g. ``"chadavit_*"``.
-        pretrained: Only presets with pretrained weights (timm's convention; none ship yet).
+        pretrained: Only presets with pretrained weights (timm's convention).
         input: Only presets suited to this input (one of :data:`INPUT_KINDS`).
 
     Raises:
@@ -188,7 +205,8 @@ def create_model(
 
     Args:
         name: The preset.
-        pretrained: Load the preset's pretrained weights (an error while none ship for it).
+        pretrained: Load the preset's shipped weights (offline, from :data:`WEIGHTS_DIR`); the architecture is
+            the one saved with them, so ``overrides`` are refused.
         channels: The channels you will run on. Without ``pretrained`` the model is sized to them
             (``max_channels`` / ``in_chans`` = their count, ``channel_vocab`` = their names; see
             :attr:`PresetInfo.sized_by`): a vocabulary built from new names gives them random, meaningless
@@ -196,35 +214,42 @@ def create_model(
         **overrides: Constructor arguments; they win over the sizing from ``channels``.
 
     Raises:
-        InvalidParameterError: If no preset has that name, or ``pretrained`` without weights.
+        InvalidParameterError: If no preset has that name, or ``pretrained`` without weights or with overrides.
         DataNotFoundError: If the preset's weights file is missing.
         ChannelMismatchError: If the model cannot take ``channels`` (e.g. names for a wavelength model).
     """
     info = preset_info(name)
-    if pretrained and not info.pretrained:
-        raise InvalidParameterError(
-            f"Model preset {name!r} has no pretrained weights: none ship with hyperplex yet "
-            "(`list_models(pretrained=True)` lists those that do). Use pretrained=False for random weights, "
-            "or load_model(path) for a model you trained."
-        )
     cs = None if channels is None else ChannelSet.coerce(channels)
-    sizing = info.channel_overrides(cs) if cs is not None and not pretrained else {}
-    model = _PRESETS[name](**{**sizing, **overrides})
     if pretrained:
-        _load_weights(model, info)
+        model = _load_pretrained(info, overrides)
+    else:
+        sizing = info.channel_overrides(cs) if cs is not None else {}
+        model = _PRESETS[name](**{**sizing, **overrides})
     if cs is not None:
         model.check_channels(cs)
     return model
 
 
-def _load_weights(model: HyperplexModel, info: PresetInfo) -> None:
-    from safetensors.torch import load_file
-
-    path = Path(str(info.weights))
+def _load_pretrained(info: PresetInfo, overrides: dict[str, Any]) -> HyperplexModel:
+    path = info.weights_path
+    if path is None:
+        shipped = ", ".join(list_models(pretrained=True)) or "none"
+        raise InvalidParameterError(
+            f"Model preset {info.name!r} has no pretrained weights "
+            f"(`list_models(pretrained=True)` lists those that do: {shipped}). "
+            "Use pretrained=False for random weights, or load_model(path) for a model you trained."
+        )
+    if overrides:
+        raise InvalidParameterError(
+            f"create_model({info.name!r}, pretrained=True) takes no constructor overrides "
+            f"({', '.join(sorted(overrides))}): the architecture is the one saved with the weights. "
+            "Use pretrained=False to build a changed architecture."
+        )
     if not path.is_file():
-        raise DataNotFoundError(f"Weights of model preset {info.name!r} not found at {path}.")
-    _read_metadata(path)
-    model.load_state_dict_checked(load_file(str(path)), source=str(path))
+        raise DataNotFoundError(f"Weights of model preset {info.name!r} not found at {path}; reinstall hyperplex.")
+    model = load_model(path)
+    model.preset = info.name
+    return model
 
 
 def _read_metadata(path: Path) -> dict[str, str]:

@@ -37,9 +37,9 @@ def test_every_builtin_preset_declares_its_input():
     assert "chadavit_test" in list_models("chadavit_*", input="microscopy")
 
 
-def test_no_builtin_weights_yet_and_pretrained_says_so():
-    assert [n for n in list_models(pretrained=True) if not n.startswith("_")] == []
-    with pytest.raises(InvalidParameterError, match=r"'chadavit_moyen_patch16' has no pretrained weights.*none ship"):
+def test_pretrained_without_weights_says_so():
+    assert "chadavit_moyen_patch16" not in list_models(pretrained=True)
+    with pytest.raises(InvalidParameterError, match=r"'chadavit_moyen_patch16' has no pretrained weights.*lists those"):
         create_model("chadavit_moyen_patch16", pretrained=True)
     assert not preset_info("channelvit_test").pretrained
     with pytest.raises(InvalidParameterError, match="Did you mean"):
@@ -57,6 +57,9 @@ def test_preset_with_weights_loads_them_and_is_listed_as_pretrained():
     reference.load_state_dict(_state(_WEIGHTS))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
     assert list_models("_presets_test_*", pretrained=True) == ["_presets_test_pretrained"]
+    assert model.preset == "_presets_test_pretrained"
+    with pytest.raises(InvalidParameterError, match="takes no constructor overrides.*depth"):
+        create_model("_presets_test_pretrained", pretrained=True, depth=3)
 
 
 def _state(path):
