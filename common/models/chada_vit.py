@@ -17,7 +17,9 @@ The encoder block reproduces the official post-norm layer exactly, including its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,10 +28,21 @@ from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
 from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, trunc_normal_init
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
+from hyperplex.common.models._official_pos import check_pos_embed_interp, official_patch_pos
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
 
-__all__ = ["ChAdaBlock", "ChAdaViT", "convert_chadavit_state_dict", "pad_channel_batch", "unstack_channels"]
+__all__ = [
+    "ChAdaBlock",
+    "ChAdaViT",
+    "chadavit_from_official",
+    "convert_chadavit_state_dict",
+    "pad_channel_batch",
+    "unstack_channels",
+]
+
+#: Slots the official forward pads every image to (``channel_aware_tokenization(..., max_channels=10)``).
+_OFFICIAL_SLOTS = 10
 
 
 class ChAdaBlock(nn.Module):
@@ -78,7 +91,14 @@ class ChAdaViT(ChannelTokenModel):
         drop_rate: Dropout on the embedded tokens.
         drop_path_rate: Largest per-layer dropout (linear from 0, as the official schedule).
         num_classes: Linear head on the CLS token (0: return the CLS embedding).
-        norm_eps: Epsilon of the final LayerNorm (block norms use 1e-5 as torch).
+        norm_eps: Epsilon of the final LayerNorm (block norms use 1e-5 as torch); 1e-6 as the official
+            ``chada_vit`` factory (the official class alone would default to torch's 1e-5).
+        pos_embed_interp: ``"exact"`` (default): a bicubic resize to the patch grid at other sizes;
+            ``"official"``: DINO's ``scale_factor`` resize as the official ``add_pos_encoding_per_channel``.
+        official_slots: Reproduce the official slot handling: its forward pads every image to 10 slots
+            and adds the slot embedding only when ``max_channels`` is 10, so a model with another
+            ``max_channels`` uses no channel embedding at all (and takes at most 10 channels).
+            :func:`chadavit_from_official` sets it; no effect with a ``channel_vocab``.
     """
 
     def __init__(
@@ -95,8 +115,12 @@ class ChAdaViT(ChannelTokenModel):
         drop_path_rate: float = 0.0,
         num_classes: int = 0,
         norm_eps: float = 1e-6,
+        pos_embed_interp: str = "exact",
+        official_slots: bool = False,
     ):
         super().__init__()
+        self.pos_embed_interp = check_pos_embed_interp(pos_embed_interp)
+        self.official_slots = official_slots
         self.channel_vocab = None if channel_vocab is None else make_vocab(channel_vocab, None)
         self.max_channels = max_channels if channel_vocab is None else len(self.channel_vocab)
         self.patch_size = patch_size
@@ -127,22 +151,37 @@ class ChAdaViT(ChannelTokenModel):
         self._embedding_rows(cs, torch.device("cpu"))
         return cs
 
-    def _embedding_rows(self, cs: ChannelSet, device: torch.device) -> torch.Tensor:
+    def _embedding_rows(self, cs: ChannelSet, device: torch.device) -> torch.Tensor | None:
+        """Rows of ``channel_token`` for these channels, or None where the official forward adds none."""
         if self.channel_vocab is not None:
             return channel_indices(self.channel_vocab, cs, device)
-        if len(cs) > self.max_channels:
+        slots = _OFFICIAL_SLOTS if self.official_slots else self.max_channels
+        if len(cs) > slots:
+            fix = "the official forward pads to 10 slots" if self.official_slots else "build the model with a larger"
             raise ChannelMismatchError(
-                f"ChAda-ViT has {self.max_channels} channel slots but got {len(cs)} channels; "
-                "build the model with a larger `max_channels`."
+                f"ChAda-ViT has {slots} channel slots but got {len(cs)} channels; "
+                + (f"{fix}." if self.official_slots else f"{fix} `max_channels`.")
             )
+        if self.official_slots and self.max_channels != _OFFICIAL_SLOTS:
+            return None
         return torch.arange(len(cs), device=device)
 
-    def embed(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Tokens (B, 1 + C * N, D): CLS, then channel-major patch tokens with slot and position embeddings."""
-        tokens = self.patch_embed(x)  # (B, C, N, D)
-        pos = self._pos_embed((x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size))
-        tokens = tokens + pos[:, None, 1:, :] + self.channel_token[rows][None, :, None, :]
-        cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
+    def _patch_pos(self, image_size: tuple[int, int]) -> torch.Tensor:
+        """Patch positional embeddings (1, N, D) of one channel at ``image_size`` pixels."""
+        grid = (image_size[0] // self.patch_size, image_size[1] // self.patch_size)
+        if self.pos_embed_interp == "exact":
+            return self._pos_embed(grid)[:, 1:]
+        return official_patch_pos(self.pos_embed, image_size, self.patch_size, grid[0] * grid[1])
+
+    def embed(self, x: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        """Tokens (B, 1 + C * N, D): CLS, then channel-major patch tokens with slot and position embeddings.
+
+        ``rows`` None: no slot embedding (the official forward with ``max_channels`` other than 10).
+        """
+        tokens = self.patch_embed(x) + self._patch_pos(tuple(x.shape[-2:]))[:, None]  # (B, C, N, D)
+        if rows is not None:
+            tokens = tokens + self.channel_token[rows][None, :, None, :]
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
         return self.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
 
     def tokenize(
@@ -222,6 +261,43 @@ def convert_chadavit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str
             value = value[0]
         out[key] = value.contiguous()
     return out
+
+
+def chadavit_from_official(state_dict: dict[str, torch.Tensor], **overrides: Any) -> ChAdaViT:
+    """A :class:`ChAdaViT` that computes what the official nicoboou/chadavit model does with these weights.
+
+    The architecture is read from the weights (width, depth, patch size, training size, slots,
+    feed-forward size, head); the rest is the official ``chada_vit`` factory's: 2 heads, final LayerNorm
+    eps 1e-6, with ``pos_embed_interp="official"`` and ``official_slots=True``. The weights are converted
+    with :func:`convert_chadavit_state_dict` and loaded strictly. The official input format
+    ``(sum C_i, 1, H, W)`` plus channel counts becomes a padded batch with :func:`unstack_channels`.
+
+    Args:
+        state_dict: Official weights (``ChAdaViT`` keys, optionally solo-learn prefixed).
+        **overrides: ChAdaViT arguments that win over the inferred ones (``num_heads`` of the checkpoint:
+            the factory uses 2, the official notebook 12).
+
+    Raises:
+        ModelCompatibilityError: If the weights do not fit the model built.
+    """
+    sd = convert_chadavit_state_dict(state_dict)
+    patch = sd["patch_embed.proj.weight"].shape[-1]
+    config: dict[str, Any] = dict(
+        max_channels=sd["channel_token"].shape[0],
+        img_size=math.isqrt(sd["pos_embed"].shape[1] - 1) * patch,
+        patch_size=patch,
+        embed_dim=sd["cls_token"].shape[-1],
+        depth=len({k.split(".")[1] for k in sd if k.startswith("blocks.")}),
+        num_heads=2,
+        ffn_dim=sd["blocks.0.mlp.fc1.weight"].shape[0],
+        num_classes=sd["head.weight"].shape[0] if "head.weight" in sd else 0,
+        norm_eps=1e-6,
+        pos_embed_interp="official",
+        official_slots=True,
+    )
+    model = ChAdaViT(**{**config, **overrides})
+    model.load_state_dict_checked(sd, strict=True, source="official ChAda-ViT state dict")
+    return model
 
 
 def _preset(defaults: dict, overrides: dict) -> ChAdaViT:

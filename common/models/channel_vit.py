@@ -10,17 +10,21 @@ through the channel vocabulary in the config (``channel_vocab``; anonymous ``c0.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.layers import Block, PatchEmbedPerChannel, trunc_normal_init
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
+from hyperplex.common.models._official_pos import check_pos_embed_interp, official_patch_pos
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models._vocab import channel_indices, make_vocab
 from hyperplex.common.models.hcs import HierarchicalChannelSampler
 
-__all__ = ["ChannelViT", "convert_channelvit_state_dict"]
+__all__ = ["ChannelViT", "channelvit_from_official", "convert_channelvit_state_dict"]
 
 
 def _grid(img_size: int | list[int]) -> tuple[int, int]:
@@ -46,6 +50,12 @@ class ChannelViT(ChannelTokenModel):
         num_classes: Size of the linear head on the CLS token (0: return the CLS embedding).
         hcs: Apply Hierarchical Channel Sampling in training mode.
         norm_eps: LayerNorm epsilon.
+        pos_embed_interp: ``"exact"`` (default): the stored positional embedding at the training size,
+            a bicubic resize to the patch grid elsewhere. ``"official"``: as the official
+            ``interpolate_pos_encoding``, which compares the token count of all channels with the stored
+            grid, so with more than one channel it always applies DINO's ``scale_factor`` resize (not an
+            identity, also at the training size); the released checkpoints were trained and evaluated
+            that way, and :func:`channelvit_from_official` sets it.
     """
 
     def __init__(
@@ -65,8 +75,10 @@ class ChannelViT(ChannelTokenModel):
         num_classes: int = 0,
         hcs: bool = True,
         norm_eps: float = 1e-6,
+        pos_embed_interp: str = "exact",
     ):
         super().__init__()
+        self.pos_embed_interp = check_pos_embed_interp(pos_embed_interp)
         self.channel_vocab = make_vocab(channel_vocab, None if channel_vocab is not None else in_chans)
         self.patch_size = patch_size
         self.grid = (_grid(img_size)[0] // patch_size, _grid(img_size)[1] // patch_size)
@@ -111,13 +123,26 @@ class ChannelViT(ChannelTokenModel):
         keep = keep.to(x.device)
         return x[:, keep], idx[keep], None if channel_mask is None else channel_mask[:, keep]
 
+    def sequence_pos(self, image_size: tuple[int, int], num_channels: int) -> torch.Tensor:
+        """Positional embeddings (1, 1 + C * N, D) of the token sequence of ``num_channels`` channels.
+
+        ``pos_embed_interp="official"`` reproduces the official code, including its use of the stored
+        embedding along the whole sequence when ``C * N`` equals the stored patch count.
+        """
+        c, grid = num_channels, (image_size[0] // self.patch_size, image_size[1] // self.patch_size)
+        if self.pos_embed_interp == "exact":
+            pos = self._pos_embed(grid)
+            return torch.cat([pos[:, :1], pos[:, 1:].repeat(1, c, 1)], dim=1)
+        patches = official_patch_pos(self.pos_embed, image_size, self.patch_size, c * grid[0] * grid[1])
+        patches = patches if patches.shape[1] == c * grid[0] * grid[1] else patches.repeat(1, c, 1)
+        return torch.cat([self.pos_embed[:, :1], patches], dim=1)
+
     def embed(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Tokens (B, 1 + C * N, D) of ``x`` (B, C, H, W) with embedding rows ``idx`` (C,)."""
         tokens = self.patch_embed(x)  # (B, C, N, D)
-        pos = self._pos_embed((x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size))
-        tokens = tokens + self.channel_embed(idx)[None, :, None, :] + pos[:, None, 1:, :]
-        cls = (self.cls_token + pos[:, :1]).expand(x.shape[0], -1, -1)
-        return self.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
+        tokens = tokens + self.channel_embed(idx)[None, :, None, :]
+        seq = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens.flatten(1, 2)], dim=1)
+        return self.pos_drop(seq + self.sequence_pos(tuple(x.shape[-2:]), x.shape[1]))
 
     def tokenize(
         self, x: torch.Tensor, channels: ChannelSet, channel_mask: torch.Tensor | None
@@ -155,6 +180,44 @@ def convert_channelvit_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[s
             key, value = "channel_embed.weight", value[0, :, :, 0, 0].t()
         out[key] = value.contiguous()
     return out
+
+
+def channelvit_from_official(state_dict: dict[str, torch.Tensor], **overrides: Any) -> ChannelViT:
+    """A :class:`ChannelViT` that computes what the official insitro/ChannelViT model does with these weights.
+
+    The architecture is read from the weights (width, depth, patch size, training size, channel count,
+    MLP ratio, qkv bias, head); the rest is the official factories' (LayerNorm eps 1e-6, one head per
+    64 channels of width: 3 / 6 / 12 for tiny / small / base) with ``pos_embed_interp="official"``.
+    The weights are converted with :func:`convert_channelvit_state_dict` and loaded strictly.
+
+    Args:
+        state_dict: Official weights (``hcs_channel_vit.py`` or ``channel_vit.py`` layout).
+        **overrides: ChannelViT arguments that win over the inferred ones (``num_heads``, ``channel_vocab``
+            listing the channels in the official order, ``hcs``, ...).
+
+    Raises:
+        ModelCompatibilityError: If the weights do not fit the model built.
+    """
+    sd = convert_channelvit_state_dict(state_dict)
+    dim, patch = sd["cls_token"].shape[-1], sd["patch_embed.proj.weight"].shape[-1]
+    config: dict[str, Any] = dict(
+        in_chans=sd["channel_embed.weight"].shape[0],
+        img_size=math.isqrt(sd["pos_embed"].shape[1] - 1) * patch,
+        patch_size=patch,
+        embed_dim=dim,
+        depth=len({k.split(".")[1] for k in sd if k.startswith("blocks.")}),
+        num_heads=max(dim // 64, 1),
+        mlp_ratio=sd["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        qkv_bias="blocks.0.attn.qkv.bias" in sd,
+        num_classes=sd["head.weight"].shape[0] if "head.weight" in sd else 0,
+        norm_eps=1e-6,
+        pos_embed_interp="official",
+    )
+    if "channel_vocab" in overrides:
+        config["in_chans"] = None
+    model = ChannelViT(**{**config, **overrides})
+    model.load_state_dict_checked(sd, strict=True, source="official ChannelViT state dict")
+    return model
 
 
 def _strip_prefix(key: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,7 +31,13 @@ from hyperplex.common.layers import (
 from hyperplex.common.models._base import HyperplexModel, PatchFeatures
 from hyperplex.common.models._registry import register_model
 
-__all__ = ["LESSViT", "SpectralPatchEmbed", "convert_lessvit_state_dict"]
+__all__ = [
+    "LESSViT",
+    "SpectralPatchEmbed",
+    "convert_lessvit_state_dict",
+    "lessvit_from_official",
+    "official_pos_chan_embed",
+]
 
 
 class SpectralPatchEmbed(nn.Module):
@@ -82,6 +89,10 @@ class LESSViT(PatchFeatures, HyperplexModel):
         radar_min_nm: Pseudo-wavelength threshold of SAR channels (S1 uses 5500 / 5700 nm).
         num_classes: Linear head size on the global CLS (0: return the CLS embedding).
         norm_eps: LayerNorm epsilon.
+        embed_dtype: Precision of the fixed sin-cos positional-channel embedding: ``"float64"`` (default,
+            rounded to float32 once) or ``"float32"``, built step by step in float32 numpy as the official
+            ``pos_chan_embed.py`` (differs by up to ~1e-4 at SAR pseudo-wavelengths); set by
+            :func:`lessvit_from_official`.
     """
 
     def __init__(
@@ -105,8 +116,12 @@ class LESSViT(PatchFeatures, HyperplexModel):
         radar_min_nm: float = 5000.0,
         num_classes: int = 0,
         norm_eps: float = 1e-6,
+        embed_dtype: str = "float64",
     ):
         super().__init__()
+        if embed_dtype not in ("float64", "float32"):
+            raise ValueError(f"`embed_dtype` must be 'float64' or 'float32'; got {embed_dtype!r}.")
+        self.embed_dtype = embed_dtype
         self.patch_size, self.embed_dim, self.gsd = patch_size, embed_dim, gsd
         self.use_perception_field_mask, self.attention_radius = use_perception_field_mask, attention_radius
         self.radar_min_nm = radar_min_nm
@@ -188,6 +203,8 @@ class LESSViT(PatchFeatures, HyperplexModel):
 
     def pos_chan_embed(self, wavelengths: torch.Tensor, grid: tuple[int, int], gsd: float) -> torch.Tensor:
         """Fixed positional-channel embedding (C + 1, N + 1, D) for these wavelengths and GSD."""
+        if self.embed_dtype == "float32":
+            return official_pos_chan_embed(wavelengths, grid, self.embed_dim, gsd)
         return positional_channel_embed(wavelengths, grid, self.embed_dim, gsd=gsd)
 
     def spatial_mask(self, grid: tuple[int, int], gsd: float, device: torch.device) -> torch.Tensor | None:
@@ -260,6 +277,61 @@ class LESSViT(PatchFeatures, HyperplexModel):
         grid = check_patchable(x, self.patch_size)
         row = self.forward_features(x, channels, channel_mask, **options)[:, 0, 1:]  # (B, N, D)
         return row.transpose(1, 2).reshape(x.shape[0], -1, *grid)
+
+
+def _sincos_float32(dim: int, positions: np.ndarray) -> np.ndarray:
+    """The official ``get_1d_sincos_pos_embed_from_grid``, in float32 numpy: (M,) -> (M, dim)."""
+    omega = np.arange(dim // 2, dtype=np.float32)
+    omega /= dim / 2.0
+    omega = 1.0 / 10000**omega
+    angles = np.einsum("m,d->md", positions.reshape(-1), omega)
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+
+def official_pos_chan_embed(wavelengths: torch.Tensor, grid: tuple[int, int], dim: int, gsd: float) -> torch.Tensor:
+    """Positional-channel embedding (C + 1, N + 1, dim) as the official code builds it, in float32 numpy.
+
+    ``(channel + position) / 2`` with zero CLS row and column; positions are ``index * gsd`` with the
+    column coordinate in the first half of the width (``get_2d_sincos_pos_embed``). Any grid shape
+    (the official code takes square grids only).
+    """
+    chan = _sincos_float32(dim, wavelengths.detach().cpu().numpy().astype(np.float32))
+    coords = np.meshgrid(np.arange(grid[1], dtype=np.float32), np.arange(grid[0], dtype=np.float32))
+    coords = np.stack(coords, axis=0) * gsd
+    pos = np.concatenate([_sincos_float32(dim // 2, coords[0]), _sincos_float32(dim // 2, coords[1])], axis=1)
+    chan_t = torch.cat([torch.zeros(1, dim), torch.from_numpy(chan).float()])
+    pos_t = torch.cat([torch.zeros(1, dim), torch.from_numpy(pos).float()])
+    return (chan_t[:, None, :] + pos_t[None, :, :]) / 2
+
+
+def lessvit_from_official(state_dict: dict[str, torch.Tensor], **overrides: Any) -> LESSViT:
+    """A :class:`LESSViT` that computes what the official GeospatialFM encoder does with these weights.
+
+    Read from the weights: width, depth, patch size, MLP ratio, LayerScale, radar embedding. Not in
+    the weights, so taken from ``overrides`` or the paper's launch script: ``num_heads`` (width / 64),
+    ``channel_embed_dims_per_head`` (2), ``rank`` (8), ``use_perception_field_mask`` (True),
+    ``attention_radius`` (640 m). Sets ``embed_dtype="float32"`` (the official float32 numpy embedding).
+    Converted with :func:`convert_lessvit_state_dict` and loaded strictly.
+
+    Raises:
+        ModelCompatibilityError: If the weights do not fit the model built (e.g. another ``rank``).
+    """
+    radar = any(k.startswith("radar_patch_embed.") for k in state_dict)
+    sd = convert_lessvit_state_dict(state_dict, radar=radar)
+    dim = sd["cls_token"].shape[-1]
+    config: dict[str, Any] = dict(
+        patch_size=sd["optical_patch_embed.proj1.weight"].shape[-1],
+        embed_dim=dim,
+        depth=len({k.split(".")[1] for k in sd if k.startswith("blocks.")}),
+        num_heads=max(dim // 64, 1),
+        mlp_ratio=sd["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        init_values=1.0 if "blocks.0.ls1.gamma" in sd else None,
+        radar=radar,
+        embed_dtype="float32",
+    )
+    model = LESSViT(**{**config, **overrides})
+    model.load_state_dict_checked(sd, strict=True, source="official LESS ViT state dict")
+    return model
 
 
 def convert_lessvit_state_dict(state_dict: dict[str, torch.Tensor], *, radar: bool = True) -> dict[str, torch.Tensor]:
