@@ -69,7 +69,7 @@ def make_stores(out: Path, size: int, train_seeds: list[int], test_seed: int) ->
     train_y = np.concatenate([[classes.index(n) for n in p[1]] for p in parts])
     channels = parts[0][3]
     a = write_tiles(out / "train.zarr", train_x, channels, label=train_y, label_classes=classes)
-    b = write_tiles(out / "test.zarr", test[0], channels, label=[classes.index(n) for n in test[1]],
+    b = write_tiles(out / "test.zarr", test[0], channels, label=np.array([classes.index(n) for n in test[1]]),
                     label_classes=classes)  # fmt: skip
     return a, b
 

@@ -12,7 +12,7 @@ import torch
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, ModelCompatibilityError
-from hyperplex.common.models import create_model
+from hyperplex.common.models import create_model, preset_info
 from hyperplex.common.train.heads import TaskModel, make_head
 from hyperplex.common.train.store import TileStore
 
@@ -36,17 +36,18 @@ def task_outputs(task: str, store: TileStore) -> int:
 def fit_model_args(name: str, store: TileStore, user_args: dict[str, Any], hcs: bool | None = None) -> dict[str, Any]:
     """Overrides that make preset ``name`` accept the store's channels and tile size.
 
-    Sets ``img_size`` to the (square) tile side, and, only where the preset rejects the channels,
-    ``channel_vocab`` (the channel names), ``in_chans`` or ``max_channels`` (the channel count), and
-    ``input_mean`` / ``input_std`` (the store's statistics) when their length no longer fits.
-    ``hcs`` (when not None) switches a model's own channel sampling (ChannelViT's ``hcs``). User arguments
-    always win.
+    Sets ``img_size`` to the (square) tile side and, only where the preset rejects the channels, the
+    registry's sizing of the preset (``preset_info(name).channel_overrides``, the same code path as
+    ``create_model(name, channels=...)``: ``channel_vocab``, ``in_chans`` or ``max_channels``). A preset
+    without a sizing tag (MIPHEI) gets ``in_chans`` and, when their length no longer fits, ``input_mean`` /
+    ``input_std`` from the store's statistics. ``hcs`` (when not None) switches a model's own channel
+    sampling (ChannelViT's ``hcs``). User arguments always win.
 
     Raises:
         ChannelMismatchError: If no such override makes the model accept the channels (e.g. LESS ViT
             on channels without wavelengths).
     """
-    c, h, w = store.tile_shape
+    _, h, w = store.tile_shape
     base = create_model(name, **user_args).config
     args: dict[str, Any] = {"img_size": h} if "img_size" in base and h == w and base["img_size"] != h else {}
     args |= {"hcs": hcs} if hcs is not None and "hcs" in base else {}
@@ -55,16 +56,25 @@ def fit_model_args(name: str, store: TileStore, user_args: dict[str, Any], hcs: 
         model.check_channels(store.channels)
         return args
     except ChannelMismatchError as err:
-        fixes = {"channel_vocab": list(store.channels.names), "in_chans": c, "max_channels": c}
-        if "input_mean" in base and len(base["input_mean"]) != c:  # the model's own normalize() = the store's
-            fixes |= {"input_mean": store.attrs["image_mean"], "input_std": store.attrs["image_std"]}
-        args |= {k: v for k, v in fixes.items() if k in base and k not in user_args}
+        args |= {k: v for k, v in _channel_fixes(name, store, base).items() if k not in user_args}
         model = create_model(name, **{**args, **user_args})
         try:
             model.check_channels(store.channels)
         except ChannelMismatchError:
             raise err from None
     return args
+
+
+def _channel_fixes(name: str, store: TileStore, base: dict[str, Any]) -> dict[str, Any]:
+    """Constructor overrides that size preset ``name`` to the store's channels."""
+    fixes = preset_info(name).channel_overrides(ChannelSet.coerce(store.channels))
+    if fixes or "in_chans" not in base:
+        return fixes
+    c = store.tile_shape[0]
+    fixes = {"in_chans": c}
+    if "input_mean" in base and len(base["input_mean"]) != c:  # the model's own normalize() = the store's
+        fixes |= {"input_mean": store.attrs["image_mean"], "input_std": store.attrs["image_std"]}
+    return fixes
 
 
 @torch.no_grad()
