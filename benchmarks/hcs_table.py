@@ -13,10 +13,13 @@ tissue are different seeds. Three models are trained with the shared trainer
 
 Each model is evaluated on the test crops with every channel, then with ``k`` channels kept for
 ``k = 6, 4, 2, 1`` (``--subsets`` random channel subsets per ``k``, the same subsets for every model;
-ChannelViT gets only the kept channels). Prints the table as Markdown and writes ``table.json``.
+ChannelViT gets only the kept channels). Prints the table as Markdown and writes ``table.json``;
+finished runs and evaluations in ``--out`` are reused, so the three trainings can run as three processes:
 
-    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/hcs_table.py --out /tmp/hcs --steps 1500
-    python benchmarks/hcs_table.py --out /tmp/hcs --steps 20 --eval-cells 200   # smoke run
+    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/hcs_table.py --out /tmp/hcs            # all of it
+    python benchmarks/hcs_table.py --out /tmp/hcs --models fixed --train-only             # one run
+    python benchmarks/hcs_table.py --out /tmp/hcs --eval-only                             # the table
+    python benchmarks/hcs_table.py --out /tmp/smoke --size 384 --steps 10 --eval-cells 100 --subsets 2
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ def cell_crops(size: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str],
 
 
 def make_stores(out: Path, size: int, train_seeds: list[int], test_seed: int) -> tuple[Path, Path]:
-    """Write the train and test tile stores (the same class list, test standardised with train statistics)."""
+    """Write the train and test tile stores (the same class list); kept when both exist already."""
+    if (out / "train.zarr").is_dir() and (out / "test.zarr").is_dir():
+        return out / "train.zarr", out / "test.zarr"
     parts = [cell_crops(size, s) for s in train_seeds]
     test = cell_crops(size, test_seed)
     classes = sorted({name for p in [*parts, test] for name in p[1]})
@@ -74,10 +79,13 @@ def make_stores(out: Path, size: int, train_seeds: list[int], test_seed: int) ->
     return a, b
 
 
-def train_models(out: Path, data: Path, steps: int, batch: int, seed: int) -> dict[str, float]:
-    """Train every model of :data:`MODELS`; return the wall seconds of each run."""
+def train_models(out: Path, data: Path, steps: int, batch: int, seed: int, names: list[str]) -> dict[str, float]:
+    """Train the models ``names`` of :data:`MODELS` (a finished run folder is kept); wall seconds of each run."""
     seconds = {}
-    for name, (preset, args, hcs) in MODELS.items():
+    for name in names:
+        preset, args, hcs = MODELS[name]
+        if (out / name / "model.safetensors").is_file():
+            continue
         start = time.perf_counter()
         train(model=preset, data=str(data), task="classify", out=str(out / name), model_args=args, hcs=hcs,
               max_steps=steps, batch_size=batch, lr=1e-3, warmup_steps=steps // 20, seed=seed, device="cpu",
@@ -121,15 +129,20 @@ def subsets(c: int, k: int, count: int, seed: int = 0) -> list[tuple[int, ...]]:
     return sorted(out)
 
 
-def evaluate(out: Path, x: torch.Tensor, y: torch.Tensor, names: list[str], count: int) -> dict:
-    """Mean and spread of the accuracy per model and number of kept channels."""
+def evaluate(out: Path, x: torch.Tensor, y: torch.Tensor, names: list[str], models: list[str], count: int) -> dict:
+    """Mean and spread of the accuracy per model and number of kept channels (cached in ``<run>/hcs_eval.json``)."""
     table: dict = {}
-    for name in MODELS:
+    for name in models:
+        cache = out / name / "hcs_eval.json"
+        if cache.is_file():
+            table[name] = {int(k): v for k, v in json.loads(cache.read_text()).items()}
+            continue
         model = load_task_model(out / name).eval()
         table[name] = {}
         for k in KEEP:
             accs = [accuracy(name, model, x, y, names, s) for s in subsets(len(names), k, count)]
             table[name][k] = {"mean": float(np.mean(accs)), "min": float(np.min(accs)), "max": float(np.max(accs))}
+        cache.write_text(json.dumps(table[name]))
         print(name, {k: round(v["mean"], 3) for k, v in table[name].items()}, flush=True)
     return table
 
@@ -146,22 +159,32 @@ def markdown(table: dict, chance: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--size", type=int, default=1024, help="tissue side in pixels")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--size", type=int, default=768, help="tissue side in pixels")
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--subsets", type=int, default=8)
-    parser.add_argument("--eval-cells", type=int, default=1000)
+    parser.add_argument("--subsets", type=int, default=5)
+    parser.add_argument("--eval-cells", type=int, default=500)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                        help="train only these (e.g. one per process); the table needs all three runs")  # fmt: skip
+    parser.add_argument("--train-only", action="store_true", help="stop after training")
+    parser.add_argument("--eval-only", action="store_true", help="only evaluate (and tabulate) finished runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     train_store, test_store = make_stores(args.out, args.size, [1, 2], 3)
-    seconds = train_models(args.out, train_store, args.steps, args.batch, args.seed)
+    seconds = {}
+    if not args.eval_only:
+        seconds = train_models(args.out, train_store, args.steps, args.batch, args.seed, args.models)
+    if args.train_only:
+        return
     x, y = test_tensors(test_store, args.eval_cells, train_store)
     names = list(TileDataset(test_store).channels.names)
-    table = evaluate(args.out, x, y, names, args.subsets)
+    table = evaluate(args.out, x, y, names, args.models, args.subsets)
     chance = float(np.bincount(y.numpy()).max() / len(y))
-    record = {"table": table, "chance": chance, "seconds": seconds, "args": {k: str(v) for k, v in vars(args).items()}}
+    per_step = {n: json.loads((args.out / n / "summary.json").read_text())["seconds_per_step"] for n in args.models}
+    record = {"table": table, "chance": chance, "train_seconds": seconds, "seconds_per_step": per_step}
+    record["args"] = {k: str(v) for k, v in vars(args).items()}
     (args.out / "table.json").write_text(json.dumps(record, indent=1))
     print(markdown(table, chance))
 
