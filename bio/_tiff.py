@@ -8,6 +8,7 @@ from typing import Any
 import dask.array as da
 
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.filechecks import check_tiff_extent
 
 __all__ = ["TiffLevel", "open_tiff", "series_levels"]
 
@@ -24,9 +25,27 @@ def open_tiff(path: Path) -> Any:
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file.")
     try:
-        return tifffile.TiffFile(path)
+        tif = tifffile.TiffFile(path)
     except (tifffile.TiffFileError, ValueError, OSError) as err:
         raise FileFormatError(f"{path}: not a readable TIFF file ({err}).") from err
+    try:
+        check_tiff_extent(tif, path)
+        _check_ome_xml(tif, path)
+    except BaseException:
+        tif.close()
+        raise
+    return tif
+
+
+def _check_ome_xml(tif: Any, path: Path) -> None:
+    """Refuse a TIFF whose first ImageDescription starts OME-XML but does not end it (a cut-off header)."""
+    description = tif.pages[0].description if len(tif.pages) else ""
+    head = description.lstrip()[:512]
+    if ("<OME" in head or head.startswith("<?xml")) and "OME" in head and not description.rstrip().endswith("OME>"):
+        raise FileFormatError(
+            f"{path}: its OME-XML header is cut off ({len(description)} characters, no closing </OME>); "
+            "the channel metadata cannot be trusted. Re-export the file."
+        )
 
 
 class TiffLevel:

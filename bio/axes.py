@@ -43,8 +43,14 @@ def _channel_axes(axes: str, strict: bool, source: str, shape: tuple[int, ...]) 
     sizes = ", ".join(f"{a}={shape[axes.index(a)]}" for a in extra)
     raise FileFormatError(
         f"{source}: has axes {axes!r} ({sizes}); hyperplex reads 2-D multichannel images. "
-        "Pick one plane with select={'Z': k, 'T': t} (any axis but the channel one)."
+        f"Pick one plane with select={_select_hint(extra)} (any axis but the channel one)."
     )
+
+
+def _select_hint(extra: str) -> str:
+    """``{'Q': 0}``: the file's own non-channel axes (a channel letter kept when the file has one)."""
+    chan = next((a for a in ("C", "S", *_CHANNEL_LETTERS) if a in extra), "")
+    return "{" + ", ".join(f"'{a}': 0" for a in extra if a != chan) + "}"
 
 
 def to_cyx(

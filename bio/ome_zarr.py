@@ -45,18 +45,38 @@ def read_ome_zarr(
     group = _open_group(path)
     attrs, version = unwrap_ome(group.attrs.asdict())
     if "multiscales" not in attrs and "bioformats2raw.layout" in attrs:
-        group = group[str(image)]
+        group = _member(group, str(image), path, "image (bioformats2raw layout)")
         attrs, version = unwrap_ome(group.attrs.asdict())
     if not attrs.get("multiscales"):
         raise FileFormatError(f"{path}: a zarr group without OME-NGFF 'multiscales' metadata; not an OME-Zarr image.")
     entry = attrs["multiscales"][0]
     version = version or entry.get("version")
-    arrays = [group[d["path"]] for d in entry["datasets"]]
+    arrays = [_member(group, str(path_of), path, "level array") for path_of in _dataset_paths(entry, path)]
     axes, units = axes_letters(entry, arrays[0].ndim, str(path))
     levels = [to_cyx(da.from_zarr(a), axes, source=str(path), select=select)[0] for a in arrays]
     channels = _channels(attrs.get("omero"), levels[0].shape[0])
     meta = {"ngff_version": version, "zarr_format": group.metadata.zarr_format, "axes": axes}
     return MultiscaleImage(levels, channels, _pixel_size(entry, axes, units, path), path, "ome-zarr", meta)
+
+
+def _dataset_paths(entry: Any, path: Path) -> list[str]:
+    """The ``path`` of every dataset (level) a multiscales entry lists."""
+    datasets = entry.get("datasets") if isinstance(entry, Mapping) else None
+    if not datasets or not all(isinstance(d, Mapping) and "path" in d for d in datasets):
+        raise FileFormatError(
+            f"{path}: multiscales lists no datasets with a 'path'; not a valid OME-Zarr."
+        )
+    return [str(d["path"]) for d in datasets]
+
+
+def _member(group: Any, key: str, path: Path, what: str) -> Any:
+    """``group[key]``, with a FileFormatError naming the store when the metadata names a missing member."""
+    try:
+        return group[key]
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        raise FileFormatError(
+            f"{path}: the metadata names {what} {key!r}, which is missing from the store; the store is incomplete."
+        ) from err
 
 
 def _open_group(path: Path) -> Any:

@@ -115,6 +115,8 @@ detection_options = _compose(
     _field(MaskConfig, "l2a_mask", "--l2a-mask", type=click.Path(dir_okay=False, exists=True),
            help="EMIT L2A MASK granule."),
     _field(MaskConfig, "saturation_threshold", "--saturation-threshold", type=float),
+    _field(MaskConfig, "flare_threshold", "--flare-threshold", type=float,
+           help="Radiance at 2389 nm above which a pixel is a gas flare."),
     _field(MaskConfig, "dark_fraction", "--dark-fraction", type=float,
            help="Mask pixels darker than this fraction of the scene median (water)."),
     _field(DelineationConfig, "sigma", "--sigma", type=float, help="Smoothing before thresholding, px."),

@@ -116,7 +116,7 @@ EMIT = ["synth", "emit", "--out", "{tmp}/s", "--lines", "16", "--samples", "16"]
 DETECT = ["methane", "detect", "x.nc", "--out", "{tmp}/o"]
 #: Values inside each option's range that the command still cannot honour: (arguments, named in the error).
 OTHER_CASES = {
-    "fill columns >= samples": ([*EMIT, "--fill-columns", "16"], "fill_columns"),
+    "fill columns >= samples": ([*EMIT, "--fill-columns", "16"], "--fill-columns"),
     "strength min > max": ([*EMIT, "--strength", "3000", "1000"], "plume_strength"),
     "plumes too large for the scene": ([*EMIT, "--plumes", "1"], "plume_size"),
     "more saturated spots than pixels": ([*EMIT, "--plumes", "0", "--saturated", "300"], "saturated"),
@@ -124,7 +124,7 @@ OTHER_CASES = {
     "empty stem": ([*EMIT, "--stem", ""], "--stem"),
     "stem ..": ([*EMIT, "--stem", ".."], "--stem"),
     "not a number": ([*EMIT, "--plumes", "x"], "--plumes"),
-    "window reversed": ([*DETECT, "--window", "2400", "2100"], "window"),
+    "window reversed": ([*DETECT, "--window", "2400", "2100"], "--window"),
     "window negative": ([*DETECT, "--window", "-5", "2100"], "window"),
     "missing L2A mask": ([*DETECT, "--l2a-mask", "{tmp}/nope.nc"], "--l2a-mask"),
     "scheduler without port": ([*DETECT, "--scheduler", "bogus"], "bogus"),

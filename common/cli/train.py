@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from hyperplex.common.cli.errors import click_errors
+
 __all__ = ["train"]
 
 
@@ -38,24 +40,24 @@ _OPTIONS = [
     click.option("--out", "-o", help="Run folder (default run/)."),
     click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                  help="YAML or JSON file of options; command-line options win."),
-    click.option("--epochs", type=int, help="Passes over the tiles."),
-    click.option("--max-steps", type=int, help="Total optimiser steps (instead of epochs)."),
-    click.option("--stop-after", type=int, help="Stop with a checkpoint after N steps of this invocation."),
-    click.option("--batch-size", "-b", type=int, help="Tiles per step and process."),
-    click.option("--lr", type=float, help="Peak learning rate."),
-    click.option("--min-lr", type=float, help="Final learning rate (cosine)."),
-    click.option("--weight-decay", type=float, help="AdamW weight decay."),
-    click.option("--warmup-steps", type=int, help="Linear warm-up steps."),
-    click.option("--grad-clip", type=float, help="Gradient-norm clip (0: off)."),
+    click.option("--epochs", type=click.IntRange(min=1), help="Passes over the tiles."),
+    click.option("--max-steps", type=click.IntRange(min=1), help="Total optimiser steps (instead of epochs)."),
+    click.option("--stop-after", type=click.IntRange(min=1), help="Stop (checkpointed) after N steps of this run."),
+    click.option("--batch-size", "-b", type=click.IntRange(min=1), help="Tiles per step and process."),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Peak learning rate."),
+    click.option("--min-lr", type=click.FloatRange(min=0), help="Final learning rate (cosine)."),
+    click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay."),
+    click.option("--warmup-steps", type=click.IntRange(min=0), help="Linear warm-up steps."),
+    click.option("--grad-clip", type=click.FloatRange(min=0), help="Gradient-norm clip (0: off)."),
     click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
                  help="Autocast (auto: bf16/fp16 on a GPU, fp32 on CPU)."),
     click.option("--device", help="auto, cpu, cuda or cuda:N."),
-    click.option("--seed", type=int, help="Seed (same seed, same weights)."),
+    click.option("--seed", type=click.IntRange(min=0), help="Seed (same seed, same weights)."),
     click.option("--hcs/--no-hcs", default=None, help="Hierarchical channel sampling per batch."),
-    click.option("--val-fraction", type=float, help="Fraction of tiles held out for validation."),
-    click.option("--num-workers", type=int, help="DataLoader workers."),
-    click.option("--log-every", type=int, help="Steps between metric rows."),
-    click.option("--checkpoint-every", type=int, help="Steps between checkpoints (0: per epoch)."),
+    click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), help="Validation fraction of tiles."),
+    click.option("--num-workers", type=click.IntRange(0, 64), help="DataLoader workers."),
+    click.option("--log-every", type=click.IntRange(min=1), help="Steps between metric rows."),
+    click.option("--checkpoint-every", type=click.IntRange(min=0), help="Steps between checkpoints (0: per epoch)."),
     click.option("--resume", is_flag=True, default=None, help="Continue from OUT/checkpoint."),
     click.option("--init", help="Start from these safetensors weights (e.g. a pretrained encoder)."),
     click.option("--tensorboard/--no-tensorboard", default=None, help="TensorBoard events (default: if installed)."),
@@ -82,16 +84,13 @@ def train(config_file: Path | None, model_args: tuple[str, ...], dino: tuple[str
       hyperplex train --config run.yaml --max-steps 1000 --resume
       torchrun --nproc_per_node 2 -m hyperplex.common.train -m lessvit_hypermae_test -d s.zarr -t mae
     """  # noqa: D301  (click's \b marker, not an escape)
-    from hyperplex.common.errors import HyperplexError
     from hyperplex.common.train import load_config
     from hyperplex.common.train import train as run_training
 
-    try:
+    with click_errors():
         extra = {"model_args": _pairs(model_args, "--set") or None, "dino": _pairs(dino, "--dino") or None}
         cfg = load_config(config_file, **options, **extra)
         result = run_training(cfg)
-    except HyperplexError as err:
-        raise click.ClickException(str(err)) from err
     if len(set(result.digests)) > 1:
         raise click.ClickException(f"Processes ended with different weights (DDP out of sync): {result.digests}.")
     shown = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())

@@ -9,8 +9,11 @@ relies on that.
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import os
+import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -28,6 +31,25 @@ __all__ = ["FORMAT_NAME", "HyperplexModel", "PatchFeatures", "model_class", "mod
 FORMAT_NAME = "hyperplex-model"
 
 _CLASSES: dict[str, type[HyperplexModel]] = {}
+
+
+def finite_input(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``method(self, x, ...)`` so that NaN/inf in ``x`` are replaced by 0 with a warning.
+
+    One non-finite pixel would otherwise spread through attention and normalisation to the whole output.
+    """
+
+    @functools.wraps(method)
+    def wrapped(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            message = f"{type(self).__name__}: {bad} non-finite input value(s) (NaN or inf) replaced by 0"
+            warnings.warn(f"{message}; outputs near them are unreliable. Mask or fill them first.", stacklevel=2)
+            x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return method(self, x, *args, **kwargs)
+
+    wrapped._finite_guard = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 def _class_key(cls: type) -> str:
@@ -83,6 +105,9 @@ class HyperplexModel(nn.Module, metaclass=abc.ABCMeta):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = capture_config(cls, cls.__dict__["__init__"])  # type: ignore[method-assign]
+        for name in ("forward", "feature_map"):
+            if name in cls.__dict__ and not getattr(cls.__dict__[name], "_finite_guard", False):
+                setattr(cls, name, finite_input(cls.__dict__[name]))
         _CLASSES[_class_key(cls)] = cls
 
     def __init__(self) -> None:
@@ -92,6 +117,7 @@ class HyperplexModel(nn.Module, metaclass=abc.ABCMeta):
         self.trained_channels: ChannelSet | None = None
 
     # ------------------------------------------------------------------ contract
+    @finite_input
     def forward(self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any):
         """The family's output: ``forward_head(forward_features(x, channels, channel_mask, **options))``."""
         return self.forward_head(self.forward_features(x, channels, channel_mask, **options))

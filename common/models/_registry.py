@@ -224,7 +224,7 @@ def create_model(
         model = _load_pretrained(info, overrides)
     else:
         sizing = info.channel_overrides(cs) if cs is not None else {}
-        model = _PRESETS[name](**{**sizing, **overrides})
+        model = _construct(_PRESETS[name], {**sizing, **overrides}, f"create_model({name!r})", InvalidParameterError)
     if cs is not None:
         model.check_channels(cs)
     return model
@@ -252,17 +252,73 @@ def _load_pretrained(info: PresetInfo, overrides: dict[str, Any]) -> HyperplexMo
     return model
 
 
-def _read_metadata(path: Path) -> dict[str, str]:
+def _construct(build: Callable[..., HyperplexModel], kwargs: dict[str, Any], what: str,
+               error: type[Exception]) -> HyperplexModel:  # fmt: skip
+    """``build(**kwargs)``, a constructor's TypeError/ValueError/RuntimeError reported as ``error`` naming ``what``."""
+    negative = [k for k, v in kwargs.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0]
+    if negative:
+        raise error(f"{what}: {', '.join(f'{k}={kwargs[k]!r}' for k in negative)}: sizes and rates cannot be negative.")
+    try:
+        return build(**kwargs)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:
+        if isinstance(err, error):
+            raise
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())[:300]
+        raise error(f"{what}: the arguments ({given}) do not build the model: {type(err).__name__}: {err}") from err
+
+
+def _read_metadata(path: Path) -> tuple[dict[str, str], int]:
+    """The hyperplex metadata of a model file and how many values its tensors hold (header only, nothing loaded)."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
+            stored = sum(_numel(handle.get_slice(k).get_shape()) for k in handle.keys())
     except Exception as err:  # safetensors raises its own error types
         raise FileFormatError(f"{path}: not a readable safetensors file ({err}).") from err
     if meta.get("format") != FORMAT_NAME:
         raise FileFormatError(f"{path}: safetensors file without hyperplex model metadata; was it written by save()?")
-    return meta
+    missing = [k for k in ("class", "config") if k not in meta]
+    if missing:
+        raise FileFormatError(f"{path}: the model metadata lacks {missing}; the file was not written by save().")
+    return meta, stored
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for n in shape:
+        count *= int(n)
+    return count
+
+
+def _json_field(meta: dict[str, str], key: str, path: Path, default: str = "null") -> Any:
+    try:
+        return json.loads(meta.get(key, default))
+    except ValueError as err:
+        raise FileFormatError(f"{path}: the model metadata field {key!r} is not JSON ({err}).") from err
+
+
+def _check_size(cls: type[HyperplexModel], config: dict[str, Any], stored: int, path: Path) -> None:
+    """Build the architecture on the meta device (no memory) and compare its size with the file's tensors.
+
+    Raises:
+        ModelCompatibilityError: If the saved config describes a model larger than the weights in the file
+            (a config edited or copied from another model), before anything is allocated.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            probe = cls(**config)
+    except Exception:  # a constructor that needs real data: the real build below reports its own errors
+        return
+    declared = sum(t.numel() for t in probe.state_dict().values())
+    if declared > stored:
+        raise ModelCompatibilityError(
+            f"{path}: the saved config describes {cls.__name__} with {declared:,} weight values but the file holds "
+            f"{stored:,}; the config does not belong to these weights."
+        )
 
 
 def _resolve_class(key: str, path: Path) -> type[HyperplexModel]:
@@ -304,14 +360,16 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"Model file {path} does not exist.")
-    meta = _read_metadata(path)
+    meta, stored = _read_metadata(path)
     cls = _resolve_class(meta["class"], path)
-    try:
-        model = cls(**json.loads(meta["config"]))
-    except TypeError as err:
-        raise ModelCompatibilityError(f"{path}: saved config does not fit {cls.__name__} ({err}).") from err
-    model.preset = json.loads(meta.get("preset", "null"))
-    saved_channels = json.loads(meta.get("channels", "null"))
+    config = _json_field(meta, "config", path)
+    if not isinstance(config, dict):
+        raise FileFormatError(f"{path}: the model metadata field 'config' is not a JSON object.")
+    if strict:
+        _check_size(cls, config, stored, path)
+    model = _construct(cls, config, f"{path}: saved config of {cls.__name__}", ModelCompatibilityError)
+    model.preset = _json_field(meta, "preset", path)
+    saved_channels = _json_field(meta, "channels", path)
     model.trained_channels = None if saved_channels is None else ChannelSet.from_dict(saved_channels)
     model.load_state_dict_checked(load_file(str(path)), strict=strict, source=str(path))
     if channels is not None:

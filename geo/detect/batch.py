@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import traceback
@@ -18,7 +19,7 @@ from hyperplex.common.progress import is_quiet, progress, quiet
 from hyperplex.common.ranges import Range
 from hyperplex.geo.detect.config import DetectConfig
 
-__all__ = ["BatchResult", "detect_many", "expand_inputs"]
+__all__ = ["BatchResult", "detect_many", "expand_inputs", "max_workers"]
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -123,6 +124,25 @@ def _scan_folder(folder: Path) -> _Expansion:
     return _Expansion(_without_headers(scenes), [p for p in files if p not in scenes])
 
 
+def _check_link(path: Path) -> None:
+    """Say what is wrong with a symbolic link that leads nowhere (a loop, or a missing target).
+
+    Raises:
+        DataNotFoundError: Naming the link and the problem.
+    """
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise DataNotFoundError(
+                f"{path}: a symbolic link loop (the link leads back to itself); fix the link."
+            ) from err
+        if os.path.islink(path):
+            raise DataNotFoundError(
+                f"{path}: a broken symbolic link (target {os.readlink(path)} does not exist)."
+            ) from err
+
+
 def _safe_detect(
     path: Path, out_dir: Path, config: DetectConfig, threads: int | None, silent: bool = False
 ) -> dict[str, Any]:
@@ -134,6 +154,7 @@ def _safe_detect(
 
         torch.set_num_threads(threads)
     try:
+        _check_link(path)
         with quiet(silent):
             return detect_scene(path, out_dir, config)
     except Exception as err:  # reported per scene, the batch goes on
@@ -198,6 +219,7 @@ def _chunked_batch(
     with _client(workers, scheduler) as client:
         for path in progress(paths, desc="scenes", unit="scene", leave=True):
             try:
+                _check_link(path)
                 results.append(detect_scene(path, out, cfg, client=client))
             except Exception as err:  # reported per scene, the batch goes on
                 results.append(_failure(path, err))
@@ -223,15 +245,21 @@ def _output_stem(path: Path) -> str:
     return path.name.split(".")[0] if fmt is not None and fmt.name == "emit" else path.stem
 
 
+def max_workers() -> int:
+    """Most local worker processes a batch starts: four per CPU core (more only thrash)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def _check_batch(paths: list[Path], workers: int | None) -> None:
     """Errors found before any computing: no scene, a bad worker count, two scenes with the same outputs.
 
     Raises:
-        InvalidParameterError: Naming the problem (both paths for clashing outputs).
+        InvalidParameterError: Naming the problem (both paths for clashing outputs; ``workers`` outside
+            1..:func:`max_workers`).
     """
     if not paths:
         raise InvalidParameterError("No input scenes; give files, folders, glob patterns or @list.txt files.")
-    Range(1).check("workers", workers)
+    Range(1, max_workers()).check("workers", workers)
     seen: dict[str, Path] = {}
     for path in paths:
         other = seen.setdefault(_output_stem(path), path)

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hyperplex.common.atomic import atomic_path
+from hyperplex.geo.detect.faults import fault_point
 
-__all__ = ["PRODUCTS", "is_complete", "product_paths", "write_cog", "write_geojson", "write_json"]
+__all__ = [
+    "PRODUCTS",
+    "clean_stale_temporaries",
+    "fingerprint",
+    "is_complete",
+    "new_run_id",
+    "product_paths",
+    "write_cog",
+    "write_geojson",
+    "write_json",
+]
 
 #: Products written per scene, keyed by name, as file-name suffixes after ``<stem>``.
 PRODUCTS = {
@@ -27,11 +42,36 @@ def product_paths(out_dir: Path, stem: str) -> dict[str, Path]:
     return {key: out_dir / f"{stem}{suffix}" for key, suffix in PRODUCTS.items()}
 
 
-def is_complete(paths: dict[str, Path], parameters: dict[str, Any]) -> bool:
-    """True when every product exists and run.json records a finished run with these ``parameters``.
+def new_run_id() -> str:
+    """A fresh id for one run of one scene; every product of the run carries it."""
+    return uuid.uuid4().hex[:16]
 
-    run.json is written last, so its presence marks a complete scene; a run with other options
-    (another method, window, threshold, ...) is not a reason to skip.
+
+def clean_stale_temporaries(out_dir: Path, stem: str) -> list[Path]:
+    """Remove the temporary files a killed run of scene ``stem`` left in ``out_dir`` (``.<stem>_*.tmp-*``).
+
+    Returns:
+        The files removed.
+    """
+    stale = [p for p in out_dir.glob(f".{glob.escape(stem)}_*.tmp-*") if p.is_file() or p.is_symlink()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def fingerprint(path: Path) -> list[int]:
+    """``[size, mtime_ns]`` of a product: a file replaced by another run has another fingerprint."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def is_complete(paths: dict[str, Path], parameters: dict[str, Any]) -> bool:
+    """True when every product exists and belongs to the finished run that run.json records, with these options.
+
+    run.json is written last, so its presence marks a complete scene, but only for the products of its own
+    run: each raster and the GeoJSON carry the run's id, and run.json holds every product's size and
+    modification time, so products replaced by another (killed) run are never trusted. A run with other
+    options (another method, window, threshold, ...) is not a reason to skip either.
     """
     if not all(p.is_file() for p in paths.values()):
         return False
@@ -39,7 +79,27 @@ def is_complete(paths: dict[str, Path], parameters: dict[str, Any]) -> bool:
         run = json.loads(paths["run"].read_text())
     except (OSError, ValueError):
         return False
-    return run.get("status") == "complete" and _options(run.get("parameters", {})) == _options(parameters)
+    if run.get("status") != "complete" or _options(run.get("parameters", {})) != _options(parameters):
+        return False
+    return _same_run(paths, run)
+
+
+def _same_run(paths: dict[str, Path], run: dict[str, Any]) -> bool:
+    """Whether every product carries run.json's run id and fingerprint."""
+    run_id, prints = run.get("run_id"), run.get("products", {})
+    if not run_id or any(prints.get(k) != fingerprint(p) for k, p in paths.items() if k != "run"):
+        return False
+    import rasterio
+
+    try:
+        for key in ("enhancement", "plumes_raster"):
+            with rasterio.open(paths[key]) as src:
+                if src.tags().get("run_id") != run_id:
+                    return False
+        vector = json.loads(paths["plumes_vector"].read_text())
+    except (OSError, ValueError, rasterio.errors.RasterioError):
+        return False
+    return vector.get("properties", {}).get("run_id") == run_id
 
 
 def _options(parameters: dict[str, Any]) -> str:
@@ -79,19 +139,37 @@ def write_cog(
                "compress": "deflate", "blocksize": 256}  # fmt: skip
     if transform is None:
         profile.pop("transform")
-    with atomic_path(path) as tmp:
+    with _named(path), atomic_path(path) as tmp:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
             dst.set_band_description(1, description)
             dst.update_tags(**tags)
+        fault_point(f"{_product_key(path)}:temporary")
     return path
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Write JSON atomically (numpy scalars converted)."""
-    with atomic_path(path) as tmp:
+    with _named(path), atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, default=_jsonable))
+        fault_point(f"{_product_key(path)}:temporary")
     return path
+
+
+@contextlib.contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """An OSError while writing ``path`` (a full disk, a vanished folder) names ``path`` when it named no file."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename:
+            raise
+        raise OSError(err.errno, f"{path}: {err.strerror or err}", str(path)) from err
+
+
+def _product_key(path: Path) -> str:
+    """The :data:`PRODUCTS` key of a product path (its file name suffix), for fault points."""
+    return next((k for k, suffix in PRODUCTS.items() if path.name.endswith(suffix)), path.name)
 
 
 def write_geojson(path: Path, features: list[dict[str, Any]], properties: dict[str, Any]) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,22 @@ from hyperplex.common.errors import InvalidParameterError, NoValidDataError
 from hyperplex.common.progress import progress
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation, delineate
+from hyperplex.geo.detect.faults import fault_point
 from hyperplex.geo.detect.masks import SceneMasks
-from hyperplex.geo.detect.outputs import is_complete, product_paths, write_cog, write_geojson, write_json
+from hyperplex.geo.detect.outputs import (
+    clean_stale_temporaries,
+    fingerprint,
+    is_complete,
+    new_run_id,
+    product_paths,
+    write_cog,
+    write_geojson,
+    write_json,
+)
 from hyperplex.geo.detect.plume_table import describe_plumes
 from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
+from hyperplex.geo.io.emit import require_glt
 from hyperplex.geo.ortho import apply_glt, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_quicklook
 
@@ -81,6 +93,21 @@ def _read(
     return cube, rgb, masks
 
 
+def _units_hint(masks: SceneMasks, cfg: DetectConfig) -> str:
+    """A sentence when most data pixels exceed the radiance thresholds: the data are in other units."""
+    data = ~masks.layers["fill"]
+    hot = (masks.layers["saturated"] | masks.layers["flare"]) & data
+    if not data.any() or hot.sum() < 0.5 * data.sum():
+        return ""
+    level = float(np.nanmedian(masks.brightness[data]))
+    return (
+        f" {hot.sum()} of {data.sum()} data pixels exceed the saturation ({cfg.masks.saturation_threshold:g}) or flare "
+        f"({cfg.masks.flare_threshold:g}) radiance thresholds (median {level:.4g}): the data are probably not radiance "
+        "in uW/cm2/sr/nm (scaled integers or reflectance). Convert them, or set --saturation-threshold and "
+        "--flare-threshold for their units."
+    )
+
+
 def _run_filter(cube: np.ndarray, source: SceneSource, filt: np.ndarray, excluded: np.ndarray,
                 cfg: DetectConfig) -> np.ndarray:  # fmt: skip
     """The method's map on the filter bands (already chosen: ``window=None``), NaN where excluded."""
@@ -95,6 +122,7 @@ def _run_filter(cube: np.ndarray, source: SceneSource, filt: np.ndarray, exclude
 def _to_output_grid(source: SceneSource, cfg: DetectConfig, *layers: np.ndarray) -> tuple[list[np.ndarray], Any, Any]:
     """Put sensor-geometry layers onto the output grid; returns (layers, crs, transform)."""
     if source.glt is not None and cfg.ortho:
+        require_glt(source.glt, source.path)
         gx, gy = source.glt
         fills = [np.nan if np.issubdtype(layer.dtype, np.floating) else 0 for layer in layers]
         out = [apply_glt(layer, gx, gy, fill=f).astype(layer.dtype) for layer, f in zip(layers, fills)]
@@ -177,12 +205,17 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
     cube, rgb, masks = _read(source, filt, aux, cfg, client)
     timings["read"] = time.perf_counter() - t0
+    fault_point("read")
     excluded = masks.excluded
+    hint = _units_hint(masks, cfg)
     if excluded.all():
-        raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).")
+        raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).{hint}")
+    if hint:
+        warnings.warn(f"{source.path}:{hint}", UserWarning, stacklevel=2)
     t = time.perf_counter()
     enh = _run_filter(cube, source, filt, excluded, cfg)
     timings["filter"] = time.perf_counter() - t
+    fault_point("filtered")
     t = time.perf_counter()
     found = delineate(enh, ~excluded, cfg.delineation, absolute=not cfg.method_spec.is_score)
     plumes, rejected, labels = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
@@ -215,8 +248,10 @@ def detect_scene(
     cfg = config or DetectConfig()
     source = open_source(path)
     paths = product_paths(Path(out_dir), source.stem)
+    clean_stale_temporaries(Path(out_dir), source.stem)
     if not cfg.overwrite and is_complete(paths, cfg.to_dict()):
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
+    fault_point("opened")
     result = analyze(source, cfg, client=client)
     timings = result.timings
     t = time.perf_counter()
@@ -224,18 +259,23 @@ def detect_scene(
     grid, crs, transform = _to_output_grid(source, cfg, *layers)
     polygons = _polygons(source, cfg, grid[1], crs, transform)
     timings["georeference"] = time.perf_counter() - t
+    fault_point("georeferenced")
     t = time.perf_counter()
-    _write_products(paths, grid, crs, transform, polygons, result, cfg)
+    run_id = new_run_id()
+    _write_products(paths, grid, crs, transform, polygons, result, cfg, run_id)
     timings["write"] = time.perf_counter() - t
     timings["total"] = sum(timings.values())
     summary = _summary(result, cfg, paths)
+    summary.update(run_id=run_id, products={k: fingerprint(p) for k, p in paths.items() if k != "run"})
     write_json(paths["run"], summary)  # last: its presence marks the scene complete
+    fault_point("run")
     return summary
 
 
 def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any, polygons: dict[int, Any],
-                    result: Analysis, cfg: DetectConfig) -> None:  # fmt: skip
+                    result: Analysis, cfg: DetectConfig, run_id: str) -> None:  # fmt: skip
     tags = {
+        "run_id": run_id,
         "method": cfg.method,
         "units": cfg.units,
         "parameters": json.dumps(cfg.to_dict()),
@@ -245,11 +285,15 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
     }
     write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan,
               description=f"CH4 enhancement ({cfg.units})", tags=tags)  # fmt: skip
+    fault_point("enhancement")
     write_cog(paths["plumes_raster"], grid[1].astype(np.uint16), crs=crs, transform=transform, nodata=0,
               description="plume id (0 = none)", tags=tags)  # fmt: skip
+    fault_point("plumes_raster")
     features = _features(result.plumes, polygons)
-    write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units})
+    write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units, "run_id": run_id})
+    fault_point("plumes_vector")
     _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold)
+    fault_point("quicklook")
 
 
 def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import numpy as np
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
+from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "ortho_coords",
     "read_emit_block",
     "read_emit_geometry",
+    "require_glt",
 ]
 
 _DATA_VARS = ("radiance", "reflectance")
@@ -117,7 +119,11 @@ def emit_channels(path: str | Path) -> ChannelSet:
     if missing:
         raise FileFormatError(f"{p}: group 'sensor_band_parameters' lacks {missing}; not an EMIT L1B/L2A granule.")
     good = sbp["good_wavelengths"].values.astype(bool) if "good_wavelengths" in sbp else None
-    return ChannelSet.from_wavelengths(sbp["wavelengths"].values, sbp["fwhm"].values, good=good)
+    try:
+        channels = ChannelSet.from_wavelengths(sbp["wavelengths"].values, sbp["fwhm"].values, good=good)
+    except ValueError as err:
+        raise FileFormatError(f"{p}: bad 'sensor_band_parameters' ({err}).") from err
+    return check_band_order(channels, p)
 
 
 def ortho_coords(geotransform: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -179,12 +185,38 @@ def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeo
             raise FileFormatError(f"{p}: group 'location' lacks {missing}; cannot orthorectify this granule.")
         shape, bands = tuple(int(s) for s in f[name].shape[:2]), int(f[name].shape[2])
         glt = (_glt_values(loc["glt_x"]), _glt_values(loc["glt_y"]))
+        _check_glt_range(glt, shape, p)
         lat = loc["lat"][...] if geolocation and "lat" in loc else None
         lon = loc["lon"][...] if geolocation and "lon" in loc else None
         crs = _text_attr(f.attrs.get("spatial_ref")) or "EPSG:4326"
         gt = f.attrs.get("geotransform")
         transform = None if gt is None else tuple(float(v) for v in np.asarray(gt).ravel())
     return EmitGeometry(name, shape, bands, glt, crs, transform, lat, lon)
+
+
+def _check_glt_range(glt: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], path: Path) -> None:
+    """GLT indices (1-based) must stay inside the swath, and glt_x and glt_y must have one shape."""
+    gx, gy = glt
+    if gx.shape != gy.shape or gx.ndim != 2:
+        raise FileFormatError(f"{path}: glt_x {gx.shape} and glt_y {gy.shape} must be 2-D and of one shape.")
+    if (gx.size and gx.max() > shape[1]) or (gy.size and gy.max() > shape[0]):
+        raise FileFormatError(
+            f"{path}: the GLT points outside the swath ({shape[0]} lines x {shape[1]} samples; "
+            f"GLT maxima {int(gy.max())}, {int(gx.max())}); the location group belongs to another granule."
+        )
+
+
+def require_glt(glt: tuple[np.ndarray, np.ndarray], path: str | Path) -> None:
+    """Refuse to orthorectify through a GLT that has no valid entry (all 0): every output pixel would be empty.
+
+    Raises:
+        FileFormatError: Naming the file; sensor geometry (``ortho=False``, ``--no-ortho``) still works.
+    """
+    if not (glt[0].any() and glt[1].any()):
+        raise FileFormatError(
+            f"{path}: the GLT (location/glt_x, glt_y) has no valid entry (all 0), so nothing can be "
+            "orthorectified; process in sensor geometry (--no-ortho, ortho=False)."
+        )
 
 
 def band_spans(bands: np.ndarray, max_gap: int = 8, band_chunk: int | None = None) -> list[tuple[int, int, np.ndarray]]:
@@ -466,5 +498,6 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     if ortho:
         from hyperplex.geo.ortho import orthorectify_dataset
 
+        require_glt(geometry.glt, p)
         return orthorectify_dataset(ds)
     return ds

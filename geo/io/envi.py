@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
+from hyperplex.common.filechecks import check_declared_size
 from hyperplex.common.formats import read_head
+from hyperplex.geo.io.validate import check_band_order, looks_byte_swapped, spacing_fwhm
 from hyperplex.geo.nodata import FILL_VALUE
 
 if TYPE_CHECKING:
@@ -104,8 +106,62 @@ def _georef(data_file: Path) -> dict[str, Any]:
         return {}
 
 
+def _read_header(header: Path) -> Any:
+    """Spectral's parameters of the header (shape, dtype, offset), or a FileFormatError naming the file."""
+    import spectral.io.envi as envi
+
+    try:
+        meta = envi.read_envi_header(str(header))
+        envi.check_compatibility(meta)
+        return envi.gen_params(meta)
+    except (envi.EnviException, ValueError, KeyError, TypeError, OSError) as err:
+        raise FileFormatError(f"{header}: not a readable ENVI header ({type(err).__name__}: {err}).") from err
+
+
+def _check_data(header: Path, data_file: Path, params: Any) -> None:
+    """Declared sizes against the data file's size, then the byte order (a small sample), before any use."""
+    dtype = np.dtype(params.dtype)
+    check_declared_size(data_file, (params.nrows, params.ncols, params.nbands), dtype.itemsize, params.offset)
+    count = params.nrows * params.ncols * params.nbands
+    step = max(1, count // 4096)
+    mm = np.memmap(data_file, dtype=dtype, mode="r", offset=params.offset, shape=(count,))
+    if looks_byte_swapped(np.array(mm[::step][:4096])):
+        raise FileFormatError(
+            f"{header}: the data read as absurd values (e.g. +-3.4e38) with 'byte order = {params.byte_order}'; "
+            f"the header's byte order is probably wrong: set it to {1 - params.byte_order}."
+        )
+
+
+def _scaled(arr: Any, meta: dict[str, Any], ignore: Any) -> tuple[Any, dict[str, Any]]:
+    """Integer data with a ``reflectance scale factor``: as float32 reflectance, the ignore value as NaN."""
+    import dask.array as da
+
+    factor = meta.get("reflectance scale factor")
+    if factor is None or not np.issubdtype(arr.dtype, np.integer):
+        return arr, {}
+    scaled = arr.astype(np.float32) / np.float32(float(factor))
+    if ignore is not None:
+        scaled = da.where(arr == float(ignore), np.nan, scaled)
+    return scaled, {"units": "reflectance", "scale_factor": float(factor)}
+
+
+def _channels(meta: dict[str, Any], header: Path) -> ChannelSet:
+    """The header's channels, any malformed field reported as a FileFormatError naming the header."""
+    try:
+        channels = channels_from_envi_header(meta, source=str(header))
+    except (ValueError, TypeError) as err:
+        if isinstance(err, HyperplexError) and str(header) in str(err):
+            raise
+        raise FileFormatError(f"{header}: malformed band metadata (wavelength, fwhm, bbl): {err}.") from err
+    return check_band_order(channels, header)
+
+
 def open_envi(path: str | Path, *, chunks: Any = None, fill: float | None = FILL_VALUE) -> xr.DataArray:
     """Open an ENVI cube lazily as a ``(band, y, x)`` DataArray with wavelength coordinates.
+
+    The header's sizes are checked against the data file's size and a small sample against a wrong
+    ``byte order`` before anything else; integer data with a ``reflectance scale factor`` come back
+    as float32 reflectance (attribute ``units="reflectance"``).
 
     Args:
         path: The header or the data file.
@@ -117,7 +173,8 @@ def open_envi(path: str | Path, *, chunks: Any = None, fill: float | None = FILL
 
     Raises:
         DataNotFoundError: If the header or data file is missing.
-        FileFormatError: If the header cannot be parsed.
+        FileFormatError: If the header cannot be parsed, declares more data than the file holds, or
+            its byte order is wrong.
     """
     import dask.array as da
     import spectral.io.envi as envi
@@ -127,15 +184,18 @@ def open_envi(path: str | Path, *, chunks: Any = None, fill: float | None = FILL
     if header is None:
         raise DataNotFoundError(f"{path}: no ENVI header (.hdr) found next to it.")
     data_file = _data_path(header)
+    params = _read_header(header)
+    _check_data(header, data_file, params)
     try:
         image = envi.open(str(header), str(data_file))
     except (envi.EnviException, ValueError, OSError) as err:
         raise FileFormatError(f"{header}: not a readable ENVI header ({err}).") from err
-    channels = channels_from_envi_header(image.metadata, source=str(header))
+    channels, fwhm_attrs = spacing_fwhm(_channels(image.metadata, header), header)
     ignore = image.metadata.get("data ignore value", fill)
     mm = image.open_memmap(interleave="bip")  # (rows, cols, bands) view, nothing read
     arr = da.from_array(mm, chunks=chunks or (512, -1, -1)).transpose(2, 0, 1)
     if np.issubdtype(arr.dtype, np.floating) and ignore is not None:
         arr = da.where(arr == float(ignore), np.nan, arr)
-    attrs = {"source_path": str(data_file), **_georef(data_file)}
+    arr, scale_attrs = _scaled(arr, image.metadata, ignore)
+    attrs = {"source_path": str(data_file), **_georef(data_file), **scale_attrs, **fwhm_attrs}
     return xr.DataArray(arr, dims=("band", "y", "x"), coords=channels.to_xarray_coords("band"), attrs=attrs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +11,11 @@ import numpy as np
 
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
+from hyperplex.common.filechecks import check_tiff_extent
 from hyperplex.common.formats import tiff_header
 from hyperplex.geo.io.envi import channels_from_envi_header
+from hyperplex.geo.io.validate import check_band_order, spacing_fwhm
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -79,12 +82,36 @@ def is_geotiff(path: str | Path) -> bool:
     return header is not None and header.is_gdal and not header.is_ome
 
 
+def _checked_tiff(p: Path) -> None:
+    """Refuse a truncated TIFF before GDAL fails on a missing tile in the middle of a computation."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tif:
+            check_tiff_extent(tif, p)
+    except (tifffile.TiffFileError, ValueError, OSError) as err:
+        raise FileFormatError(f"{p}: not a readable TIFF file ({err}).") from err
+
+
+def _georeference(da: xr.DataArray, p: Path) -> dict[str, Any]:
+    """``crs`` and ``geotransform`` attributes; a file without a CRS has no map position (warned)."""
+    if da.rio.crs is None:
+        warnings.warn(f"{p}: no CRS; the cube has pixel coordinates only (no lon/lat, no ground pixel size).",
+                      UserWarning, stacklevel=3)  # fmt: skip
+        return {"crs": None, "geotransform": None}
+    return {"crs": da.rio.crs.to_wkt(), "geotransform": tuple(da.rio.transform().to_gdal())}
+
+
 def open_geotiff(path: str | Path, *, chunks: Any = None) -> xr.DataArray:
     """Open a multi-band GeoTIFF/COG lazily as a ``(band, y, x)`` DataArray with channel coordinates.
 
+    Bands with wavelengths but no FWHM get the band spacing as FWHM (a warning, and the attribute
+    ``fwhm_source="band spacing"``); a file without a CRS gets ``crs`` and ``geotransform`` None (a
+    warning): its pixels have no map position.
+
     Raises:
         DataNotFoundError: If the file does not exist.
-        FileFormatError: If GDAL cannot read it.
+        FileFormatError: If GDAL cannot read it, it is truncated, or band wavelengths repeat.
     """
     import rasterio
     import rioxarray
@@ -92,16 +119,29 @@ def open_geotiff(path: str | Path, *, chunks: Any = None) -> xr.DataArray:
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"{p}: no such file.")
+    _checked_tiff(p)
     try:
-        with rasterio.open(p) as src:
-            channels = geotiff_channels(src)
-        da = rioxarray.open_rasterio(p, chunks=chunks if chunks is not None else True, masked=True, lock=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(p) as src:
+                channels = check_band_order(_file_channels(src, p), p)
+            da = rioxarray.open_rasterio(p, chunks=chunks if chunks is not None else True, masked=True, lock=False)
     except rasterio.errors.RasterioIOError as err:
         raise FileFormatError(f"{p}: not a raster GDAL can read ({err}).") from err
+    channels, extra = spacing_fwhm(channels, p)
     da = da.drop_vars("band").assign_coords(channels.to_xarray_coords("band"))
-    da.attrs.update(source_path=str(p), crs=da.rio.crs.to_wkt() if da.rio.crs else None)
-    da.attrs["geotransform"] = tuple(da.rio.transform().to_gdal())
+    da.attrs.update(source_path=str(p), **_georeference(da, p), **extra)
     return da
+
+
+def _file_channels(src: Any, p: Path) -> ChannelSet:
+    """:func:`geotiff_channels`, malformed tags reported as a FileFormatError naming the file."""
+    try:
+        return geotiff_channels(src)
+    except (ValueError, TypeError) as err:
+        if isinstance(err, HyperplexError) and str(p) in str(err):
+            raise
+        raise FileFormatError(f"{p}: malformed band metadata (wavelength, fwhm tags): {err}.") from err
 
 
 def write_geotiff_cube(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,20 @@ from hyperplex.geo.nodata import FILL_VALUE
 if TYPE_CHECKING:
     from hyperplex.geo.methane.options import FilterOptions
 
-__all__ = ["FILL_VALUE", "MIN_BANDS", "PreparedCube", "prepare_cube", "require_valid", "wrap_output"]
+__all__ = [
+    "FILL_VALUE",
+    "MIN_BANDS",
+    "PreparedCube",
+    "prepare_cube",
+    "require_valid",
+    "without_constant_bands",
+    "wrap_output",
+]
 
 #: Fewest bands a filter accepts inside its window.
 MIN_BANDS = 3
+#: Rows sampled to find constant (zero-variance) bands.
+SAMPLE_ROWS = 16
 #: Bytes of float32 data read per chunk of rows.
 CHUNK_BYTES = 16 * 2**20
 
@@ -134,7 +145,51 @@ def prepare_cube(
         wl, fw = channels.wavelengths[selection], channels.fwhm[selection]
     unit = target_spectrum(wl, fw) if unit is None else unit[selection]
     masks = (_mask(options.mask, source.shape[1:], "mask"), _mask(options.stats_mask, source.shape[1:], "stats_mask"))
-    return PreparedCube(source, selection, wl, fw, unit, masks[0], options.fill_value, like, channel_dim, masks[1])
+    prepared = PreparedCube(source, selection, wl, fw, unit, masks[0], options.fill_value, like, channel_dim, masks[1])
+    return without_constant_bands(prepared)
+
+
+def _row_sample(prepared: PreparedCube) -> np.ndarray:
+    """Up to :data:`SAMPLE_ROWS` evenly spaced rows of the selected bands, as (C, pixels) float32."""
+    height = prepared.shape[0]
+    rows = np.unique(np.linspace(0, height - 1, min(height, SAMPLE_ROWS)).astype(int))
+    return np.concatenate([prepared.read(r, r + 1) for r in rows], axis=1).reshape(prepared.n_bands, -1)
+
+
+def without_constant_bands(prepared: PreparedCube) -> PreparedCube:
+    """Leave out bands that are constant over the valid pixels of a row sample (a dead or clipped band), with a warning.
+
+    A band without variance makes the covariance singular and the whitened target collapse onto it, which
+    flattens a matched filter's whole output; dropped, it costs nothing (it carries no information).
+
+    Raises:
+        InvalidParameterError: If fewer than :data:`MIN_BANDS` bands are left.
+    """
+    if prepared.n_bands < 2 or 0 in prepared.shape:
+        return prepared
+    sample = _row_sample(prepared)
+    ok = np.isfinite(sample).all(0) & (sample != 0).any(0)
+    if prepared.fill_value is not None:
+        ok &= (sample != prepared.fill_value).all(0)
+    if ok.sum() < 2:
+        return prepared
+    values = sample[:, ok]
+    constant = values.max(1) == values.min(1)
+    if not constant.any():
+        return prepared
+    keep = np.flatnonzero(~constant)
+    dead = zip(np.flatnonzero(constant), prepared.wavelengths[constant])
+    names = ", ".join(f"{w:.1f} nm" if np.isfinite(w) else f"band #{i}" for i, w in dead)
+    if keep.size < MIN_BANDS:
+        raise InvalidParameterError(f"Only {keep.size} band(s) vary ({names} are constant); the filters need "
+                                    f"at least {MIN_BANDS}: check the data or widen `window`.")  # fmt: skip
+    warnings.warn(f"{constant.sum()} band(s) are constant over the valid pixels ({names}): left out of the "
+                  "filter (a band without variance carries no signal and would flatten the output).",
+                  UserWarning, stacklevel=4)  # fmt: skip
+    index = np.arange(int(prepared.source.shape[0]))[prepared.bands][keep]
+    bands = slice(int(index[0]), int(index[-1]) + 1) if np.all(np.diff(index) == 1) else index
+    return dataclasses.replace(prepared, bands=bands, wavelengths=prepared.wavelengths[keep],
+                               fwhm=prepared.fwhm[keep], template=prepared.template[keep])  # fmt: skip
 
 
 def wrap_output(prepared: PreparedCube, image: np.ndarray, name: str, units: str) -> Any:
@@ -183,6 +238,12 @@ def _channels(wavelengths: Any, fwhm: Any, count: int) -> ChannelSet:
         )
     if not (np.isfinite(wl).all() and np.isfinite(fw).all() and (fw > 0).all()):
         raise InvalidParameterError("`wavelengths` and `fwhm` must be finite (nm), and `fwhm` positive.")
+    values, counts = np.unique(wl, return_counts=True)
+    if (counts > 1).any():
+        raise InvalidParameterError(
+            f"`wavelengths` repeat ({', '.join(f'{v:g}' for v in values[counts > 1][:5])} nm); "
+            "give each band its own centre wavelength."
+        )
     return ChannelSet.from_wavelengths(wl, fw)
 
 
