@@ -425,7 +425,8 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
 
     The data variable (``radiance`` or ``reflectance``) comes channel-first with dims
     ``(band, downtrack, crosstrack)``, fill as NaN, and coordinates ``wavelength``, ``fwhm`` (and
-    ``good_wavelengths``) on ``band``. ``lat``, ``lon``, ``elev`` and the GLT (``glt_x``, ``glt_y``,
+    ``good_wavelengths``) on ``band``. ``lat``, ``lon`` and ``elev`` are 2-D coordinates (so they travel
+    with the data variable and with filter results computed from it); the GLT (``glt_x``, ``glt_y``,
     1-based, 0 = no data) are included, and the attributes ``crs`` (WKT) and ``geotransform`` (GDAL
     order, of the ortho grid only: it does not georeference sensor-geometry arrays). Nothing is read
     until values are asked for.
@@ -434,8 +435,9 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
         path: The granule.
         chunks: dask chunks (e.g. ``{"downtrack": 256}``); None gives lazily indexed arrays without dask.
         ortho: If True, orthorectify through the GLT: dims ``(band, y, x)`` on the file's ortho grid
-            with ``latitude``/``longitude`` coordinates and the CRS written (rioxarray). This reads
-            the whole cube.
+            with ``latitude``/``longitude`` coordinates and the CRS written (rioxarray). With ``chunks``
+            this is lazy (a dask gather per ortho block, see :func:`hyperplex.geo.ortho_lazy.orthorectify`);
+            without, it reads the whole cube.
 
     Returns:
         The dataset.
@@ -453,9 +455,7 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     name = geometry.variable
     cube = root[name].rename({"bands": "band"}).transpose("band", "downtrack", "crosstrack")
     ds = xr.Dataset({name: cube.assign_coords(channels.to_xarray_coords("band"))})
-    for var in ("lat", "lon", "elev"):
-        if var in loc:
-            ds[var] = loc[var]
+    ds = ds.assign_coords({var: loc[var] for var in ("lat", "lon", "elev") if var in loc})
     ds["glt_x"] = (("ortho_y", "ortho_x"), geometry.glt[0].astype(np.int32))
     ds["glt_y"] = (("ortho_y", "ortho_x"), geometry.glt[1].astype(np.int32))
     ds.attrs = {**root.attrs, "source_path": str(p), "data_variable": name, "crs": geometry.crs}
@@ -463,8 +463,24 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
         ds.attrs["geotransform"] = geometry.transform
     elif ortho:
         raise FileFormatError(f"{p}: no global 'geotransform' attribute; cannot orthorectify (use ortho=False).")
+    if ortho and chunks is not None:
+        return _ortho_lazy(ds)
     if ortho:
         from hyperplex.geo.ortho import orthorectify_dataset
 
-        return orthorectify_dataset(ds)
+        return orthorectify_dataset(ds.reset_coords([c for c in ("lat", "lon", "elev") if c in ds.coords]))
     return ds
+
+
+def _ortho_lazy(ds: xr.Dataset) -> xr.Dataset:
+    """The granule's data variable and geolocation on the ortho grid as lazy dask gathers (nothing read)."""
+    import xarray as xr
+
+    from hyperplex.geo.ortho import ortho_transform
+    from hyperplex.geo.ortho_lazy import OrthoGrid, orthorectify
+
+    grid = OrthoGrid.of(ds)
+    sensor = [k for k, v in ds.variables.items() if v.dims[-2:] == ("downtrack", "crosstrack")]
+    out = xr.Dataset({k: orthorectify(ds[k], grid) for k in sensor})
+    out.attrs = dict(ds.attrs)
+    return out.rio.write_crs(grid.crs).rio.write_transform(ortho_transform(grid.geotransform))

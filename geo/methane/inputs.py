@@ -137,16 +137,33 @@ def prepare_cube(
     return PreparedCube(source, selection, wl, fw, unit, masks[0], options.fill_value, like, channel_dim, masks[1])
 
 
+#: Attributes of the input that describe its values, not its grid: not carried over to a filter's output.
+_VALUE_ATTRS = frozenset(
+    {"units", "long_name", "standard_name", "valid_min", "valid_max", "valid_range", "scale_factor", "add_offset"}
+    | {"_FillValue", "missing_value", "method", "parameters"}
+)
+
+
 def wrap_output(prepared: PreparedCube, image: np.ndarray, name: str, units: str) -> Any:
-    """Return ``image`` (H, W) as is, or as a DataArray shaped like the xarray input minus its band dim."""
+    """Return ``image`` (H, W) as is, or as a DataArray shaped like the xarray input minus its band dim.
+
+    The DataArray keeps the input's non-channel coordinates (2-D ``lat``/``lon`` in sensor geometry; ``x``,
+    ``y`` and the rioxarray ``spatial_ref`` on a map grid, so ``.rio.to_raster`` writes on the input's grid)
+    and its attributes, except those describing the input's values (units, names, scaling).
+    """
     if prepared.like is None:
         return image
     import xarray as xr
 
-    template = prepared.like.isel({prepared.channel_dim: 0}, drop=True)
-    spatial = [d for d in prepared.like.dims if d != prepared.channel_dim]
-    coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(spatial)}
-    return xr.DataArray(image, dims=spatial, coords=coords, name=name, attrs={"units": units})
+    like = prepared.like
+    spatial = [d for d in like.dims if d != prepared.channel_dim]
+    coords = {k: v.variable for k, v in like.coords.items() if set(v.dims) <= set(spatial)}
+    attrs = {k: v for k, v in like.attrs.items() if k not in _VALUE_ATTRS}
+    attrs |= {"units": units, "long_name": name.replace("_", " ")}
+    out = xr.DataArray(image, dims=spatial, coords=coords, name=name, attrs=attrs)
+    if "spatial_ref" in out.coords:
+        out.encoding["grid_mapping"] = "spatial_ref"
+    return out
 
 
 def _from_xarray(array: Any, wavelengths: Any, fwhm: Any) -> tuple[Any, int, str, Any, Any]:
