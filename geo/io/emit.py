@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -480,7 +481,35 @@ def _ortho_lazy(ds: xr.Dataset) -> xr.Dataset:
     from hyperplex.geo.ortho_lazy import OrthoGrid, orthorectify
 
     grid = OrthoGrid.of(ds)
-    sensor = [k for k, v in ds.variables.items() if v.dims[-2:] == ("downtrack", "crosstrack")]
-    out = xr.Dataset({k: orthorectify(ds[k], grid) for k in sensor})
+    name = ds.attrs["data_variable"]
+    cube = ds[name].copy(data=_lazy_cube(Path(ds.attrs["source_path"]), name, ds[name].shape))
+    sensor = [k for k, v in ds.variables.items() if v.dims[-2:] == ("downtrack", "crosstrack") and k != name]
+    out = xr.Dataset({name: orthorectify(cube, grid), **{k: orthorectify(ds[k], grid) for k in sensor}})
     out.attrs = dict(ds.attrs)
     return out.rio.write_crs(grid.crs).rio.write_transform(ortho_transform(grid.geotransform))
+
+
+#: Bands and lines per task of :func:`_lazy_cube`'s dask array (32 x 64 x 1242 float32: 10 MB).
+_LAZY_BANDS, _LAZY_LINES = 32, 64
+
+
+def _read_lazy_block(path: Path, variable: str, block_info: dict | None = None) -> np.ndarray:
+    (b0, b1), (r0, r1), _ = block_info[None]["array-location"]
+    return read_emit_block(path, slice(r0, r1), slice(b0, b1), variable=variable)
+
+
+def _lazy_cube(path: Path, variable: str, shape: tuple[int, int, int]) -> Any:
+    """The data variable as a ``(band, downtrack, crosstrack)`` dask array read in small band x line blocks.
+
+    Small blocks keep a slice (an ortho block's bounding box, a band window) from reading the cube.
+    """
+    import dask.array as da
+
+    bands, lines, samples = shape
+    chunks = (_splits(bands, _LAZY_BANDS), _splits(lines, _LAZY_LINES), (samples,))
+    return da.map_blocks(partial(_read_lazy_block, path, variable), chunks=chunks, dtype=np.float32,
+                         meta=np.empty((0, 0, 0), np.float32))  # fmt: skip
+
+
+def _splits(size: int, step: int) -> tuple[int, ...]:
+    return tuple(min(step, size - i) for i in range(0, size, step))

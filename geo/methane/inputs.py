@@ -23,6 +23,8 @@ __all__ = ["FILL_VALUE", "MIN_BANDS", "PreparedCube", "prepare_cube", "require_v
 MIN_BANDS = 3
 #: Bytes of float32 data read per chunk of rows.
 CHUNK_BYTES = 16 * 2**20
+#: Largest strip of selected bands read along a dask source's own row chunks.
+DASK_STRIP_BYTES = 384 * 2**20
 
 
 @dataclass
@@ -64,10 +66,26 @@ class PreparedCube:
         return int(self.wavelengths.size)
 
     def row_chunks(self, rows_per_chunk: int | None = None) -> list[tuple[int, int]]:
-        """Row ranges covering the cube, each about :data:`CHUNK_BYTES` of float32 data."""
+        """Row ranges covering the cube, each about :data:`CHUNK_BYTES` of float32 data.
+
+        A dask source is read along its own row chunks when each fits in :data:`DASK_STRIP_BYTES`, so
+        that no chunk (e.g. a lazy orthorectification block) is computed more than once.
+        """
         height, width = self.shape
+        aligned = None if rows_per_chunk else self._dask_row_chunks()
+        if aligned is not None:
+            return aligned
         step = rows_per_chunk or max(1, CHUNK_BYTES // max(1, 4 * self.n_bands * width))
         return [(r, min(r + step, height)) for r in range(0, height, step)]
+
+    def _dask_row_chunks(self) -> list[tuple[int, int]] | None:
+        rows = getattr(self.source, "chunks", None)
+        if not isinstance(rows, tuple) or len(rows) != 3 or not hasattr(self.source, "dask"):
+            return None
+        if max(rows[1]) * self.shape[1] * self.n_bands * 4 > DASK_STRIP_BYTES or len(rows[1]) == 1:
+            return None
+        edges = np.cumsum((0, *rows[1]))
+        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
     def read(self, r0: int, r1: int) -> np.ndarray:
         """Rows ``r0:r1`` of the selected bands as float32 (C, r1-r0, W) (validity: see ``read_chunk``).
