@@ -1,6 +1,8 @@
 # hyperplex: two commands on a fresh machine.
 #   make demo   set up .venv (torch CPU first, then the package) and run the demo pipeline
 #   make test   set up .venv with dev + napari extras and the Debian packages napari needs, run the tests
+#   make docs   build the documentation site (mkdocs-material + mkdocstrings, warnings as errors) into site/
+#   make dist   build a wheel into dist/ (the package is not on an index: install that file, or from the repo)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +12,7 @@ EDITABLE ?= -e
 APT_PKGS := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test lint format bench clean apt
+.PHONY: demo test lint format bench clean apt docs dist
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +54,12 @@ bench: $(VENV)/.core
 	$(PY) benchmarks/models_scaling.py
 	$(PY) benchmarks/emit_scene.py
 
+docs: $(VENV)/.dev
+	$(VENV)/bin/mkdocs build --strict
+
+dist: $(VENV)/.core
+	$(PY) -m pip wheel --no-deps --no-build-isolation -q -w dist .
+	@ls dist/hyperplex-*.whl
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info $(DEMO_OUT)
+	rm -rf $(VENV) build dist site *.egg-info $(DEMO_OUT)

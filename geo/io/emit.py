@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -457,7 +458,8 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
 
     The data variable (``radiance`` or ``reflectance``) comes channel-first with dims
     ``(band, downtrack, crosstrack)``, fill as NaN, and coordinates ``wavelength``, ``fwhm`` (and
-    ``good_wavelengths``) on ``band``. ``lat``, ``lon``, ``elev`` and the GLT (``glt_x``, ``glt_y``,
+    ``good_wavelengths``) on ``band``. ``lat``, ``lon`` and ``elev`` are 2-D coordinates (so they travel
+    with the data variable and with filter results computed from it); the GLT (``glt_x``, ``glt_y``,
     1-based, 0 = no data) are included, and the attributes ``crs`` (WKT) and ``geotransform`` (GDAL
     order, of the ortho grid only: it does not georeference sensor-geometry arrays). Nothing is read
     until values are asked for.
@@ -466,8 +468,9 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
         path: The granule.
         chunks: dask chunks (e.g. ``{"downtrack": 256}``); None gives lazily indexed arrays without dask.
         ortho: If True, orthorectify through the GLT: dims ``(band, y, x)`` on the file's ortho grid
-            with ``latitude``/``longitude`` coordinates and the CRS written (rioxarray). This reads
-            the whole cube.
+            with ``latitude``/``longitude`` coordinates and the CRS written (rioxarray). With ``chunks``
+            this is lazy (a dask gather per ortho block, see :func:`hyperplex.geo.ortho_lazy.orthorectify`);
+            without, it reads the whole cube.
 
     Returns:
         The dataset.
@@ -485,9 +488,7 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     name = geometry.variable
     cube = root[name].rename({"bands": "band"}).transpose("band", "downtrack", "crosstrack")
     ds = xr.Dataset({name: cube.assign_coords(channels.to_xarray_coords("band"))})
-    for var in ("lat", "lon", "elev"):
-        if var in loc:
-            ds[var] = loc[var]
+    ds = ds.assign_coords({var: loc[var] for var in ("lat", "lon", "elev") if var in loc})
     ds["glt_x"] = (("ortho_y", "ortho_x"), geometry.glt[0].astype(np.int32))
     ds["glt_y"] = (("ortho_y", "ortho_x"), geometry.glt[1].astype(np.int32))
     ds.attrs = {**root.attrs, "source_path": str(p), "data_variable": name, "crs": geometry.crs}
@@ -496,8 +497,53 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     elif ortho:
         raise FileFormatError(f"{p}: no global 'geotransform' attribute; cannot orthorectify (use ortho=False).")
     if ortho:
+        require_glt(geometry.glt, p)
+    if ortho and chunks is not None:
+        return _ortho_lazy(ds)
+    if ortho:
         from hyperplex.geo.ortho import orthorectify_dataset
 
-        require_glt(geometry.glt, p)
-        return orthorectify_dataset(ds)
+        return orthorectify_dataset(ds.reset_coords([c for c in ("lat", "lon", "elev") if c in ds.coords]))
     return ds
+
+
+def _ortho_lazy(ds: xr.Dataset) -> xr.Dataset:
+    """The granule's data variable and geolocation on the ortho grid as lazy dask gathers (nothing read)."""
+    import xarray as xr
+
+    from hyperplex.geo.ortho import ortho_transform
+    from hyperplex.geo.ortho_lazy import OrthoGrid, orthorectify
+
+    grid = OrthoGrid.of(ds)
+    name = ds.attrs["data_variable"]
+    cube = ds[name].copy(data=_lazy_cube(Path(ds.attrs["source_path"]), name, ds[name].shape))
+    sensor = [k for k, v in ds.variables.items() if v.dims[-2:] == ("downtrack", "crosstrack") and k != name]
+    out = xr.Dataset({name: orthorectify(cube, grid), **{k: orthorectify(ds[k], grid) for k in sensor}})
+    out.attrs = dict(ds.attrs)
+    return out.rio.write_crs(grid.crs).rio.write_transform(ortho_transform(grid.geotransform))
+
+
+#: Bands and lines per task of :func:`_lazy_cube`'s dask array (32 x 64 x 1242 float32: 10 MB).
+_LAZY_BANDS, _LAZY_LINES = 32, 64
+
+
+def _read_lazy_block(path: Path, variable: str, block_info: dict | None = None) -> np.ndarray:
+    (b0, b1), (r0, r1), _ = block_info[None]["array-location"]
+    return read_emit_block(path, slice(r0, r1), slice(b0, b1), variable=variable)
+
+
+def _lazy_cube(path: Path, variable: str, shape: tuple[int, int, int]) -> Any:
+    """The data variable as a ``(band, downtrack, crosstrack)`` dask array read in small band x line blocks.
+
+    Small blocks keep a slice (an ortho block's bounding box, a band window) from reading the cube.
+    """
+    import dask.array as da
+
+    bands, lines, samples = shape
+    chunks = (_splits(bands, _LAZY_BANDS), _splits(lines, _LAZY_LINES), (samples,))
+    return da.map_blocks(partial(_read_lazy_block, path, variable), chunks=chunks, dtype=np.float32,
+                         meta=np.empty((0, 0, 0), np.float32))  # fmt: skip
+
+
+def _splits(size: int, step: int) -> tuple[int, ...]:
+    return tuple(min(step, size - i) for i in range(0, size, step))

@@ -24,6 +24,7 @@ from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.inputs import FILL_VALUE
 from hyperplex.geo.methane.linalg import group_shrinkage, solve
 from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
+from hyperplex.geo.methane.provenance import records_method
 from hyperplex.geo.methane.runner import Setup, apply_functionals, setup, wrap
 from hyperplex.geo.methane.stats import GroupStats, accumulate
 from hyperplex.geo.methane.target import TARGET_SCALING
@@ -34,6 +35,7 @@ __all__ = ["TARGETS", "ace", "cem", "matched_filter", "matched_filter_image"]
 TARGETS = ("multiplicative", "additive")
 
 
+@records_method("matched_filter")
 def matched_filter(
     cube: Any,
     wavelengths: Any = None,
@@ -119,6 +121,7 @@ def matched_filter_image(
     return apply_functionals(run, mean, functionals, lambda v, g: v[..., 0] / (1.0 + v[..., 1]))
 
 
+@records_method("cem")
 def cem(
     cube: Any,
     wavelengths: Any = None,
@@ -173,6 +176,7 @@ def cem(
     return wrap(run, image, "cem_score", "1")
 
 
+@records_method("ace")
 def ace(
     cube: Any,
     wavelengths: Any = None,

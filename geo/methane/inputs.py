@@ -34,6 +34,8 @@ MIN_BANDS = 3
 SAMPLE_ROWS = 16
 #: Bytes of float32 data read per chunk of rows.
 CHUNK_BYTES = 16 * 2**20
+#: Largest strip of selected bands read along a dask source's own row chunks.
+DASK_STRIP_BYTES = 384 * 2**20
 
 
 @dataclass
@@ -75,10 +77,26 @@ class PreparedCube:
         return int(self.wavelengths.size)
 
     def row_chunks(self, rows_per_chunk: int | None = None) -> list[tuple[int, int]]:
-        """Row ranges covering the cube, each about :data:`CHUNK_BYTES` of float32 data."""
+        """Row ranges covering the cube, each about :data:`CHUNK_BYTES` of float32 data.
+
+        A dask source is read along its own row chunks when each fits in :data:`DASK_STRIP_BYTES`, so
+        that no chunk (e.g. a lazy orthorectification block) is computed more than once.
+        """
         height, width = self.shape
+        aligned = None if rows_per_chunk else self._dask_row_chunks()
+        if aligned is not None:
+            return aligned
         step = rows_per_chunk or max(1, CHUNK_BYTES // max(1, 4 * self.n_bands * width))
         return [(r, min(r + step, height)) for r in range(0, height, step)]
+
+    def _dask_row_chunks(self) -> list[tuple[int, int]] | None:
+        rows = getattr(self.source, "chunks", None)
+        if not isinstance(rows, tuple) or len(rows) != 3 or not hasattr(self.source, "dask"):
+            return None
+        if max(rows[1]) * self.shape[1] * self.n_bands * 4 > DASK_STRIP_BYTES or len(rows[1]) == 1:
+            return None
+        edges = np.cumsum((0, *rows[1]))
+        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
     def read(self, r0: int, r1: int) -> np.ndarray:
         """Rows ``r0:r1`` of the selected bands as float32 (C, r1-r0, W) (validity: see ``read_chunk``).
@@ -192,16 +210,33 @@ def without_constant_bands(prepared: PreparedCube) -> PreparedCube:
                                fwhm=prepared.fwhm[keep], template=prepared.template[keep])  # fmt: skip
 
 
+#: Attributes of the input that describe its values, not its grid: not carried over to a filter's output.
+_VALUE_ATTRS = frozenset(
+    {"units", "long_name", "standard_name", "valid_min", "valid_max", "valid_range", "scale_factor", "add_offset"}
+    | {"_FillValue", "missing_value", "method", "parameters"}
+)
+
+
 def wrap_output(prepared: PreparedCube, image: np.ndarray, name: str, units: str) -> Any:
-    """Return ``image`` (H, W) as is, or as a DataArray shaped like the xarray input minus its band dim."""
+    """Return ``image`` (H, W) as is, or as a DataArray shaped like the xarray input minus its band dim.
+
+    The DataArray keeps the input's non-channel coordinates (2-D ``lat``/``lon`` in sensor geometry; ``x``,
+    ``y`` and the rioxarray ``spatial_ref`` on a map grid, so ``.rio.to_raster`` writes on the input's grid)
+    and its attributes, except those describing the input's values (units, names, scaling).
+    """
     if prepared.like is None:
         return image
     import xarray as xr
 
-    template = prepared.like.isel({prepared.channel_dim: 0}, drop=True)
-    spatial = [d for d in prepared.like.dims if d != prepared.channel_dim]
-    coords = {k: v for k, v in template.coords.items() if set(v.dims) <= set(spatial)}
-    return xr.DataArray(image, dims=spatial, coords=coords, name=name, attrs={"units": units})
+    like = prepared.like
+    spatial = [d for d in like.dims if d != prepared.channel_dim]
+    coords = {k: v.variable for k, v in like.coords.items() if set(v.dims) <= set(spatial)}
+    attrs = {k: v for k, v in like.attrs.items() if k not in _VALUE_ATTRS}
+    attrs |= {"units": units, "long_name": name.replace("_", " ")}
+    out = xr.DataArray(image, dims=spatial, coords=coords, name=name, attrs=attrs)
+    if "spatial_ref" in out.coords:
+        out.encoding["grid_mapping"] = "spatial_ref"
+    return out
 
 
 def _from_xarray(array: Any, wavelengths: Any, fwhm: Any) -> tuple[Any, int, str, Any, Any]:

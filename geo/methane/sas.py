@@ -23,12 +23,14 @@ from hyperplex.geo.methane.grouping import Grouping
 from hyperplex.geo.methane.inputs import FILL_VALUE, PreparedCube
 from hyperplex.geo.methane.mag1c_filter import EPSILON, Mag1cSettings, run_mag1c
 from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
+from hyperplex.geo.methane.provenance import records_method
 from hyperplex.geo.methane.runner import Setup, apply_functionals, setup, wrap
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["mag1c_sas"]
 
 
+@records_method("mag1c_sas")
 def mag1c_sas(
     cube: Any,
     wavelengths: Any = None,

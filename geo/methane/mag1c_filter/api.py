@@ -14,11 +14,13 @@ from hyperplex.geo.methane.mag1c_filter.engine import Mag1cEngine, Mag1cResult
 from hyperplex.geo.methane.mag1c_filter.settings import ENGINES, Mag1cSettings
 from hyperplex.geo.methane.mag1c_filter.torch_engine import TorchEngine
 from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
+from hyperplex.geo.methane.provenance import records_method
 from hyperplex.geo.methane.runner import Setup, setup, wrap
 
 __all__ = ["mag1c", "run_mag1c", "select_engine"]
 
 
+@records_method("mag1c")
 def mag1c(
     cube: Any,
     wavelengths: Any = None,
