@@ -246,10 +246,10 @@ def miphei_test(**overrides: Any) -> MIPHEI:
 
 @register_model(input="he")
 def miphei_small(**overrides: Any) -> MIPHEI:
-    """Small MIPHEI: ViT width 192, 6 blocks, patch 14, 4 registers, fully trainable (no LoRA), 128 px tiles."""
+    """Small MIPHEI for CPUs: ViT width 128, 4 blocks, patch 14, 4 registers, fully trainable, light decoder."""
     cfg = dict(
-        img_size=128, embed_dim=192, depth=6, num_heads=3, lora_rank=0, freeze_encoder=False,
-        convstream_out=(24, 48, 64), fusion_out=(64, 48, 32, 16),
+        img_size=128, embed_dim=128, depth=4, num_heads=2, lora_rank=0, freeze_encoder=False,
+        convstream_out=(16, 32, 48), fusion_out=(48, 32, 24, 16), use_attention=False,
     )  # fmt: skip
     return _miphei(cfg, overrides)
 
