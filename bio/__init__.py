@@ -1,4 +1,4 @@
-"""hyperplex.bio: multiplex microscopy I/O (OME-TIFF, OME-Zarr, TIFF stacks) and synthetic tissue.
+"""hyperplex.bio: multiplex microscopy I/O (OME-TIFF, OME-Zarr, TIFF stacks, PNG/JPEG) and synthetic tissue.
 
 Readers (registered in ``hyperplex.common.formats.FORMATS`` on import) return a :class:`MultiscaleImage`:
 lazy dask levels ``(C, Y, X)``, a ``ChannelSet`` of marker names (and colours) and the pixel size in µm.
@@ -29,11 +29,13 @@ __all__ = [
     "SyntheticTissue",
     "detect_format",
     "downsample",
+    "is_rgb",
     "open_image",
     "pyramid",
     "read_ome_tiff",
     "read_ome_zarr",
     "read_ome_zarr_labels",
+    "read_png_jpeg",
     "read_tiff_stack",
     "synthetic_tissue",
     "tissue",
@@ -45,6 +47,8 @@ __all__ = [
 _LAZY = {
     "detect_format": "hyperplex.bio.open",
     "open_image": "hyperplex.bio.open",
+    "is_rgb": "hyperplex.bio.rgb",
+    "read_png_jpeg": "hyperplex.bio.png_jpeg",
     "read_ome_tiff": "hyperplex.bio.ome_tiff",
     "read_ome_zarr": "hyperplex.bio.ome_zarr",
     "read_ome_zarr_labels": "hyperplex.bio.ome_zarr",

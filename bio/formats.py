@@ -1,4 +1,4 @@
-"""The microscopy formats of the registry: OME-TIFF, OME-Zarr and plain TIFF stacks.
+"""The microscopy formats of the registry: OME-TIFF, OME-Zarr, plain TIFF stacks, PNG and JPEG.
 
 Importing this module registers them in :data:`hyperplex.common.formats.FORMATS` (``hyperplex.bio``
 does on import). The sniffers look only at header bytes (the first TIFF IFD) or the directory layout,
@@ -14,10 +14,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hyperplex.bio.png_jpeg import is_png_jpeg
 from hyperplex.common.formats import FORMATS, Format, tiff_header
 from hyperplex.common.image import MultiscaleImage
 
-__all__ = ["BIO_FORMATS", "OME_TIFF", "OME_ZARR", "TIFF_STACK", "is_ome_tiff", "is_ome_zarr", "is_tiff_stack"]
+__all__ = [
+    "BIO_FORMATS",
+    "OME_TIFF",
+    "OME_ZARR",
+    "PNG_JPEG",
+    "TIFF_STACK",
+    "is_ome_tiff",
+    "is_ome_zarr",
+    "is_png_jpeg",
+    "is_tiff_stack",
+]
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zattrs", ".zarray")
@@ -97,11 +108,20 @@ def open_ome_zarr(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImag
     return read_ome_zarr(path, **kwargs)
 
 
+def open_png_jpeg(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImage:
+    """:func:`~hyperplex.bio.png_jpeg.read_png_jpeg`, imported on first use."""
+    from hyperplex.bio.png_jpeg import read_png_jpeg
+
+    return read_png_jpeg(path, **kwargs)
+
+
 OME_TIFF = FORMATS.register(Format("ome-tiff", "microscopy", is_ome_tiff, open_ome_tiff, open_ome_tiff,
                                    "an OME-TIFF (.ome.tif)"))  # fmt: skip
 OME_ZARR = FORMATS.register(Format("ome-zarr", "microscopy", is_ome_zarr, open_ome_zarr, open_ome_zarr,
                                    "an OME-Zarr image (a zarr group with NGFF 0.4/0.5 multiscales)"))  # fmt: skip
 TIFF_STACK = FORMATS.register(Format("tiff-stack", "microscopy", is_tiff_stack, open_tiff_stack, open_tiff_stack,
                                      "a plain TIFF stack (a multi-page file or a folder of TIFFs)"))  # fmt: skip
+PNG_JPEG = FORMATS.register(Format("png-jpeg", "microscopy", is_png_jpeg, open_png_jpeg, open_png_jpeg,
+                                   "a PNG or JPEG image (RGB or grey)"))  # fmt: skip
 #: The microscopy formats, in sniffing order.
-BIO_FORMATS = (OME_TIFF, OME_ZARR, TIFF_STACK)
+BIO_FORMATS = (OME_TIFF, OME_ZARR, TIFF_STACK, PNG_JPEG)

@@ -11,14 +11,13 @@ from typing import Any
 
 from hyperplex.bio._tiff import open_tiff, series_levels
 from hyperplex.bio.axes import to_cyx
+from hyperplex.bio.rgb import RGB_CHANNELS, looks_rgb, mark_rgb
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import FileFormatError, InvalidParameterError
 from hyperplex.common.image import MultiscaleImage
 
 __all__ = ["channels_from_ome_xml", "ome_channel_metadata", "read_ome_tiff"]
-
-_RGB = ChannelSet.from_names(("R", "G", "B"), colors=("#FF0000", "#00FF00", "#0000FF"))
 
 
 def read_ome_tiff(
@@ -27,7 +26,8 @@ def read_ome_tiff(
     """Open an OME-TIFF lazily: headers and OME-XML are parsed, no pixel is read.
 
     Levels are dask arrays over tifffile's zarr store, one chunk per TIFF tile. Interleaved RGB
-    (e.g. H&E) comes back as 3 channels ``R, G, B``.
+    (``SamplesPerPixel="3"``, e.g. H&E) comes back as 3 channels ``R, G, B`` marked RGB
+    (:func:`hyperplex.bio.rgb.is_rgb`), as does a planar 8-bit image whose channels are named R, G, B.
 
     Args:
         path: The ``.ome.tif(f)`` file.
@@ -56,6 +56,8 @@ def read_ome_tiff(
         tif.close()
         raise
     image.metadata.update(axes=axes, series=series, n_series=len(tif.series))
+    if ("S" in chan_axes[0] and image.count == 3) or looks_rgb(image.channels, image.dtype):
+        mark_rgb(image)
     image._closers.append(tif.close)
     return image
 
@@ -76,7 +78,7 @@ def _channels(pixels: ET.Element | None, count: int, interleaved: bool) -> Chann
         return ChannelSet.default(count)
     declared = [el for el in pixels if el.tag.endswith("Channel")]
     if interleaved and count == 3 and len(declared) <= 1:
-        return _RGB
+        return RGB_CHANNELS
     if not declared:
         return ChannelSet.default(count)
     return channels_from_ome_xml(ET.tostring(pixels, encoding="unicode"))

@@ -11,6 +11,7 @@ import dask.array as da
 
 from hyperplex.bio.axes import to_cyx
 from hyperplex.bio.ngff import axes_letters, channels_from_omero, level_scales, unwrap_ome
+from hyperplex.bio.rgb import looks_rgb, mark_rgb
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
@@ -34,7 +35,8 @@ def read_ome_zarr(
 
     Returns:
         The image; ``channels`` from ``omero.channels`` (labels and colours), ``pixel_size_um`` from the
-        level-0 ``scale`` of the ``y``/``x`` axes (None when the axes carry no unit).
+        level-0 ``scale`` of the ``y``/``x`` axes (None when the axes carry no unit). Three uint8 channels
+        labelled R, G, B (or Red, Green, Blue) are one RGB image (marked: :func:`hyperplex.bio.rgb.is_rgb`).
 
     Raises:
         DataNotFoundError: If the path does not exist.
@@ -56,7 +58,8 @@ def read_ome_zarr(
     levels = [to_cyx(da.from_zarr(a), axes, source=str(path), select=select)[0] for a in arrays]
     channels = _channels(attrs.get("omero"), levels[0].shape[0])
     meta = {"ngff_version": version, "zarr_format": group.metadata.zarr_format, "axes": axes}
-    return MultiscaleImage(levels, channels, _pixel_size(entry, axes, units, path), path, "ome-zarr", meta)
+    image = MultiscaleImage(levels, channels, _pixel_size(entry, axes, units, path), path, "ome-zarr", meta)
+    return mark_rgb(image) if looks_rgb(channels, image.dtype) else image
 
 
 def _dataset_paths(entry: Any, path: Path) -> list[str]:

@@ -15,7 +15,7 @@ _KIND = "microscopy"
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """Say which reader fits ``path``: ``"ome-zarr"``, ``"ome-tiff"`` or ``"tiff-stack"``.
+    """Say which reader fits ``path``: ``"ome-zarr"``, ``"ome-tiff"``, ``"tiff-stack"`` or ``"png-jpeg"``.
 
     Decided by the registered microscopy formats' sniffers from the content (zarr metadata files,
     the first TIFF IFD), not the extension.
@@ -28,7 +28,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def open_image(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImage:
-    """Open an OME-TIFF, OME-Zarr or plain TIFF stack lazily (nothing but metadata is read).
+    """Open an OME-TIFF, OME-Zarr, plain TIFF stack, PNG or JPEG lazily (nothing but metadata is read).
+
+    RGB colour images (interleaved TIFF samples, an OME-Zarr of R, G, B, colour PNG/JPEG) come back as
+    three channels ``R, G, B`` marked RGB: :func:`hyperplex.bio.rgb.is_rgb` is True for them.
 
     Args:
         path: File or store.

@@ -12,6 +12,7 @@ import dask.array as da
 
 from hyperplex.bio._tiff import open_tiff, series_levels
 from hyperplex.bio.axes import to_cyx
+from hyperplex.bio.rgb import RGB_CHANNELS, mark_rgb
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, DataNotFoundError, InvalidParameterError
@@ -31,9 +32,10 @@ def read_tiff_stack(
 ) -> MultiscaleImage:
     """Open a plain (non-OME) TIFF stack lazily.
 
-    One file: its pages (or ImageJ channels, or RGB samples) are the channels; names come from ImageJ
-    ``Labels`` or the pages' ``PageName`` tags when present. A directory or a list of files: one
-    single-channel image per file, in sorted (directory) or given order, named by file stem.
+    One file: its pages (or ImageJ channels, or RGB samples: then the image is marked RGB) are the
+    channels; names come from ImageJ ``Labels`` or the pages' ``PageName`` tags when present. A
+    directory or a list of files: one single-channel image per file, in sorted (directory) or given
+    order, named by file stem.
 
     Args:
         path: A TIFF file, a directory of TIFF files, or a sequence of TIFF files.
@@ -82,6 +84,8 @@ def _read_one(path: Path, select: Mapping[str, int] | None) -> MultiscaleImage:
     except BaseException:
         tif.close()
         raise
+    if chan[0] == "S" and image.count == 3:  # interleaved RGB samples: one colour image
+        mark_rgb(image)
     image._closers.append(tif.close)
     return image
 
@@ -109,7 +113,7 @@ def _channels(tif: Any, count: int, channel_axes: str) -> ChannelSet:
     if names:
         return ChannelSet.from_names(names)
     if channel_axes == "S" and count == 3:  # plain RGB (e.g. a bright-field / H&E snapshot)
-        return ChannelSet.from_names(("R", "G", "B"), colors=("#FF0000", "#00FF00", "#0000FF"))
+        return RGB_CHANNELS
     return ChannelSet.default(count)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.bio.rgb import is_rgb
 from hyperplex.common.arrays import materialize
 from hyperplex.common.channels import PALETTE, ChannelSet
 from hyperplex.common.image import MultiscaleImage
@@ -24,6 +25,7 @@ __all__ = [
     "auto_contrast",
     "channel_colors",
     "image_layer_data",
+    "rgb_layer_data",
 ]
 
 #: Above this many channels a stack opens as one layer with a band slider instead of one layer per channel.
@@ -109,8 +111,41 @@ def _spatial_kwargs(stack: MultiscaleImage) -> dict[str, Any]:
     return kwargs
 
 
+def _channels_last(level: Any) -> Any:
+    """A ``(3, Y, X)`` level as a lazy ``(Y, X, 3)`` view (napari's RGB layout)."""
+    if isinstance(level, np.ndarray):
+        return np.moveaxis(level, 0, -1)
+    import dask.array as da
+
+    return (level if isinstance(level, da.Array) else da.asarray(level)).transpose(1, 2, 0)
+
+
+def rgb_layer_data(stack: MultiscaleImage, stack_id: str | None = None) -> LayerDataTuple:
+    """One RGB layer (``rgb=True``, levels ``(Y, X, 3)``) for an image marked RGB (e.g. H&E).
+
+    Args:
+        stack: An RGB image (:func:`hyperplex.bio.rgb.is_rgb`).
+        stack_id: Stack id in the layer metadata (new when None).
+    """
+    levels = [_channels_last(lvl) for lvl in stack.levels]
+    multiscale = len(levels) > 1
+    kwargs: dict[str, Any] = {
+        "name": stack.name,
+        "rgb": True,
+        "multiscale": multiscale,
+        "metadata": _stack_meta(stack, stack_id or uuid.uuid4().hex[:12], None),
+        **_spatial_kwargs(stack),
+    }
+    if np.issubdtype(np.dtype(stack.dtype), np.integer):
+        kwargs["contrast_limits"] = (0, int(np.iinfo(stack.dtype).max))
+    return (levels if multiscale else levels[0], kwargs, "image")
+
+
 def image_layer_data(stack: MultiscaleImage, *, max_channel_layers: int = MAX_CHANNEL_LAYERS) -> list[LayerDataTuple]:
-    """Layer-data tuples for an image: one layer per channel, or one band-axis layer for many channels.
+    """Layer-data tuples for an image: one layer per channel, one band-axis layer, or one RGB layer.
+
+    Many channels (over ``max_channel_layers``) give a band-axis layer; an image marked RGB
+    (:func:`hyperplex.bio.rgb.is_rgb`) gives one RGB layer (:func:`rgb_layer_data`).
 
     Args:
         stack: The image (any reader's, or built in memory) and its channels.
@@ -121,6 +156,8 @@ def image_layer_data(stack: MultiscaleImage, *, max_channel_layers: int = MAX_CH
     """
     stack_id = uuid.uuid4().hex[:12]
     multiscale = len(stack.levels) > 1
+    if is_rgb(stack):
+        return [rgb_layer_data(stack, stack_id)]
     data = list(stack.levels) if multiscale else stack.levels[0]
     if stack.count > max_channel_layers:
         preview = materialize(_preview(stack.levels, max_channels=8))  # contrast from 8 bands: cheap on big cubes

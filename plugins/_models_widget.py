@@ -14,17 +14,15 @@ from typing import Any
 
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
+from hyperplex.plugins._he_predict import SlidePrediction, predict_layer, slide_layers
 from hyperplex.plugins._layers import _preview
 from hyperplex.plugins._models import (
     PCA_NOTE,
     EmbeddingResult,
-    PredictionResult,
     compute_embeddings,
     embedding_layer,
     input_kind,
     model_note,
-    predict_channels,
-    prediction_layers,
     presets_for,
     resolve_model,
 )
@@ -43,7 +41,7 @@ class ModelsWidget(WorkerWidget):
         napari_viewer: The viewer (injected by napari).
     """
 
-    last_result: EmbeddingResult | PredictionResult | None
+    last_result: EmbeddingResult | SlidePrediction | None
 
     # ------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -161,26 +159,21 @@ class ModelsWidget(WorkerWidget):
             )
         )  # fmt: skip
 
-    def _prediction_job(self) -> Generator[Progress, None, PredictionResult]:
+    def _prediction_job(self) -> Generator[Progress, None, SlidePrediction]:
         name = self.selected()
         if not isinstance(name, str) or name not in self.viewer.layers:
             raise ValueError("Choose an RGB H&E image first.")
         self._job_input = name
         layer = self.viewer.layers[name]
-        rgb = layer.data[0] if layer.multiscale else layer.data
-        source = self.model_source()
-        return (
-            yield from predict_channels(
-                resolve_model(source), source, rgb, tile_size=self.tile_box.value(), overlap=self.overlap_box.value()
-            )
-        )
+        tile, overlap = self.tile_box.value(), self.overlap_box.value()
+        return (yield from predict_layer(layer, self.model_source(), tile=tile, overlap=min(overlap, tile - 1)))
 
     def compute_embeddings(self, *, blocking: bool = False) -> Any:
         """Embed the chosen image tile by tile and add the PCA colour map (in a worker unless ``blocking``)."""
         return self._start(self._embedding_job, self._on_embedding, blocking)
 
     def predict_channels(self, *, blocking: bool = False) -> Any:
-        """Predict multiplex channels from the chosen H&E layer and add them as layers."""
+        """Predict multiplex channels and cells from the chosen H&E layer (the predict-mif pipeline) as layers."""
         return self._start(self._prediction_job, self._on_prediction, blocking)
 
     def _run_buttons(self) -> list[QPushButton]:
@@ -207,12 +200,18 @@ class ModelsWidget(WorkerWidget):
         ratio = ", ".join(f"{v:.2f}" for v in result.explained)
         self.status.setText(f"embeddings of {result.model_name}: PCA explained variance {ratio}{note}. {PCA_NOTE}")
 
-    def _on_prediction(self, result: PredictionResult) -> None:
-        self.last_result = result
-        layer = self.viewer.layers[self._job_input]
-        for data, kwargs, kind in prediction_layers(result, **self._source_spatial(layer)):
-            self._replace(data, kwargs, kind)
-        self.status.setText(f"{len(result.channels)} channels predicted by {result.model_name}")
+    def _on_prediction(self, prediction: SlidePrediction) -> None:
+        self.last_result = prediction
+        for data, kwargs, kind in slide_layers(prediction):
+            names = kwargs["name"] if isinstance(kwargs["name"], list) else [kwargs["name"]]
+            for name in (n for n in names if n in self.viewer.layers):  # a re-run replaces its layers
+                self.viewer.layers.remove(name)
+            getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+        result = prediction.result
+        self.status.setText(
+            f"{len(result.markers)} markers and {result.cells} cells predicted by {prediction.model_name} "
+            f"(table: {result.cells_csv})"
+        )
 
 
 def _stack_planes(stack: ChannelStack, *, preview: bool = False) -> Any:

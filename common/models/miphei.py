@@ -10,8 +10,10 @@ The marker list is part of the model: ``model.output_channels`` is a
 RGB normalised with ``input_mean`` / ``input_std`` (see :meth:`MIPHEI.normalize`); outputs are in
 [-1, 1] (tanh), the per-marker normalised intensity scale of the training data.
 
-Presets: ``miphei_test`` (tiny), ``miphei_vits14`` (ViT-S/14 with registers), ``miphei_vitg14``
-(H-Optimus-0 architecture: ViT-g/14, 4 registers, SwiGLU; the paper model, ~1.1 B parameters).
+Presets: ``miphei_test`` (tiny, for tests), ``miphei_small`` (a small fully trainable ViT, 128 px
+tiles; shipped weights trained on synthetic H&E / multiplex pairs), ``miphei_vits14`` (ViT-S/14 with
+registers), ``miphei_vitg14`` (H-Optimus-0 architecture: ViT-g/14, 4 registers, SwiGLU; the paper
+model, ~1.1 B parameters).
 """
 
 from __future__ import annotations
@@ -238,6 +240,16 @@ def miphei_test(**overrides: Any) -> MIPHEI:
     cfg = dict(
         markers=("Hoechst", "CD3e", "Pan-CK", "SMA"), img_size=32, embed_dim=32, depth=2, num_heads=2,
         lora_rank=4, convstream_out=(8, 16, 16), fusion_out=(32, 16, 16, 8),
+    )  # fmt: skip
+    return _miphei(cfg, overrides)
+
+
+@register_model(input="he")
+def miphei_small(**overrides: Any) -> MIPHEI:
+    """Small MIPHEI for CPUs: ViT width 128, 4 blocks, patch 14, 4 registers, fully trainable, light decoder."""
+    cfg = dict(
+        img_size=128, embed_dim=128, depth=4, num_heads=2, lora_rank=0, freeze_encoder=False,
+        convstream_out=(16, 32, 48), fusion_out=(48, 32, 24, 16), use_attention=False,
     )  # fmt: skip
     return _miphei(cfg, overrides)
 

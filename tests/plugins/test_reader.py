@@ -176,6 +176,12 @@ def test_geotiff_round_trip(tmp_path):
 
 
 # ---------------------------------------------------------------- the format registry
+def _write_png(path, rgb):
+    from PIL import Image
+
+    Image.fromarray(rgb).save(path)
+
+
 def _one_sample_per_format(tmp_path, marker_image):
     """A small file of every registered format, written by hyperplex's own writers (name -> path)."""
     import spectral.io.envi as envi
@@ -197,6 +203,8 @@ def _one_sample_per_format(tmp_path, marker_image):
         "envi": tmp_path / "scene.img",
     }
     tifffile.imwrite(samples["tiff-stack"], image, photometric="minisblack")
+    samples["png-jpeg"] = tmp_path / "snap.png"
+    _write_png(samples["png-jpeg"], np.zeros((12, 10, 3), np.uint8))
     envi.save_image(str(tmp_path / "scene.hdr"), np.moveaxis(cube, 0, -1), metadata=envi_header_fields(spectral),
                     interleave="bil", ext=".img")  # fmt: skip
     scene = emit_scene(lines=24, samples=20, plumes=0, seed=1)
@@ -209,13 +217,13 @@ def test_every_registered_format_is_claimed_by_its_own_sniffer_only(tmp_path, ma
 
     samples = _one_sample_per_format(tmp_path, marker_image)
     assert set(samples) == set(FORMATS.names())  # a new format needs a sample here
-    counts = {"emit": 285, "envi": 6, "geotiff": 6}  # bands; the microscopy samples have 4 markers
+    counts = {"emit": 285, "envi": 6, "geotiff": 6, "png-jpeg": 3}  # bands; other microscopy samples: 4 markers
     for name, path in samples.items():
         assert [f.name for f in FORMATS.claimants(path)] == [name], path
         image = FORMATS[name].open_image(path)  # what the sniffer claims, the reader opens
         assert image.format == name and image.shape[0] == counts.get(name, 4)
     assert FORMATS.names("hyperspectral") == ["emit", "envi", "geotiff"]
-    assert FORMATS.names("microscopy") == ["ome-tiff", "ome-zarr", "tiff-stack"]
+    assert FORMATS.names("microscopy") == ["ome-tiff", "ome-zarr", "tiff-stack", "png-jpeg"]
 
 
 def test_napari_reader_open_cube_and_open_image_go_through_one_registry(tmp_path, marker_image):

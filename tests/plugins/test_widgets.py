@@ -200,6 +200,13 @@ def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, s
     assert layer.metadata["hyperplex"]["index"] == 1 and layer.metadata["hyperplex"]["model"] == str(path)
     assert widget.progress.value() == 100
     assert widget.predict_button.isEnabled() and not widget.embed_button.isEnabled()
+    cells = viewer.layers["cells (predicted)"]  # the predict-mif cell table, as points with features
+    assert 0.5 * sample.count <= len(cells.data) <= 1.5 * sample.count
+    assert {"cell_id", "area_px", "CD3e", "CD3e_positive"} <= set(cells.features.columns)
+    assert tuple(cells.scale) == pytest.approx((0.5, 0.5)) and "cells" in widget.status.text()
+    widget.predict_channels()  # a second run replaces its layers instead of adding copies
+    _wait_until_idle(widget)
+    assert sum(layer.name.startswith("CD3e (predicted)") for layer in viewer.layers) == 1
 
 
 def test_sample_data_opens_through_napari(qt_viewer):
