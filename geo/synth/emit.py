@@ -9,7 +9,7 @@ absorb near 2330 nm (carbonate-like look-alikes). Everything is deterministic gi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,13 +21,9 @@ from hyperplex.common.ranges import Range
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 from hyperplex.geo.nodata import FILL_VALUE
 from hyperplex.geo.synth.geometry import SceneGeometry, make_geometry
-from hyperplex.geo.synth.spectra import (
-    ch4_log_transmittance,
-    emit_band_grid,
-    endmember_reflectance,
-    reference_radiance,
-    transmittance,
-)
+from hyperplex.geo.synth.optics import Optics, make_optics
+from hyperplex.geo.synth.settings import SceneSettings
+from hyperplex.geo.synth.spectra import emit_band_grid
 
 __all__ = ["FILL_VALUE", "SCENE_RANGES", "EmitScene", "emit_scene", "pixel_area"]
 
@@ -51,9 +47,9 @@ SCENE_RANGES: dict[str, Range] = {
 }
 
 _TRUTH_FLOOR_PPMM = 20.0  # enhancements below this are set to zero in the truth
-_STREAMS = ("water", "lookalike", "plumes", "surface", "noise", "artifacts")
+# the last two streams are drawn only by non-default SceneSettings (the original streams stay as they were)
+_STREAMS = ("water", "lookalike", "plumes", "surface", "noise", "artifacts", "shapes", "instrument")
 _TEXTURE_BASIS = 24  # number of smooth spectral basis functions for per-pixel variety
-_NOISE_A, _NOISE_B, _NOISE_C = 0.0018, 0.27, 0.0004  # NEdL = A*sqrt(B + L) + C (EMIT-like, per band)
 
 
 @dataclass
@@ -161,8 +157,24 @@ def _place_plumes(
     return plumes
 
 
-def _render_plumes(plumes: list[dict[str, Any]], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Truth enhancement (ppm·m) and plume ids from elongated Gaussian plumes."""
+def _assign_shapes(rng: np.random.Generator, plumes: list[dict[str, Any]], shapes: tuple[str, ...]) -> None:
+    """Give each plume a shape (in place); a puff is a round Gaussian (elongation 1)."""
+    for p in plumes:
+        p["shape"] = shapes[0] if len(shapes) == 1 else str(rng.choice(shapes))
+        if p["shape"] == "puff":
+            p["elongation"] = 1.0
+
+
+def _fragments(rng: np.random.Generator | None, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+    """Soft 0-1 mask that breaks a plume into pieces (thresholded smooth noise)."""
+    field_ = _smooth_field(rng, shape, max(sigma_px / 2.0, 1.5))
+    return np.clip(2.0 * (field_ + 0.3), 0.0, 1.0)
+
+
+def _render_plumes(
+    plumes: list[dict[str, Any]], shape: tuple[int, int], rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Truth enhancement (ppm·m) and plume ids from elongated Gaussian plumes (puffs, fragments)."""
     rr, cc = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
     truth = np.zeros(shape)
     labels = np.zeros(shape, dtype=np.int16)
@@ -174,6 +186,8 @@ def _render_plumes(plumes: list[dict[str, Any]], shape: tuple[int, int]) -> tupl
         across = -du * np.sin(ang) + dv * np.cos(ang)
         s = p["sigma_px"]
         c = p["amplitude_ppmm"] * np.exp(-0.5 * ((along / (s * p["elongation"])) ** 2 + (across / s) ** 2))
+        if p.get("shape") == "fragmented":
+            c *= _fragments(rng, shape, s)
         c[c < _TRUTH_FLOOR_PPMM] = 0.0
         labels[c > strongest] = pid
         np.maximum(strongest, c, out=strongest)
@@ -200,10 +214,13 @@ def _describe_plumes(scene_plumes: list[dict[str, Any]], truth: np.ndarray, labe
         )
 
 
-def _surface(rng: np.random.Generator, shape: tuple[int, int], variation: float) -> dict[str, np.ndarray]:
+def _surface(
+    rng: np.random.Generator, shape: tuple[int, int], variation: float, settings: SceneSettings, endmembers: int = 3
+) -> dict[str, np.ndarray]:
     """Per-pixel surface parameters: albedo, endmember abundances, SWIR slope, spectral texture."""
-    albedo = 1.0 + variation * _smooth_field(rng, shape, 6.0) + 0.03 * rng.standard_normal(shape)
-    logits = np.stack([1.2 * _smooth_field(rng, shape, 10.0) for _ in range(3)])
+    albedo = 1.0 + variation * _smooth_field(rng, shape, settings.albedo_sigma_px)
+    albedo += settings.albedo_speckle * rng.standard_normal(shape)
+    logits = np.stack([1.2 * _smooth_field(rng, shape, 10.0) for _ in range(endmembers)])
     abundance = np.exp(logits) / np.exp(logits).sum(axis=0)
     slope = 0.05 * _smooth_field(rng, shape, 8.0)
     texture = 0.01 * rng.standard_normal((_TEXTURE_BASIS, *shape))  # small per-pixel spectral variety
@@ -218,11 +235,10 @@ def _texture_basis(wl: np.ndarray) -> np.ndarray:
 
 
 def _hazard_spectra(wl: np.ndarray) -> dict[str, np.ndarray]:
-    """Multiplicative spectral factors of the hazards (water darkening, 2330 nm absorber)."""
+    """Spectral factors of the hazards (water darkening, flare emission) and the wavelengths."""
     water = 0.35 * np.exp(-(wl - 450.0) / 250.0) + 0.015
-    carbonate = 1.0 - 0.12 * np.exp(-0.5 * ((wl - 2335.0) / 30.0) ** 2) - 0.04 * np.exp(-0.5 * ((wl - 2160) / 25) ** 2)
     flare = np.clip((wl - 1500.0) / 900.0, 0.0, None) ** 2 * 6.0  # hot-body emission rising into the SWIR
-    return {"water": water, "carbonate": carbonate, "flare": flare}
+    return {"water": water, "flare": flare, "wl": wl}
 
 
 def emit_scene(
@@ -243,6 +259,7 @@ def emit_scene(
     albedo_variation: float = 0.12,
     column_gain_sigma: float = 0.005,
     origin_lonlat: tuple[float, float] = (-103.9, 32.3),
+    settings: SceneSettings | None = None,
 ) -> EmitScene:
     """Generate an EMIT-like L1B radiance scene with methane plumes of known enhancement.
 
@@ -265,6 +282,8 @@ def emit_scene(
             plume estimates scatter by about this much; Mag1c's albedo factor removes that.
         column_gain_sigma: Relative per-detector-column gain spread.
         origin_lonlat: Upper-left corner of the ortho grid in degrees.
+        settings: How surfaces, noise, plume shapes, absorption and the instrument are modelled
+            (:class:`~hyperplex.geo.synth.settings.SceneSettings`; None: the original generator).
 
     Returns:
         The scene and its truth.
@@ -274,7 +293,9 @@ def emit_scene(
     """
     if lines < 16 or samples < 16:
         raise InvalidParameterError(f"Scene must be at least 16 x 16 pixels; got lines={lines}, samples={samples}.")
-    params = {k: v for k, v in locals().items() if k != "params"}
+    params = {k: v for k, v in locals().items() if k not in ("params", "settings")}
+    settings = settings or SceneSettings()
+    params["settings"] = asdict(settings)
     for name, allowed in SCENE_RANGES.items():
         allowed.check(name, params[name])
     if fill_columns >= samples:
@@ -290,12 +311,13 @@ def emit_scene(
     if plumes and strength[0] <= 0:
         raise InvalidParameterError(f"`plume_strength` must be positive; got {plume_strength!r} (use plumes=0).")
     plume_list = _place_plumes(rng["plumes"], shape, plumes, strength, _range(plume_size, "plume_size"), water_mask)
-    truth, labels = _render_plumes(plume_list, shape)
-    surface = _surface(rng["surface"], shape, albedo_variation)
+    _assign_shapes(rng["shapes"], plume_list, settings.plume_shapes)
+    truth, labels = _render_plumes(plume_list, shape, rng["shapes"])
+    optics = make_optics(rng["instrument"], wl, fwhm, samples, settings)
+    surface = _surface(rng["surface"], shape, albedo_variation, settings, optics.shapes.shape[0])
     elevation = 900.0 + 250.0 * _smooth_field(rng["surface"], shape, 20.0)
     geo = make_geometry(lines, samples, rotation_deg=glt_rotation, origin_lonlat=origin_lonlat, elevation=elevation)
-    radiance = _radiance(rng["noise"], wl, fwhm, surface, truth, water_mask, look_mask, hazards, noise,
-                         column_gain_sigma)  # fmt: skip
+    radiance = _radiance(rng["noise"], optics, surface, truth, water_mask, look_mask, hazards, noise, column_gain_sigma)
     masks = _inject_artifacts(rng["artifacts"], radiance, wl, fill_columns, saturated, flares, hazards, truth > 0)
     masks.update(water=water_mask, lookalike=look_mask)
     _describe_plumes(plume_list, truth, labels, geo, pixel_area(geo))
@@ -306,8 +328,7 @@ def emit_scene(
 
 def _radiance(
     rng: np.random.Generator,
-    wl: np.ndarray,
-    fwhm: np.ndarray,
+    optics: Optics,
     surface: dict[str, np.ndarray],
     truth: np.ndarray,
     water: np.ndarray,
@@ -318,30 +339,29 @@ def _radiance(
 ) -> np.ndarray:
     """Assemble radiance (lines, samples, bands) float32, block by block to bound memory."""
     lines, samples = truth.shape
-    wl64 = wl.astype(np.float64)
-    base = reference_radiance(wl64, fwhm.astype(np.float64)) / 0.3  # radiance per unit reflectance
-    shapes = endmember_reflectance(wl64)  # (3, B)
-    basis = _texture_basis(wl64)  # (K, B)
-    knots, tau = ch4_log_transmittance(wl64, fwhm.astype(np.float64))
+    bands = optics.base.shape[1]
+    basis = _texture_basis(hazards["wl"])  # (K, B)
     gain_rng = np.random.default_rng(rng.integers(2**63))
     gains = 1.0 + gain_sigma * (
-        gain_rng.standard_normal((samples, 1)) + 0.5 * gain_rng.standard_normal((samples, wl.size))
+        gain_rng.standard_normal((samples, 1)) + 0.5 * gain_rng.standard_normal((samples, bands))
     )
-    out = np.empty((lines, samples, wl.size), dtype=np.float32)
+    base = optics.base[optics.column_group]  # (samples, B) radiance per unit reflectance
+    out = np.empty((lines, samples, bands), dtype=np.float32)
     for start in range(0, lines, 64):
         rows = slice(start, min(start + 64, lines))
         block_rng = np.random.default_rng([int(rng.integers(2**31)), start])
-        refl = np.einsum("mhw,mb->hwb", surface["abundance"][:, rows], shapes)
-        refl *= surface["albedo"][rows, :, None] * (1.0 + surface["slope"][rows, :, None] * (wl64 - 2300.0) / 1000.0)
+        refl = np.einsum("mhw,mb->hwb", surface["abundance"][:, rows], optics.shapes)
+        refl *= surface["albedo"][rows, :, None] * (
+            1.0 + surface["slope"][rows, :, None] * (hazards["wl"] - 2300.0) / 1000.0
+        )
         refl *= 1.0 + np.einsum("khw,kb->hwb", surface["texture"][:, rows], basis)
         refl = np.where(water[rows, :, None], refl * hazards["water"], refl)
-        refl = np.where(lookalike[rows, :, None], refl * hazards["carbonate"], refl)
-        x = refl * base * gains[None]
+        refl = np.where(lookalike[rows, :, None], refl * optics.lookalike, refl)
+        x = refl * base[None] * gains[None] + optics.stripes[None]
         plume = truth[rows] > 0
-        x[plume] *= transmittance(truth[rows][plume], knots, tau)
+        x[plume] *= optics.transmittance(truth[rows][plume], np.nonzero(plume)[1])
         if noise > 0:
-            nedl = _NOISE_A * np.sqrt(_NOISE_B + np.clip(x, 0, None)) + _NOISE_C
-            x += noise * nedl * block_rng.standard_normal(x.shape)
+            x += optics.noise(block_rng, x, noise)
         out[rows] = x
     return out
 

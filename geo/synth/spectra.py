@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hyperplex.geo.ch4lut import load_ch4_lut
 
 __all__ = [
     "EMIT_BANDS",
+    "linearised",
+    "pad_absorber",
+    "second_library",
     "ch4_log_transmittance",
+    "convolved_lut",
     "emit_band_grid",
     "endmember_reflectance",
     "reference_radiance",
@@ -30,6 +36,33 @@ def emit_band_grid() -> tuple[np.ndarray, np.ndarray]:
     wl = 381.006 + 7.4363 * np.arange(EMIT_BANDS)
     fwhm = 8.635 + (wl - 1573.0) * (8.809 - 8.635) / (2493.0 - 1573.0)
     return wl.astype(np.float32), fwhm.astype(np.float32)
+
+
+def convolved_lut(wl: np.ndarray, fwhm: np.ndarray) -> np.ndarray:
+    """The CH4 LUT's 7 radiance spectra averaged over Gaussian band responses, (7, B); cached per band set."""
+    wl, fwhm = np.asarray(wl, np.float64), np.asarray(fwhm, np.float64)
+    return _convolved(wl.tobytes(), fwhm.tobytes()).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _convolved(wl_bytes: bytes, fwhm_bytes: bytes) -> np.ndarray:
+    lut = load_ch4_lut()
+    wl, fwhm = np.frombuffer(wl_bytes), np.frombuffer(fwhm_bytes)
+    if np.allclose(wl, emit_band_grid()[0]) and np.allclose(fwhm, emit_band_grid()[1]):
+        return lut.convolve(wl, fwhm)  # the original generator's exact numbers
+    return _truncated_convolve(lut.wavelengths, np.asarray(lut.radiance), wl, fwhm)
+
+
+def _truncated_convolve(grid: np.ndarray, radiance: np.ndarray, wl: np.ndarray, fwhm: np.ndarray) -> np.ndarray:
+    """Gaussian band averages using only the grid within 6 sigma of each centre (fast; equal to 1e-8)."""
+    out = np.zeros((radiance.shape[0], wl.size))
+    sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    lo, hi = np.searchsorted(grid, wl - 6 * sigma), np.searchsorted(grid, wl + 6 * sigma)
+    for b in range(wl.size):
+        if hi[b] > lo[b]:
+            w = np.exp(-0.5 * ((grid[lo[b] : hi[b]] - wl[b]) / sigma[b]) ** 2)
+            out[:, b] = radiance[:, lo[b] : hi[b]] @ (w / w.sum())
+    return out
 
 
 def _solar_like(wl: np.ndarray) -> np.ndarray:
@@ -55,8 +88,7 @@ def reference_radiance(wl: np.ndarray, fwhm: np.ndarray) -> np.ndarray:
     Returns:
         float64 radiance per band.
     """
-    lut = load_ch4_lut()
-    swir = lut.convolve(np.asarray(wl, np.float64), np.asarray(fwhm, np.float64))[0]
+    swir = convolved_lut(wl, fwhm)[0]
     solar = _solar_like(np.asarray(wl, np.float64))
     match = (wl >= 1500) & (wl <= 1650)
     solar *= swir[match].mean() / solar[match].mean()
@@ -70,7 +102,7 @@ def ch4_log_transmittance(wl: np.ndarray, fwhm: np.ndarray) -> tuple[np.ndarray,
         ``(concentrations (7,), tau (7, B))``; tau is 0 for bands outside the LUT.
     """
     lut = load_ch4_lut()
-    bands = lut.convolve(np.asarray(wl, np.float64), np.asarray(fwhm, np.float64))
+    bands = convolved_lut(wl, fwhm)
     tau = np.zeros_like(bands)
     ok = (np.asarray(wl) >= _LUT_CUTOFF_NM) & np.all(bands > 0, axis=0)
     tau[:, ok] = np.log(bands[:, ok]) - np.log(bands[0, ok])
@@ -117,3 +149,47 @@ def endmember_reflectance(wl: np.ndarray) -> np.ndarray:
     if window.any():
         shapes *= 0.3 / shapes[:, window].mean(axis=1, keepdims=True)
     return shapes
+
+
+def _band(wl: np.ndarray, centre: float, width: float, depth: float) -> np.ndarray:
+    """Multiplicative Gaussian absorption band."""
+    return 1.0 - depth * np.exp(-0.5 * ((wl - centre) / width) ** 2)
+
+
+def second_library(wl: np.ndarray) -> np.ndarray:
+    """A second surface library (clay, dry grass, sand, asphalt), shape (4, B), same scaling as the first.
+
+    Different shapes from :func:`endmember_reflectance`: a kaolinite-like doublet (2165/2205 nm), cellulose
+    and lignin bands of dry vegetation (2100, 2270 nm), a bright flat sand and a dark asphalt with a weak
+    hydrocarbon band at 2310 nm; no sinusoidal ripples.
+    """
+    wl = np.asarray(wl, np.float64)
+    rise = 1.0 / (1.0 + np.exp(-(wl - 600.0) / 150.0))
+    clay = (
+        (0.2 + 0.35 * rise) * _band(wl, 2165.0, 12.0, 0.06) * _band(wl, 2205.0, 15.0, 0.12) * _band(wl, 1400, 30, 0.2)
+    )
+    grass = (0.08 + 0.3 * rise) * _band(wl, 2100.0, 35.0, 0.08) * _band(wl, 2270.0, 40.0, 0.05)
+    sand = 0.25 + 0.25 * rise - 0.02 * ((wl - 1800.0) / 700.0) ** 2
+    asphalt = (0.06 + 0.04 * wl / 2500.0) * _band(wl, 2310.0, 25.0, 0.03)
+    shapes = np.clip(np.stack([clay, grass, sand, asphalt]), 0.02, None)
+    window = (wl >= 2122) & (wl <= 2488)
+    if window.any():
+        shapes *= 0.3 / shapes[:, window].mean(axis=1, keepdims=True)
+    return shapes
+
+
+def pad_absorber(wl: np.ndarray) -> np.ndarray:
+    """Multiplicative reflectance factor of look-alike pads: absorptions at 2260 and 2330 nm (18 nm wide)."""
+    wl = np.asarray(wl, np.float64)
+    return _band(wl, 2260.0, 18.0, 0.06) * _band(wl, 2330.0, 18.0, 0.10)
+
+
+def linearised(knots: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots and log-transmittance of the *linear* model ``ln T = k c`` (k: least-squares slope through the LUT).
+
+    With two knots (0 and 1e6 ppm·m), :func:`transmittance` then evaluates ``exp(k c)`` exactly.
+    """
+    c = knots - knots.mean()
+    k = c @ (tau - tau.mean(axis=0)) / (c @ c)
+    top = 1e6
+    return np.array([0.0, top]), np.stack([np.zeros_like(k), k * top])
