@@ -22,7 +22,10 @@ from hyperplex.common.outdir import writable_dir
 from hyperplex.common.ranges import field_range
 from hyperplex.geo.detect.config import DelineationConfig, DetectConfig, MaskConfig
 
-__all__ = ["LazyChoice", "batch_options", "demo", "detection_options", "methane", "plume_table", "synth_emit"]
+__all__ = [
+    "LazyChoice", "batch_options", "demo", "detection_options", "methane", "plume_table", "synth_emit",
+    "synth_methane_tiles",
+]  # fmt: skip
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -205,6 +208,43 @@ def synth_emit(out_dir: Path, quiet: bool, **kwargs: object) -> None:
     if not quiet:
         for p in scene.plumes:
             click.echo(f"plume {p['id']}: peak {p['peak_ppmm']:.0f} ppm·m, {p['pixels']} px, IME {p['ime_kg']:.0f} kg")
+
+
+@click.command("methane-tiles")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Tile store to write (*.zarr).")
+@click.option("--scenes", default=40, show_default=True, type=click.IntRange(min=1), help="Synthetic scenes.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the set.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096), help="Scene side, px.")
+@click.option("--tile", default=64, show_default=True, type=click.IntRange(min=16), help="Tile side, px.")
+@click.option(
+    "--threshold",
+    default=100.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Mask pixels with a true enhancement >= this, ppm·m.",
+)
+@click.option(
+    "--strength",
+    default=(200.0, 5000.0),
+    show_default=True,
+    nargs=2,
+    type=click.FloatRange(0, min_open=True),
+    help="Plume peak range, ppm·m (log-uniform).",
+)
+@click.option("--max-plumes", default=4, show_default=True, type=click.IntRange(0, 100), help="Most plumes per scene.")
+@_quiet
+def synth_methane_tiles(out: Path, quiet: bool, **kwargs: Any) -> None:
+    """Write training tiles for plume segmentation (2122-2488 nm features, plume masks) from synthetic scenes."""
+    from hyperplex.common.progress import quiet as quiet_bars
+    from hyperplex.geo.methane.plume_tiles import TileRecipe, methane_tiles
+
+    names = {"threshold": "threshold_ppmm"}
+    with click_errors():
+        recipe = TileRecipe(**{names.get(k, k): v for k, v in kwargs.items()})
+        writable_dir(out.parent)
+        with quiet_bars(quiet):
+            path = methane_tiles(out, recipe)
+    click.echo(f"tiles {path}")
 
 
 @click.command("demo")

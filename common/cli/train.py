@@ -64,6 +64,7 @@ _OPTIONS = [
     click.option("--set", "model_args", multiple=True, help="Model override key=value (repeatable): --set depth=4."),
     click.option("--dino", "dino", multiple=True, help="DINO option key=value (repeatable): --dino out_dim=1024."),
     click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bars, print only results."),
+    click.option("--loss", type=click.Choice(["ce", "focal", "dice_ce"]), help="Segmentation loss (default ce)."),
 ]  # fmt: skip
 
 

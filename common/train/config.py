@@ -53,6 +53,8 @@ class TrainConfig:
         tensorboard: Write TensorBoard events too (None: when the package is installed).
         quiet: No progress bars.
         dino: DINO options (:class:`~hyperplex.common.train.dino.DinoOptions` fields).
+        loss: Segmentation loss: ``ce`` (cross-entropy), ``focal`` or ``dice_ce`` (rare positives); see
+            :data:`~hyperplex.common.train.objectives.SEGMENT_LOSSES`.
     """
 
     model: str
@@ -82,6 +84,7 @@ class TrainConfig:
     tensorboard: bool | None = None
     quiet: bool = False
     dino: dict[str, Any] = field(default_factory=dict)
+    loss: str = "ce"
 
     def __post_init__(self) -> None:
         self.validate()

@@ -59,6 +59,19 @@ class Dist:
             values /= self.world_size
         return values
 
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Average floating-point buffers (BatchNorm running statistics) over processes, in place.
+
+        DDP keeps parameters in sync but each process updates its own running statistics in its last
+        forward pass; averaging them before a checkpoint or export keeps every rank's weights equal.
+        """
+        if not self.enabled:
+            return
+        for buffer in module.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer.data)
+                buffer.data /= self.world_size
+
     def gather(self, value: torch.Tensor) -> torch.Tensor:
         """(world_size, *value.shape) stack of every process's tensor (same shape on all)."""
         if not self.enabled:

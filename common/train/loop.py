@@ -246,6 +246,7 @@ class Trainer:
         return self.device if self.dist.enabled and self.device.type == "cuda" else torch.device("cpu")
 
     def _save(self) -> None:
+        self.dist.sync_buffers(self.objective)
         rng = self._rng_states()
         if self.dist.is_main:
             state = {

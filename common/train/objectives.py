@@ -16,13 +16,51 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperplex.common.atomic import atomic_path
-from hyperplex.common.errors import ModelCompatibilityError
+from hyperplex.common.errors import InvalidParameterError, ModelCompatibilityError
 from hyperplex.common.train.heads import TaskModel
 
-__all__ = ["MaskedAutoencoding", "Supervised", "save_head"]
+__all__ = ["SEGMENT_LOSSES", "MaskedAutoencoding", "Supervised", "save_head", "segment_loss"]
 
 #: Dataset fields each supervised task reads.
 FIELDS = {"classify": ("label",), "segment": ("mask",), "regress": ("target",), "dino": (), "mae": ()}
+#: Losses of the ``segment`` task: cross-entropy; focal (Lin et al. 2017, gamma 2) for rare positives;
+#: cross-entropy plus soft Dice of the classes other than 0 (the usual choice for small objects).
+SEGMENT_LOSSES = ("ce", "focal", "dice_ce")
+_FOCAL_GAMMA = 2.0
+_DICE_EPS = 1.0
+
+
+def _soft_dice(logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """1 - soft Dice of the classes 1..K-1 over the batch (class 0 is the background), valid pixels only."""
+    prob = logits.softmax(1)[:, 1:]
+    onehot = F.one_hot(torch.where(valid, mask, 0), logits.shape[1]).movedim(-1, 1)[:, 1:].to(prob)
+    keep = valid[:, None].to(prob)
+    inter = (prob * onehot * keep).sum(dim=(0, 2, 3))
+    total = ((prob + onehot) * keep).sum(dim=(0, 2, 3))
+    return (1 - (2 * inter + _DICE_EPS) / (total + _DICE_EPS)).mean()
+
+
+def segment_loss(logits: torch.Tensor, mask: torch.Tensor, loss: str = "ce", ignore_index: int = -100) -> torch.Tensor:
+    """Per-pixel loss of (B, K, H, W) logits against a (B, H, W) class mask.
+
+    Args:
+        logits: Class logits.
+        mask: Class indices; ``ignore_index`` pixels are left out.
+        loss: One of :data:`SEGMENT_LOSSES`.
+        ignore_index: Mask value to ignore.
+
+    Raises:
+        InvalidParameterError: For an unknown loss.
+    """
+    if loss not in SEGMENT_LOSSES:
+        raise InvalidParameterError(f"`loss` must be one of {list(SEGMENT_LOSSES)}; got {loss!r}.")
+    valid = mask != ignore_index
+    if loss == "focal":
+        ce = F.cross_entropy(logits, mask, ignore_index=ignore_index, reduction="none")
+        focal = (1 - torch.exp(-ce)) ** _FOCAL_GAMMA * ce
+        return (focal * valid).sum() / valid.sum().clamp_min(1)
+    ce = F.cross_entropy(logits, mask, ignore_index=ignore_index)
+    return ce + _soft_dice(logits, mask, valid) if loss == "dice_ce" else ce
 
 
 def save_head(task_model: TaskModel, folder: Path) -> None:
@@ -40,17 +78,22 @@ class Supervised(nn.Module):
     """Cross-entropy (``classify``, ``segment``) or mean squared error (``regress``) on a :class:`TaskModel`.
 
     Metrics: ``accuracy`` (tiles), ``pixel_accuracy`` (pixels other than ``ignore_index``), ``mae``
-    (mean absolute error of the target).
+    (mean absolute error of the target); for ``segment`` also ``precision``, ``recall`` and ``f1`` of the
+    classes other than 0 (pixels of the batch).
 
     Args:
         task_model: The model with its head.
         task: ``classify``, ``segment`` or ``regress``.
         ignore_index: Mask value left out of the segmentation loss and metric (None: none).
+        loss: Segmentation loss, one of :data:`SEGMENT_LOSSES` (``ce`` for the other tasks).
     """
 
-    def __init__(self, task_model: TaskModel, task: str, ignore_index: int | None = None):
+    def __init__(self, task_model: TaskModel, task: str, ignore_index: int | None = None, loss: str = "ce"):
         super().__init__()
-        self.net, self.task = task_model, task
+        if loss not in SEGMENT_LOSSES or (loss != "ce" and task != "segment"):
+            raise InvalidParameterError(f"`loss` {loss!r} is not available for task {task!r}; segment takes "
+                                        f"{list(SEGMENT_LOSSES)}, the other tasks 'ce'.")  # fmt: skip
+        self.net, self.task, self.loss = task_model, task, loss
         self.ignore_index = -100 if ignore_index is None else int(ignore_index)
 
     def forward(
@@ -62,12 +105,20 @@ class Supervised(nn.Module):
             label = batch["label"]
             return {"loss": F.cross_entropy(pred, label), "accuracy": (pred.argmax(1) == label).float().mean()}
         if self.task == "segment":
-            mask = batch["mask"]
-            valid = mask != self.ignore_index
-            hits = ((pred.argmax(1) == mask) & valid).sum() / valid.sum().clamp_min(1)
-            return {"loss": F.cross_entropy(pred, mask, ignore_index=self.ignore_index), "pixel_accuracy": hits}
+            return self._segment(pred, batch["mask"])
         target = batch["target"]
         return {"loss": F.mse_loss(pred, target), "mae": (pred - target).abs().mean()}
+
+    def _segment(self, pred: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        valid = mask != self.ignore_index
+        label = pred.argmax(1)
+        hits = ((label == mask) & valid).sum() / valid.sum().clamp_min(1)
+        found, true = (label > 0) & valid, (mask > 0) & valid
+        both = (found & true).sum().float()
+        precision, recall = both / found.sum().clamp_min(1), both / true.sum().clamp_min(1)
+        f1 = 2 * both / (found.sum() + true.sum()).clamp_min(1)
+        loss = segment_loss(pred, mask, self.loss, self.ignore_index)
+        return {"loss": loss, "pixel_accuracy": hits, "precision": precision, "recall": recall, "f1": f1}
 
     def after_step(self, progress: float) -> None:
         """Nothing to do after a step."""

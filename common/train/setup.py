@@ -64,4 +64,4 @@ def make_objective(cfg: TrainConfig, store: TileStore) -> nn.Module:
     if cfg.task == "dino":
         options = DinoOptions.from_dict(cfg.dino)
         return Dino(task_model, _embed_dim(task_model, store), store.tile_shape, store.channels, options)
-    return Supervised(task_model, cfg.task, store.attrs.get("mask_ignore"))
+    return Supervised(task_model, cfg.task, store.attrs.get("mask_ignore"), cfg.loss)
