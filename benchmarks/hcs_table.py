@@ -79,7 +79,9 @@ def make_stores(out: Path, size: int, train_seeds: list[int], test_seed: int) ->
     return a, b
 
 
-def train_models(out: Path, data: Path, steps: int, batch: int, seed: int, names: list[str]) -> dict[str, float]:
+def train_models(
+    out: Path, data: Path, steps: int, batch: int, seed: int, names: list[str], device: str = "cpu"
+) -> dict[str, float]:
     """Train the models ``names`` of :data:`MODELS` (a finished run folder is kept); wall seconds of each run."""
     seconds = {}
     for name in names:
@@ -88,7 +90,7 @@ def train_models(out: Path, data: Path, steps: int, batch: int, seed: int, names
             continue
         start = time.perf_counter()
         train(model=preset, data=str(data), task="classify", out=str(out / name), model_args=args, hcs=hcs,
-              max_steps=steps, batch_size=batch, lr=1e-3, warmup_steps=steps // 20, seed=seed, device="cpu",
+              max_steps=steps, batch_size=batch, lr=1e-3, warmup_steps=steps // 20, seed=seed, device=device,
               precision="fp32", quiet=True, log_every=50)  # fmt: skip
         seconds[name] = time.perf_counter() - start
         print(f"trained {name} in {seconds[name]:.0f} s", flush=True)
@@ -163,6 +165,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
     parser.add_argument("--subsets", type=int, default=5)
     parser.add_argument("--eval-cells", type=int, default=500)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
@@ -175,7 +178,7 @@ def main() -> None:
     train_store, test_store = make_stores(args.out, args.size, [1, 2], 3)
     seconds = {}
     if not args.eval_only:
-        seconds = train_models(args.out, train_store, args.steps, args.batch, args.seed, args.models)
+        seconds = train_models(args.out, train_store, args.steps, args.batch, args.seed, args.models, args.device)
     if args.train_only:
         return
     x, y = test_tensors(test_store, args.eval_cells, train_store)
