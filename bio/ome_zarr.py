@@ -14,7 +14,7 @@ from hyperplex.bio.ngff import axes_letters, channels_from_omero, level_scales, 
 from hyperplex.bio.rgb import looks_rgb, mark_rgb
 from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
 from hyperplex.common.image import MultiscaleImage
 
 __all__ = ["read_ome_zarr", "read_ome_zarr_labels"]
@@ -45,6 +45,16 @@ def read_ome_zarr(
     """
     path = Path(path)
     group = _open_group(path)
+    try:
+        return _read(group, path, image, select)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
+        if isinstance(err, HyperplexError):
+            raise
+        raise FileFormatError(f"{path}: malformed OME-NGFF metadata ({type(err).__name__}: {err}).") from err
+
+
+def _read(group: Any, path: Path, image: int, select: Mapping[str, int] | None) -> MultiscaleImage:
+    """The body of :func:`read_ome_zarr` once the group is open (malformed metadata raises plain errors here)."""
     attrs, version = unwrap_ome(group.attrs.asdict())
     if "multiscales" not in attrs and "bioformats2raw.layout" in attrs:
         group = _member(group, str(image), path, "image (bioformats2raw layout)")
@@ -66,9 +76,7 @@ def _dataset_paths(entry: Any, path: Path) -> list[str]:
     """The ``path`` of every dataset (level) a multiscales entry lists."""
     datasets = entry.get("datasets") if isinstance(entry, Mapping) else None
     if not datasets or not all(isinstance(d, Mapping) and "path" in d for d in datasets):
-        raise FileFormatError(
-            f"{path}: multiscales lists no datasets with a 'path'; not a valid OME-Zarr."
-        )
+        raise FileFormatError(f"{path}: multiscales lists no datasets with a 'path'; not a valid OME-Zarr.")
     return [str(d["path"]) for d in datasets]
 
 

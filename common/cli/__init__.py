@@ -26,14 +26,20 @@ class EntryPointGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.entry_point_group = entry_point_group
         self._loaded = False
+        self._broken: dict[str, str] = {}
 
     def _load(self) -> None:
+        """Add the entry-point commands; one that fails to import is recorded, not fatal to the others."""
         if self._loaded:
             return
         self._loaded = True
         for ep in entry_points(group=self.entry_point_group):
-            if ep.name not in self.commands:
+            if ep.name in self.commands:
+                continue
+            try:
                 self.add_command(ep.load(), ep.name)
+            except Exception as err:  # a broken plugin command must not take every other command down
+                self._broken[ep.name] = f"{type(err).__name__}: {err}"
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Names of all subcommands, including entry-point ones."""
@@ -46,8 +52,12 @@ class EntryPointGroup(click.Group):
             return super().invoke(ctx)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Look up a subcommand, loading entry-point ones on first use."""
+        """Look up a subcommand, loading entry-point ones on first use (one that cannot load: a clear error)."""
         self._load()
+        if cmd_name in self._broken and cmd_name not in self.commands:
+            raise click.ClickException(
+                f"The command {cmd_name!r} cannot be loaded ({self._broken[cmd_name]}); reinstall hyperplex."
+            )
         return super().get_command(ctx, cmd_name)
 
 

@@ -232,6 +232,8 @@ def _failure(path: Path, err: Exception) -> dict[str, Any]:
         reason = str(err)
     elif isinstance(err, OSError):
         reason = err.strerror or str(err)
+        if err.filename and str(err.filename) not in reason:
+            reason = f"{err.filename}: {reason}"
     else:
         reason = f"{type(err).__name__}: {err}"
     reason = reason.strip().splitlines()[0] if reason.strip() else type(err).__name__

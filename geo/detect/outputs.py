@@ -21,6 +21,7 @@ __all__ = [
     "fingerprint",
     "is_complete",
     "new_run_id",
+    "naming",
     "product_paths",
     "write_cog",
     "write_geojson",
@@ -139,7 +140,7 @@ def write_cog(
                "compress": "deflate", "blocksize": 256}  # fmt: skip
     if transform is None:
         profile.pop("transform")
-    with _named(path), atomic_path(path) as tmp:
+    with naming(path), atomic_path(path) as tmp:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
             dst.set_band_description(1, description)
@@ -150,14 +151,14 @@ def write_cog(
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Write JSON atomically (numpy scalars converted)."""
-    with _named(path), atomic_path(path) as tmp:
+    with naming(path), atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, default=_jsonable))
         fault_point(f"{_product_key(path)}:temporary")
     return path
 
 
 @contextlib.contextmanager
-def _named(path: Path) -> Iterator[None]:
+def naming(path: Path) -> Iterator[None]:
     """An OSError while writing ``path`` (a full disk, a vanished folder) names ``path`` when it named no file."""
     try:
         yield

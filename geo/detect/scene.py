@@ -22,6 +22,7 @@ from hyperplex.geo.detect.outputs import (
     clean_stale_temporaries,
     fingerprint,
     is_complete,
+    naming,
     new_run_id,
     product_paths,
     write_cog,
@@ -292,7 +293,8 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
     features = _features(result.plumes, polygons)
     write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units, "run_id": run_id})
     fault_point("plumes_vector")
-    _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold)
+    with naming(paths["quicklook"]):
+        _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold)
     fault_point("quicklook")
 
 
