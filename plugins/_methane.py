@@ -1,6 +1,8 @@
 """Methane widget logic: run a detector by name, delineate plumes, build result layers. Qt-free.
 
-The plume step is :func:`delineate_plumes`, a thin wrapper over ``hyperplex.geo.detect``'s delineation.
+Both entry points run the command line's pipeline (:func:`hyperplex.geo.detect.analyze`): on a file,
+:func:`analyze_file` reads it exactly as ``hyperplex methane detect`` does (only the bands it needs, block
+by block); on a layer's array, :func:`analyze_cube` reads the array (lazy ones too) in row blocks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hyperplex.common.channels import ChannelSet
 __all__ = [
     "MethaneResult",
     "analyze_cube",
+    "analyze_file",
     "method_choices",
     "methane_layers",
     "plume_table",
@@ -79,15 +82,44 @@ def analyze_cube(
     Raises:
         InvalidParameterError: For an unknown method or an empty window.
     """
-    from hyperplex.geo.detect import DetectConfig, SceneSource, analyze
+    from hyperplex.geo.detect import DetectConfig, SceneSource
 
     config = DetectConfig(method=method, window=tuple(window))  # checks the method and the window
     channels = ChannelSet.from_wavelengths(wavelengths, fwhm)
-    source = SceneSource.from_array(cube, channels, pixel_size_m=pixel_size_m, name="napari layer")
+    return _analyze(SceneSource.from_array(cube, channels, pixel_size_m=pixel_size_m, name="napari layer"), config)
+
+
+def analyze_file(method: str, path: Any, *, window: tuple[float, float] = (2122.0, 2488.0)) -> MethaneResult:
+    """Run ``hyperplex methane detect``'s pipeline on a radiance file (EMIT, ENVI, GeoTIFF) in its own geometry.
+
+    The file is read as the command line reads it: the filter, mask and quicklook bands only, in blocks
+    of lines, so memory stays near the CLI's whatever the layer shows.
+
+    Args:
+        method: A registered method (:func:`method_choices`).
+        path: The radiance file the layer was opened from.
+        window: Fitting window in nm.
+
+    Returns:
+        The result with its plume table, on the file's grid (sensor geometry for EMIT).
+
+    Raises:
+        InvalidParameterError: For an unknown method or an empty window.
+        FileFormatError: If the file is not a radiance file the pipeline reads.
+    """
+    from hyperplex.geo.detect import DetectConfig, open_source
+
+    config = DetectConfig(method=method, window=tuple(window))
+    return _analyze(open_source(path), config)
+
+
+def _analyze(source: Any, config: Any) -> MethaneResult:
+    from hyperplex.geo.detect import analyze
+
     result = analyze(source, config)
     labels = result.labels.astype(np.int32)
     table = plume_table(result.plumes, labels)
-    return MethaneResult(result.enhancement, labels, table, method, config.units, window)
+    return MethaneResult(result.enhancement, labels, table, config.method, config.units, tuple(config.window))
 
 
 def plume_table(plumes: list[dict[str, Any]], labels: np.ndarray) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ its features) and the table in the dock. Logic lives in :mod:`hyperplex.plugins.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from typing import Any
 
@@ -13,39 +14,48 @@ import numpy as np
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout
 
 from hyperplex.common.arrays import materialize
-from hyperplex.plugins._methane import MethaneResult, analyze_cube, methane_layers, method_choices
+from hyperplex.plugins._layers import META_KEY
+from hyperplex.plugins._methane import MethaneResult, analyze_cube, analyze_file, methane_layers, method_choices
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
 from hyperplex.plugins._worker_widget import Progress, WorkerWidget, fill_combo, row, spin_box
 
 __all__ = ["MethaneWidget"]
 
-#: Bands read per step while loading a lazy cube (each step reports progress and can be cancelled).
-BANDS_PER_STEP = 16
+#: Formats whose files the widget hands to the command line's pipeline (chunked reads of the needed bands).
+FILE_FORMATS = ("emit", "envi", "geotiff")
 
 
-def _read_cube(stack: ChannelStack) -> Generator[Progress, None, np.ndarray]:
-    """Read a spectral stack into a float32 ``(bands, H, W)`` array, a few bands per step."""
-    planes = stack.planes()
+def _source_file(stack: ChannelStack) -> str | None:
+    """The radiance file a stack was opened from, when the pipeline reads its format; else None."""
+    meta = getattr(stack.layers[0], "metadata", {}).get(META_KEY, {})
+    source = meta.get("source")
+    return source if source and meta.get("format") in FILE_FORMATS and os.path.isfile(source) else None
+
+
+def _lazy_cube(stack: ChannelStack) -> Any:
+    """The stack as a ``(bands, H, W)`` array without reading a band-axis layer (per-channel layers are stacked)."""
     if stack.band_axis:
-        source = stack.layers[0].data[0] if stack.layers[0].multiscale else stack.layers[0].data
-        cube = np.empty(source.shape, dtype=np.float32)
-        for start in range(0, source.shape[0], BANDS_PER_STEP):
-            cube[start : start + BANDS_PER_STEP] = materialize(source[start : start + BANDS_PER_STEP])
-            yield 0.3 * min(1.0, (start + BANDS_PER_STEP) / source.shape[0]), "reading bands"
-        return cube
-    cube = np.stack([materialize(p) for p in planes]).astype(np.float32)
-    yield 0.3, "read bands"
-    return cube
+        layer = stack.layers[0]
+        return layer.data[0] if layer.multiscale else layer.data
+    return np.stack([materialize(p) for p in stack.planes()]).astype(np.float32)
 
 
 def compute_methane(
     stack: ChannelStack, method: str, window: tuple[float, float], pixel_size_m: float | None
 ) -> Generator[Progress, None, MethaneResult]:
-    """The widget's computation as a generator: yields ``(fraction, stage)``, returns the result."""
-    cube = yield from _read_cube(stack)
-    yield 0.35, f"running {method}, delineating and vetting plumes"
-    channels = stack.channels
-    result = analyze_cube(method, cube, channels.wavelengths, channels.fwhm, window=window, pixel_size_m=pixel_size_m)
+    """The widget's computation as a generator: yields ``(fraction, stage)``, returns the result.
+
+    A layer opened from a radiance file runs the command line's pipeline on the file
+    (:func:`analyze_file`); any other layer runs it on the layer's array, read in row blocks.
+    """
+    path = _source_file(stack)
+    yield 0.05, f"running {method} ({'chunked reads of ' + os.path.basename(path) if path else 'layer data'})"
+    if path is not None:
+        result = analyze_file(method, path, window=window)
+    else:
+        channels = stack.channels
+        result = analyze_cube(method, _lazy_cube(stack), channels.wavelengths, channels.fwhm, window=window,
+                              pixel_size_m=pixel_size_m)  # fmt: skip
     yield 1.0, "done"
     return result
 

@@ -37,6 +37,7 @@ __all__ = [
     "EmitReader",
     "band_spans",
     "emit_channels",
+    "emit_cube",
     "is_emit",
     "open_emit",
     "ortho_coords",
@@ -49,6 +50,8 @@ _DATA_VARS = ("radiance", "reflectance")
 _SUFFIXES = (".nc", ".nc4", ".h5")
 _DEFLATE, _SHUFFLE = 1, 2  # HDF5 filter ids
 _MAX_CACHE = 512 << 20
+#: Bands and lines per block of :func:`emit_cube` (32 x 64 x 1242 float32: 10 MB).
+_LAZY_BANDS, _LAZY_LINES = 32, 64
 
 
 @dataclass(frozen=True)
@@ -516,15 +519,40 @@ def _ortho_lazy(ds: xr.Dataset) -> xr.Dataset:
 
     grid = OrthoGrid.of(ds)
     name = ds.attrs["data_variable"]
-    cube = ds[name].copy(data=_lazy_cube(Path(ds.attrs["source_path"]), name, ds[name].shape))
+    cube = ds[name].copy(data=_lazy_cube(Path(ds.attrs["source_path"]), name, ds[name].shape))  # small blocks
     sensor = [k for k, v in ds.variables.items() if v.dims[-2:] == ("downtrack", "crosstrack") and k != name]
     out = xr.Dataset({name: orthorectify(cube, grid), **{k: orthorectify(ds[k], grid) for k in sensor}})
     out.attrs = dict(ds.attrs)
     return out.rio.write_crs(grid.crs).rio.write_transform(ortho_transform(grid.geotransform))
 
 
-#: Bands and lines per task of :func:`_lazy_cube`'s dask array (32 x 64 x 1242 float32: 10 MB).
-_LAZY_BANDS, _LAZY_LINES = 32, 64
+def emit_cube(path: str | Path, *, band_chunk: int = _LAZY_BANDS, line_chunk: int = _LAZY_LINES) -> xr.DataArray:
+    """The granule's data variable as a lazy ``(band, downtrack, crosstrack)`` DataArray in small blocks.
+
+    Like ``open_emit(path, chunks=...)[variable]`` (channel coordinates, 2-D ``lat``/``lon``/``elev``,
+    the granule's attributes), but its dask blocks are ``band_chunk`` bands x ``line_chunk`` lines read
+    through :class:`EmitReader`, so that a band plane, a band window or a bounding box reads only the
+    blocks it touches and memory stays at a few blocks, whatever the file's own chunking.
+
+    Args:
+        path: The granule.
+        band_chunk: Bands per block.
+        line_chunk: Downtrack lines per block.
+
+    Returns:
+        The DataArray; nothing is read until values are asked for.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        FileFormatError: If a group or variable of the EMIT layout is missing.
+        InvalidParameterError: If a block size is not positive.
+    """
+    if int(band_chunk) < 1 or int(line_chunk) < 1:
+        raise InvalidParameterError(f"`band_chunk` and `line_chunk` must be positive; got {band_chunk}, {line_chunk}.")
+    ds = open_emit(path)
+    name = ds.attrs["data_variable"]
+    data = _lazy_cube(Path(path), name, ds[name].shape, int(band_chunk), int(line_chunk))
+    return ds[name].copy(data=data).assign_attrs(ds.attrs)
 
 
 def _read_lazy_block(path: Path, variable: str, block_info: dict | None = None) -> np.ndarray:
@@ -532,7 +560,8 @@ def _read_lazy_block(path: Path, variable: str, block_info: dict | None = None) 
     return read_emit_block(path, slice(r0, r1), slice(b0, b1), variable=variable)
 
 
-def _lazy_cube(path: Path, variable: str, shape: tuple[int, int, int]) -> Any:
+def _lazy_cube(path: Path, variable: str, shape: tuple[int, int, int], band_chunk: int = _LAZY_BANDS,
+               line_chunk: int = _LAZY_LINES) -> Any:  # fmt: skip
     """The data variable as a ``(band, downtrack, crosstrack)`` dask array read in small band x line blocks.
 
     Small blocks keep a slice (an ortho block's bounding box, a band window) from reading the cube.
@@ -540,7 +569,7 @@ def _lazy_cube(path: Path, variable: str, shape: tuple[int, int, int]) -> Any:
     import dask.array as da
 
     bands, lines, samples = shape
-    chunks = (_splits(bands, _LAZY_BANDS), _splits(lines, _LAZY_LINES), (samples,))
+    chunks = (_splits(bands, band_chunk), _splits(lines, line_chunk), (samples,))
     return da.map_blocks(partial(_read_lazy_block, path, variable), chunks=chunks, dtype=np.float32,
                          meta=np.empty((0, 0, 0), np.float32))  # fmt: skip
 
