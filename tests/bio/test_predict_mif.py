@@ -162,3 +162,34 @@ def test_predict_mif_refuses_untrained_presets_and_non_rgb(slide, tmp_path):
     result = CliRunner().invoke(bio, ["predict-mif", str(paths["multiplex_tiff"]), "--out",
                                       str(tmp_path / "b.ome.zarr"), "--model", str(model_file)])  # fmt: skip
     assert result.exit_code != 0 and "not an RGB H&E image" in result.output
+
+
+def test_an_interrupted_prediction_resumes_and_matches_an_uninterrupted_one(slide, tmp_path, monkeypatch):
+    from hyperplex.bio import open_image
+    from hyperplex.bio.predict_mif import predict_mif
+    from hyperplex.bio.predict_run import MifRun
+    from hyperplex.common.models import load_model
+    from hyperplex.common.progress import quiet
+
+    sample, paths, model_file = slide
+    model = load_model(model_file)
+    with quiet():
+        full = predict_mif(paths["he_tiff"], tmp_path / "full.ome.zarr", model=model, tile=64, overlap=16)
+        original, calls = MifRun._predict, []
+
+        def flaky(self, tile):
+            calls.append(1)
+            if len(calls) == 5:
+                raise KeyboardInterrupt
+            return original(self, tile)
+
+        monkeypatch.setattr(MifRun, "_predict", flaky)
+        with pytest.raises(KeyboardInterrupt):
+            predict_mif(paths["he_tiff"], tmp_path / "cut.ome.zarr", model=model, tile=64, overlap=16)
+        assert (tmp_path / "cut.ome.zarr.work" / "state.json").is_file() and not (tmp_path / "cut.ome.zarr").exists()
+        monkeypatch.setattr(MifRun, "_predict", original)
+        resumed = predict_mif(paths["he_tiff"], tmp_path / "cut.ome.zarr", model=model, tile=64, overlap=16)
+    assert full.tiles_predicted == 9 and resumed.tiles_predicted == 9 - 4  # finished tiles are not redone
+    a, b = (np.asarray(open_image(r.zarr).levels[0]) for r in (full, resumed))
+    np.testing.assert_array_equal(a, b)
+    assert resumed.cells == full.cells and resumed.thresholds == full.thresholds
