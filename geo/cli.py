@@ -127,6 +127,12 @@ detection_options = _compose(
     _field(DelineationConfig, "min_peak", "--min-peak", type=float, help="Smallest plume peak, ppm·m."),
     _field(DelineationConfig, "min_pixels", "--min-pixels", type=int, help="Smallest plume, pixels."),
     _field(DelineationConfig, "vet", "--vet/--no-vet", help="Reject candidates that fail the look-alike tests."),
+    _field(DelineationConfig, "min_probability", "--min-probability", type=float,
+           help="Keep candidates whose calibrated plume probability reaches this."),
+    _field(DetectConfig, "wind_speed", "--wind-speed", type=float, metavar="M/S",
+           help="10 m wind speed for emission rates (IME method); none: no rates."),
+    _field(DetectConfig, "wind_speed_sigma", "--wind-speed-sigma", type=float, metavar="M/S",
+           help="1-sigma uncertainty of --wind-speed."),
     _field(DetectConfig, "ortho", "--ortho/--no-ortho", help="Outputs on the GLT grid, or in sensor geometry."),
 )  # fmt: skip
 
@@ -286,8 +292,10 @@ def detect(
 ) -> None:
     """Detect methane plumes in INPUTS (paths, globs or @list.txt) and write georeferenced products.
 
-    Per scene: <stem>_ch4enh.tif, <stem>_plumes.tif, <stem>_plumes.geojson, <stem>_quicklook.png
-    and <stem>_run.json.
+    Per scene: <stem>_ch4enh.tif (ppm·m; score methods write <stem>_ch4score.tif instead),
+    <stem>_ch4unc.tif (1-sigma ppm·m), <stem>_plumes.tif, <stem>_plumes.geojson, <stem>_quicklook.png
+    and <stem>_run.json. Another method's products in the same --out are not replaced (use another
+    folder or --overwrite).
     """
     from hyperplex.common.progress import quiet as quiet_progress
     from hyperplex.geo.detect import detect_many
@@ -334,12 +342,17 @@ def plume_table(plumes: list[dict], units: str) -> str:
     """A fixed-width text table of plumes."""
     from hyperplex.geo.detect.plume_table import peak_and_mean
 
-    head = f"  {'id':>3} {'max':>8} {'mean':>8} {'pixels':>7} {'IME kg':>8} {'lon':>11} {'lat':>10}  confidence"
+    head = (f"  {'id':>3} {'max':>8} {'mean':>8} {'pixels':>7} {'IME kg':>8} {'Q kg/h':>8} {'lon':>11} {'lat':>10}"
+            "  confidence")  # fmt: skip
     rows = [head]
+    fmt = "8.0f" if units == "ppm·m" else "8.3g"  # scores are small numbers (ACE in [0, 1])
     for p in plumes:
         big, mean = peak_and_mean(p)
         ime = f"{p['ime_kg']:8.0f}" if p.get("ime_kg") is not None else f"{'-':>8}"
+        rate = f"{p['emission_rate_kg_h']:8.0f}" if p.get("emission_rate_kg_h") is not None else f"{'-':>8}"
         lon = f"{p['centroid_lon']:11.5f}" if p["centroid_lon"] is not None else f"{'-':>11}"
         lat = f"{p['centroid_lat']:10.5f}" if p["centroid_lat"] is not None else f"{'-':>10}"
-        rows.append(f"  {p['id']:>3} {big:8.0f} {mean:8.0f} {p['pixels']:7d} {ime} {lon} {lat}  {p['confidence']}")
+        rows.append(
+            f"  {p['id']:>3} {big:{fmt}} {mean:{fmt}} {p['pixels']:7d} {ime} {rate} {lon} {lat}  {p['confidence']}"
+        )
     return "\n".join(rows) + f"\n  ({units})"

@@ -68,12 +68,12 @@ class DelineationConfig:
         low_fraction: Hysteresis: plumes extend down to this fraction of the threshold.
         min_peak: Smallest smoothed peak a plume may have, ppm·m.
         min_pixels: Smallest plume, pixels.
-        min_spectral_score: Candidates whose mean spectrum correlates less than this with the CH4
-            absorption shape are rejected as surface look-alikes (every method: the test reads the
-            radiance, not the filter output).
-        min_snr: Candidates whose mean enhancement is below this many robust background standard
-            deviations are rejected as noise (on synthetic scenes real plumes score >= 2.4, noise
-            blobs that survive smoothing <= 1.55).
+        min_probability: Candidates whose calibrated plume probability (a logistic model over the
+            vetting features, fitted on the tuning scene family: :mod:`hyperplex.geo.detect.calibration`)
+            is below this are rejected; they stay in run.json with their probability.
+        min_spectral_score: Optional hand-set floor on the spectral score (-1: off; the probability
+            already weighs it).
+        min_snr: Optional hand-set floor on the mean SNR (0: off).
         vet: Apply the rejection tests (off: keep every candidate, still scored).
     """
 
@@ -83,8 +83,9 @@ class DelineationConfig:
     low_fraction: float = ranged(0.5, 0, 1, lo_open=True)
     min_peak: float = ranged(250.0, 0)
     min_pixels: int = ranged(10, 1)
-    min_spectral_score: float = ranged(0.3, -1, 1)
-    min_snr: float = ranged(1.6, 0)
+    min_probability: float = ranged(0.5, 0, 1)
+    min_spectral_score: float = ranged(-1.0, -1, 1)
+    min_snr: float = ranged(0.0, 0)
     vet: bool = True
 
     def __post_init__(self) -> None:
@@ -111,6 +112,9 @@ class DetectConfig:
         chunk_tasks: In a batch on a dask cluster, run scenes one after another with each scene's line
             chunks read as tasks on the cluster (few large scenes), instead of one task per scene.
         method_options: Extra keyword options of the method's function (e.g. a learned method's weights).
+        wind_speed: 10 m wind speed, m/s, for emission rates by the IME method
+            (:mod:`hyperplex.geo.detect.emission`); None: no rates (run.json says why).
+        wind_speed_sigma: 1-sigma uncertainty of ``wind_speed``, m/s.
     """
 
     method: str = "mag1c"
@@ -125,6 +129,8 @@ class DetectConfig:
     chunk_lines: int = ranged(128, 1)
     chunk_tasks: bool = False
     method_options: dict[str, Any] = field(default_factory=dict)
+    wind_speed: float | None = ranged(None, 0)
+    wind_speed_sigma: float = ranged(0.0, 0)
 
     def __post_init__(self) -> None:
         spec = self.method_spec  # raises for an unknown method, listing the registered ones

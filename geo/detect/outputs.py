@@ -17,20 +17,24 @@ from hyperplex.geo.detect.faults import fault_point
 
 __all__ = [
     "PRODUCTS",
+    "SCORE_SUFFIX",
     "clean_stale_temporaries",
     "fingerprint",
     "is_complete",
-    "new_run_id",
     "naming",
+    "new_run_id",
+    "other_method",
     "product_paths",
     "write_cog",
     "write_geojson",
     "write_json",
 ]
 
-#: Products written per scene, keyed by name, as file-name suffixes after ``<stem>``.
+#: Products written per scene, keyed by name, as file-name suffixes after ``<stem>``. Score methods
+#: (CEM, ACE: units ``score``) write their map as ``_ch4score.tif`` instead of ``_ch4enh.tif`` (ppm·m only).
 PRODUCTS = {
     "enhancement": "_ch4enh.tif",
+    "uncertainty": "_ch4unc.tif",
     "plumes_raster": "_plumes.tif",
     "plumes_vector": "_plumes.geojson",
     "quicklook": "_quicklook.png",
@@ -38,9 +42,24 @@ PRODUCTS = {
 }
 
 
-def product_paths(out_dir: Path, stem: str) -> dict[str, Path]:
-    """Where each product of scene ``stem`` goes."""
-    return {key: out_dir / f"{stem}{suffix}" for key, suffix in PRODUCTS.items()}
+SCORE_SUFFIX = "_ch4score.tif"
+
+
+def product_paths(out_dir: Path, stem: str, *, score: bool = False) -> dict[str, Path]:
+    """Where each product of scene ``stem`` goes (``score``: the map is a unitless score)."""
+    paths = {key: out_dir / f"{stem}{suffix}" for key, suffix in PRODUCTS.items()}
+    if score:
+        paths["enhancement"] = out_dir / f"{stem}{SCORE_SUFFIX}"
+    return paths
+
+
+def other_method(paths: dict[str, Path], method: str) -> str | None:
+    """The method of a previous run of this scene in the same folder, when it differs from ``method``."""
+    try:
+        previous = json.loads(paths["run"].read_text()).get("method")
+    except (OSError, ValueError):
+        return None
+    return previous if previous and previous != method else None
 
 
 def new_run_id() -> str:
@@ -118,6 +137,7 @@ def write_cog(
     nodata: float | int | None,
     description: str,
     tags: dict[str, str],
+    units: str | None = None,
 ) -> Path:
     """Write a single-band Cloud-Optimized GeoTIFF (deflate, 256 px tiles, overviews).
 
@@ -129,6 +149,7 @@ def write_cog(
         nodata: No-data value.
         description: Band description.
         tags: Dataset tags (method, parameters, units, ...).
+        units: The band's units tag (``ppm·m`` or ``score``), also written as a band tag.
 
     Returns:
         The path written.
@@ -145,6 +166,9 @@ def write_cog(
             dst.write(data, 1)
             dst.set_band_description(1, description)
             dst.update_tags(**tags)
+            if units:
+                dst.set_band_unit(1, units)
+                dst.update_tags(1, units=units)
         fault_point(f"{_product_key(path)}:temporary")
     return path
 

@@ -9,8 +9,10 @@ from skimage.segmentation import expand_labels
 
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation
+from hyperplex.geo.detect.emission import emission_rate
 from hyperplex.geo.detect.ime import debiased_enhancement
 from hyperplex.geo.detect.source import SceneSource
+from hyperplex.geo.detect.uncertainty import enhancement_sigma, ime_sigma_kg
 from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 
@@ -45,13 +47,24 @@ def pixel_lonlat_area(
     return np.asarray(lon), np.asarray(lat), np.asarray(area, dtype=np.float64)
 
 
-def _ime(unbiased: np.ndarray, region: np.ndarray, source: SceneSource) -> float | None:
+def _ime(unbiased: np.ndarray, sigma: np.ndarray, region: np.ndarray, source: SceneSource) -> dict[str, Any]:
+    """IME (kg) of the region and its 1 sigma; None for both where pixel areas are unknown."""
     rows, cols = np.nonzero(region)
     _, _, area = pixel_lonlat_area(source, rows, cols)
     values = unbiased[rows, cols]
     if not np.isfinite(area).all():
-        return None
-    return ime_kg(np.where(np.isfinite(values), values, 0.0), area)
+        return {"ime_kg": None, "ime_sigma_kg": None}
+    return {"ime_kg": ime_kg(np.where(np.isfinite(values), values, 0.0), area),
+            "ime_sigma_kg": ime_sigma_kg(sigma[rows, cols], area)}  # fmt: skip
+
+
+def _emission(attrs: dict[str, Any], cfg: DetectConfig) -> dict[str, Any]:
+    """Emission rate fields (kg/h, 1 sigma, U_eff); None without a wind speed, a mass or an area."""
+    out: dict[str, Any] = {"emission_rate_kg_h": None, "emission_rate_sigma_kg_h": None, "u_eff_m_s": None}
+    if cfg.wind_speed is None or attrs["ime_kg"] is None or not attrs.get("area_m2"):
+        return out
+    q = emission_rate(attrs["ime_kg"], attrs["ime_sigma_kg"], attrs["area_m2"], cfg.wind_speed, cfg.wind_speed_sigma)
+    return {"emission_rate_kg_h": q.rate_kg_h, "emission_rate_sigma_kg_h": q.sigma_kg_h, "u_eff_m_s": q.u_eff_m_s}
 
 
 def _attributes(pid: int, enh: np.ndarray, inside: np.ndarray, source: SceneSource, score: bool) -> dict[str, Any]:
@@ -91,12 +104,13 @@ def describe_plumes(
     filt: np.ndarray,
     excluded: np.ndarray,
     cfg: DetectConfig,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray, np.ndarray]:
     """Vet the candidates and describe the kept plumes.
 
     Returns:
-        ``(plumes, rejected, labels)``: attribute dicts of kept plumes (ids 1..n), of rejected
-        candidates (with the reason), and the uint16 label raster of kept plumes.
+        ``(plumes, rejected, labels, sigma)``: attribute dicts of kept plumes (ids 1..n), of rejected
+        candidates (with the reason and probability), the uint16 label raster of kept plumes, and the
+        per-pixel 1-sigma enhancement uncertainty in ppm·m (:mod:`hyperplex.geo.detect.uncertainty`).
     """
     from hyperplex.geo.methane import target_spectrum
 
@@ -110,14 +124,19 @@ def describe_plumes(
     plume_free = ~excluded & (grown == 0)
     ime_group = cfg.group or "column"  # the IME's matched filter is per column unless the run asks for tiles
     unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=ime_group)
+    sigma = enhancement_sigma(cube, template, plume_free)
     for index in range(1, len(found.peaks) + 1):
         features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])
-        reason = is_rejected(features, cfg.delineation)
-        conf, label = confidence(features)
+        bg_sigma = found.background[1]
+        features["peak_snr"] = found.peaks[index - 1] / bg_sigma if bg_sigma > 0 else float("inf")
         inside = found.labels == index
+        features["pixels"] = int(inside.sum())
+        reason = is_rejected(features, cfg.delineation, cfg.method)
+        conf, label = confidence(features, cfg.method)
         pid = len(plumes) + 1 if reason is None else -(len(rejected) + 1)
         attrs = _attributes(pid, enh, inside, source, score)
-        attrs["ime_kg"] = _ime(unbiased, regions == index, source)
+        attrs.update(_ime(unbiased, sigma, regions == index, source))
+        attrs.update(_emission(attrs, cfg))
         attrs.update(smoothed_peak=found.peaks[index - 1], confidence=label, confidence_score=conf,
                      **{k: round(v, 4) if isinstance(v, float) else v for k, v in features.items()})  # fmt: skip
         if reason is None:
@@ -125,4 +144,4 @@ def describe_plumes(
             plumes.append(attrs)
         else:
             rejected.append({**attrs, "id": None, "reason": reason})
-    return plumes, rejected, labels
+    return plumes, rejected, labels, sigma

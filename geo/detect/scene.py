@@ -24,6 +24,7 @@ from hyperplex.geo.detect.outputs import (
     is_complete,
     naming,
     new_run_id,
+    other_method,
     product_paths,
     write_cog,
     write_geojson,
@@ -33,8 +34,9 @@ from hyperplex.geo.detect.plume_table import describe_plumes
 from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
 from hyperplex.geo.io.emit import require_glt
+from hyperplex.geo.geodesy import cell_area_m2
 from hyperplex.geo.ortho import apply_glt, ortho_transform
-from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_quicklook
+from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
 
 __all__ = ["Analysis", "analyze", "detect_scene"]
 
@@ -83,7 +85,7 @@ def _read(
     masks = SceneMasks((h, w))
     chunks = source.iter_bands(needed, cfg.chunk_lines, client)
     total = len(source.row_blocks(cfg.chunk_lines))
-    for rows, block in progress(chunks, total=total, desc=f"read {source.stem[:24]}", unit="chunk"):
+    for rows, block in progress(chunks, total=total, desc=f"read {_short(source.stem)}", unit="chunk"):
         cube[:, rows] = block[[pos[b] for b in filt]]
         if rgb is not None:
             rgb[:, rows] = block[[pos[b] for b in aux["rgb"]]]
@@ -107,6 +109,12 @@ def _units_hint(masks: SceneMasks, cfg: DetectConfig) -> str:
         "in uW/cm2/sr/nm (scaled integers or reflectance). Convert them, or set --saturation-threshold and "
         "--flare-threshold for their units."
     )
+
+
+def _short(stem: str, width: int = 30) -> str:
+    """A progress label that tells scenes of one day apart: EMIT's constant prefix dropped, the tail kept."""
+    stem = stem.removeprefix("EMIT_L1B_RAD_001_")
+    return stem if len(stem) <= width else "…" + stem[-(width - 1) :]
 
 
 def _run_filter(cube: np.ndarray, source: SceneSource, filt: np.ndarray, excluded: np.ndarray,
@@ -172,6 +180,7 @@ class Analysis:
         rgb: ``(3, H, W)`` red, green, blue radiance, or None when the sensor has no visible bands.
         found: The delineation (threshold, background).
         timings: Seconds per stage.
+        uncertainty: ``(H, W)`` float32 1-sigma enhancement uncertainty, ppm·m (``_ch4unc.tif``).
     """
 
     source: SceneSource
@@ -184,6 +193,7 @@ class Analysis:
     rgb: np.ndarray | None
     found: Delineation
     timings: dict[str, float] = field(default_factory=dict)
+    uncertainty: np.ndarray | None = None
 
 
 def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: Any = None) -> Analysis:
@@ -219,9 +229,9 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     fault_point("filtered")
     t = time.perf_counter()
     found = delineate(enh, ~excluded, cfg.delineation, absolute=not cfg.method_spec.is_score)
-    plumes, rejected, labels = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
+    plumes, rejected, labels, sigma = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
     timings["delineate"] = time.perf_counter() - t
-    return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings)
+    return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings, sigma)
 
 
 def detect_scene(
@@ -248,15 +258,22 @@ def detect_scene(
     """
     cfg = config or DetectConfig()
     source = open_source(path)
-    paths = product_paths(Path(out_dir), source.stem)
+    paths = product_paths(Path(out_dir), source.stem, score=cfg.method_spec.is_score)
     clean_stale_temporaries(Path(out_dir), source.stem)
+    previous = other_method(paths, cfg.method)
+    if previous and not cfg.overwrite:
+        raise InvalidParameterError(
+            f"{paths['run']}: {out_dir} holds {source.stem}'s products of method {previous!r}; "
+            f"write --method {cfg.method} into another --out folder, or pass --overwrite to replace them."
+        )
     if not cfg.overwrite and is_complete(paths, cfg.to_dict()):
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
     fault_point("opened")
     result = analyze(source, cfg, client=client)
     timings = result.timings
     t = time.perf_counter()
-    layers = [result.enhancement, result.labels] + ([result.rgb] if result.rgb is not None else [])
+    layers = [result.enhancement, result.labels, result.uncertainty]
+    layers += [result.rgb] if result.rgb is not None else []
     grid, crs, transform = _to_output_grid(source, cfg, *layers)
     polygons = _polygons(source, cfg, grid[1], crs, transform)
     timings["georeference"] = time.perf_counter() - t
@@ -284,8 +301,12 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
         "source": result.source.path.name,
         "geometry": "ortho" if crs is not None else "sensor",
     }
-    write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan,
-              description=f"CH4 enhancement ({cfg.units})", tags=tags)  # fmt: skip
+    what = "CH4 enhancement (ppm·m)" if cfg.units == "ppm·m" else f"CH4 detection score ({cfg.method}, unitless)"
+    write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan, description=what,
+              tags=tags, units=cfg.units)  # fmt: skip
+    write_cog(paths["uncertainty"], grid[2], crs=crs, transform=transform, nodata=np.nan, units="ppm·m",
+              description="1-sigma CH4 enhancement uncertainty (ppm·m) of the albedo-corrected matched filter",
+              tags={**tags, "units": "ppm·m"})  # fmt: skip
     fault_point("enhancement")
     write_cog(paths["plumes_raster"], grid[1].astype(np.uint16), crs=crs, transform=transform, nodata=0,
               description="plume id (0 = none)", tags=tags)  # fmt: skip
@@ -294,7 +315,8 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
     write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units, "run_id": run_id})
     fault_point("plumes_vector")
     with naming(paths["quicklook"]):
-        _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold)
+        _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold, result.plumes,
+                         transform, crs)  # fmt: skip
     fault_point("quicklook")
 
 
@@ -313,6 +335,8 @@ def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dic
         "masked_pixels": result.masks.counts(),
         "background": {"median": found.background[0], "sigma": found.background[1], "threshold": found.threshold},
         "ime_method": "plume-excluded, albedo-corrected matched filter over the plume region grown by 3 px",
+        "uncertainty_method": "1 sigma = 1 / (R sqrt(t' C^-1 t)) per pixel, column-wise plume-free statistics",
+        "emission_rate_method": _emission_note(cfg),
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "plume_count": len(result.plumes),
         "plumes": result.plumes,
@@ -321,12 +345,37 @@ def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dic
     }
 
 
-def _write_quicklook(path: Path, grid: list[np.ndarray], cfg: DetectConfig, source: SceneSource, lo: float) -> None:
-    """RGB with the enhancement above ``lo`` overlaid and plume outlines."""
+def _emission_note(cfg: DetectConfig) -> str:
+    """How emission rates were estimated, or why there are none."""
+    if cfg.wind_speed is None:
+        return "none: no 10 m wind speed given (--wind-speed M/S); emission_rate_kg_h is null"
+    return (f"IME method Q = U_eff IME / sqrt(A), U_eff = 0.33 U10 + 0.45 m/s (Varon et al. 2018, 2021), "
+            f"U10 = {cfg.wind_speed} +- {cfg.wind_speed_sigma} m/s")  # fmt: skip
+
+
+def _write_quicklook(path: Path, grid: list[np.ndarray], cfg: DetectConfig, source: SceneSource, lo: float,
+                     plumes: list[dict[str, Any]], transform: Any, crs: Any) -> None:  # fmt: skip
+    """Plume map: RGB, the enhancement above ``lo`` up to the plumes' peaks, labels, scale bar, insets."""
     enh, labels = grid[0], grid[1]
-    rgb = rgb_image(grid[2]) if len(grid) > 2 else np.zeros((*enh.shape, 3), np.float32)
-    finite = enh[np.isfinite(enh)]
-    hi = float(np.percentile(finite, 99.9)) if finite.size else 1.0
-    write_quicklook(path, rgb, overlay=enh, overlay_range=(max(lo, 1e-6), max(hi, lo + 1e-6)),
-                    overlay_label=f"CH4 enhancement ({cfg.units})", outlines=labels,
-                    title=f"{source.stem} - {cfg.method}")  # fmt: skip
+    rgb = rgb_image(grid[3]) if len(grid) > 3 else np.zeros((*enh.shape, 3), np.float32)
+    pixel_m, corners = _ground_scale(enh.shape, transform, crs)
+    write_plume_map(path, rgb, enh, labels, plumes, lo=max(lo, 1e-6), units=cfg.units, pixel_m=pixel_m,
+                    title=f"{source.stem} - {cfg.method}", corners=corners)  # fmt: skip
+
+
+def _ground_scale(shape: tuple[int, ...], transform: Any, crs: Any) -> tuple[float | None, tuple[str, str] | None]:
+    """Pixel size in m and corner coordinate labels of an output grid (None where unknown)."""
+    if transform is None:
+        return None, None
+    from rasterio.crs import CRS
+
+    geographic = crs is not None and CRS.from_user_input(crs).is_geographic
+    (x0, y0), (x1, y1) = transform @ (0, 0), transform @ (shape[1], shape[0])
+    if not geographic:
+        return float(np.sqrt(abs(transform.a * transform.e))), None
+    area = cell_area_m2(transform.a, transform.e, 0.5 * (y0 + y1))
+    return float(np.sqrt(area)), (_lonlat(x0, y0), _lonlat(x1, y1))
+
+
+def _lonlat(lon: float, lat: float) -> str:
+    return f"{abs(lat):.4f}°{'N' if lat >= 0 else 'S'} {abs(lon):.4f}°{'E' if lon >= 0 else 'W'}"

@@ -9,7 +9,14 @@ Each candidate is scored on
   candidate's log radiance ratio against its surroundings and that of the CH4 absorption. Methane
   leaves its narrow lines; a mineral leaves a broad band that the high-pass removes;
 - ``masked_edge_fraction``: share of its rim that is masked (dark, saturated, flare, fill);
-- ``stripe_like``: confined to one or two detector columns along track.
+- ``stripe_like``: confined to one or two detector columns along track;
+- ``elongation`` (major over minor axis) and ``albedo_contrast`` (ln of the candidate's brightness over
+  its surroundings': look-alikes and shorelines differ in brightness, plumes do not);
+- ``peak_snr`` (added by the plume table): smoothed peak over the background standard deviation.
+
+These are combined into a calibrated probability by a logistic model fitted on the tuning scene family
+(:mod:`hyperplex.geo.detect.calibration`); candidates below ``min_probability`` are rejected and stay in
+run.json with their probability.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from hyperplex.geo.detect.calibration import plume_probability
 from hyperplex.geo.detect.config import DelineationConfig
 from hyperplex.geo.detect.masks import dilate
 
@@ -96,31 +104,59 @@ def candidate_features(
         "spectral_ppmm": implied,
         "masked_edge_fraction": float(excluded[rim].mean()) if rim.any() else 0.0,
         "stripe_like": bool(width <= 2 and length >= 6),
+        "elongation": _elongation(rows, cols),
+        "albedo_contrast": _albedo_contrast(cube, core, ring),
     }
 
 
-def confidence(features: dict[str, Any]) -> tuple[float, str]:
-    """A 0-1 confidence and its class ('high', 'medium', 'low') from the vetting features."""
-    parts = [
-        min(max(features["snr"], 0.0) / 8.0, 1.0),
-        min(max(features["spectral_score"], 0.0) / 0.8, 1.0),
-        1.0 - features["masked_edge_fraction"],
-    ]
-    score = 0.0 if features["stripe_like"] else float(np.mean(parts))
-    label = "high" if score >= 0.75 else "medium" if score >= 0.5 else "low"
-    return round(score, 3), label
+def _elongation(rows: np.ndarray, cols: np.ndarray) -> float:
+    """Ratio of the major to the minor axis of the candidate's pixel distribution (1 = round)."""
+    if rows.size < 3:
+        return 1.0
+    eig = np.linalg.eigvalsh(np.cov(np.stack([rows, cols]).astype(np.float64)) + np.eye(2) / 12.0)
+    return float(np.sqrt(eig[1] / eig[0]))
 
 
-def is_rejected(features: dict[str, Any], cfg: DelineationConfig) -> str | None:
-    """Why a candidate is rejected, or None to keep it."""
+def _albedo_contrast(cube: np.ndarray, core: np.ndarray, ring: np.ndarray) -> float:
+    """``ln`` of the candidate core's mean brightness over its surroundings' (0 = same surface brightness)."""
+    if not core.any() or not ring.any():
+        return 0.0
+    inner, outer = np.nanmean(cube[:, core]), np.nanmean(cube[:, ring])
+    return float(np.log(inner / outer)) if inner > 0 and outer > 0 else 0.0
+
+
+def confidence(features: dict[str, Any], method: str = "mag1c") -> tuple[float, str]:
+    """The calibrated plume probability (:mod:`hyperplex.geo.detect.calibration`) and its class.
+
+    Classes: 'high' (>= 0.9), 'medium' (>= 0.5), 'low'.
+    """
+    p = plume_probability(features, method)
+    label = "high" if p >= 0.9 else "medium" if p >= 0.5 else "low"
+    return round(p, 3), label
+
+
+def is_rejected(features: dict[str, Any], cfg: DelineationConfig, method: str = "mag1c") -> str | None:
+    """Why a candidate is rejected, or None to keep it.
+
+    A candidate is kept when its calibrated probability reaches ``cfg.min_probability``; stripe-like
+    candidates and those under the optional hand-set floors ``cfg.min_snr`` and
+    ``cfg.min_spectral_score`` (off by default) are rejected too.
+    """
     if not cfg.vet:
         return None
     if features["stripe_like"]:
         return "confined to one or two detector columns (striping)"
     if features["snr"] < cfg.min_snr:
-        return f"weak: mean only {features['snr']:.2f} background standard deviations"
+        return f"weak: mean only {features['snr']:.2f} background standard deviations (min_snr)"
     if features["spectral_score"] < cfg.min_spectral_score:
         return f"spectrum does not show CH4 fine structure (score {features['spectral_score']:.2f})"
-    if features["masked_edge_fraction"] > 0.5:
-        return "mostly bordered by masked pixels (water, saturation, flare or fill)"
+    p = plume_probability(features, method)
+    if p < cfg.min_probability:
+        return f"plume probability {p:.2f} < {cfg.min_probability:.2f} ({_weakest(features)})"
     return None
+
+
+def _weakest(features: dict[str, Any]) -> str:
+    """A short account of the candidate's evidence, for the rejection reason."""
+    return (f"SNR {features['snr']:.1f}, peak SNR {features['peak_snr']:.1f}, spectral score "
+            f"{features['spectral_score']:.2f}, {features.get('pixels', 0)} px")  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hyperplex.common.progress import progress
 from hyperplex.geo.methane.grouping import Grouping, chunk_groups, iter_blocks, iter_chunks, resolve_device
 from hyperplex.geo.methane.inputs import PreparedCube, prepare_cube, wrap_output
 from hyperplex.geo.methane.options import FilterOptions
@@ -59,7 +60,9 @@ def apply_functionals(
     if run.grouping.kind == "tile":
         _apply_tiles(run, offsets, weights, finish, out)
         return out
-    for chunk in iter_chunks(run.prepared, run.grouping, run.device):
+    for chunk in progress(
+        iter_chunks(run.prepared, run.grouping, run.device), desc="filter", unit="chunk", leave=False
+    ):
         gid = chunk_groups(run.grouping, chunk.r0, run.device)
         values = finish(project(chunk, gid, offsets, weights), gid).to(torch.float32)
         values = torch.where(chunk.valid, values, torch.full_like(values, float("nan")))
@@ -76,7 +79,9 @@ def _apply_tiles(
 ) -> None:
     """Tile mode on channel-first blocks: one (K, C) x (C, P) product per tile segment, no transposes."""
     offsets32, weights32 = offsets.to(torch.float32), weights.to(torch.float32)
-    for block in iter_blocks(run.prepared, run.grouping, run.device):
+    for block in progress(
+        iter_blocks(run.prepared, run.grouping, run.device), desc="filter", unit="block", leave=False
+    ):
         for c0, c1, g in run.grouping.segments(block.r0):
             x = block.data[:, :, c0:c1]
             flat = x.reshape(x.shape[0], -1) - offsets32[g][:, None]

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.progress import progress
 from hyperplex.common.ranges import Range
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 from hyperplex.geo.nodata import FILL_VALUE
@@ -347,7 +348,7 @@ def _radiance(
     )
     base = optics.base[optics.column_group]  # (samples, B) radiance per unit reflectance
     out = np.empty((lines, samples, bands), dtype=np.float32)
-    for start in range(0, lines, 64):
+    for start in progress(range(0, lines, 64), desc="synth radiance", unit="block", leave=False):
         rows = slice(start, min(start + 64, lines))
         block_rng = np.random.default_rng([int(rng.integers(2**31)), start])
         refl = np.einsum("mhw,mb->hwb", surface["abundance"][:, rows], optics.shapes)

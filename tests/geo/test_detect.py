@@ -87,6 +87,28 @@ def test_geojson_and_run_json(plume_run):
     assert (out / f"{summary['scene']}_quicklook.png").stat().st_size > 10_000
 
 
+def test_uncertainty_emission_rate_and_another_method_into_the_same_folder(plume_run, tmp_path):
+    from hyperplex.common.errors import InvalidParameterError
+    from hyperplex.geo.detect.emission import emission_rate
+
+    _, paths, summary, out = plume_run
+    run = json.loads((out / f"{summary['scene']}_run.json").read_text())
+    assert run["emission_rate_method"].startswith("none: no 10 m wind speed")
+    for p in summary["plumes"]:
+        assert p["emission_rate_kg_h"] is None and 0 < p["ime_sigma_kg"] < p["ime_kg"]
+    with pytest.raises(InvalidParameterError, match="'mag1c'.*--method mf.*--overwrite"):
+        detect_scene(paths["radiance"], out, DetectConfig(method="mf"))
+    windy = detect_scene(
+        paths["radiance"], tmp_path, DetectConfig(method="mag1c", wind_speed=4.0, wind_speed_sigma=1.0)
+    )
+    for p in windy["plumes"]:
+        q = emission_rate(p["ime_kg"], p["ime_sigma_kg"], p["area_m2"], 4.0, 1.0)
+        assert p["emission_rate_kg_h"] == pytest.approx(q.rate_kg_h) and p["u_eff_m_s"] == pytest.approx(1.77)
+        assert 0 < p["emission_rate_sigma_kg_h"] < p["emission_rate_kg_h"]
+    fc = json.loads((tmp_path / f"{windy['scene']}_plumes.geojson").read_text())
+    assert all(f["properties"]["emission_rate_kg_h"] > 0 for f in fc["features"])
+
+
 def test_rerun_skips_complete_scene_unless_overwrite(plume_run):
     _, paths, summary, out = plume_run
     again = detect_scene(paths["radiance"], out, DetectConfig(method="mag1c"))
@@ -116,8 +138,17 @@ def test_each_method_finds_both_plumes_and_labels_its_units(tmp_path, emit_small
     with rasterio.open(tmp_path / f"{summary['scene']}_plumes.tif") as src:
         assert all(_truth_plume_matches(scene, src.read(1)).values())
         assert src.tags()["units"] == units
-    with rasterio.open(tmp_path / f"{summary['scene']}_ch4enh.tif") as src:
-        assert src.descriptions[0] == f"CH4 enhancement ({units})"
+    enh = tmp_path / f"{summary['scene']}_{'ch4enh' if units == PPMM else 'ch4score'}.tif"
+    assert summary["outputs"]["enhancement"] == str(enh)
+    assert not (tmp_path / f"{summary['scene']}_{'ch4score' if units == PPMM else 'ch4enh'}.tif").exists()
+    with rasterio.open(enh) as src:
+        assert src.descriptions[0] == (
+            "CH4 enhancement (ppm·m)" if units == PPMM else f"CH4 detection score ({method}, unitless)"
+        )
+        assert src.units[0] == units and src.tags(1)["units"] == units
+    with rasterio.open(tmp_path / f"{summary['scene']}_ch4unc.tif") as src:
+        unc = src.read(1)
+        assert src.units[0] == "ppm·m" and 20 < np.nanmedian(unc) < 2000
     fc = json.loads((tmp_path / f"{summary['scene']}_plumes.geojson").read_text())
     assert fc["properties"] == {"method": method, "units": units}
     key = "max_ppmm" if units == PPMM else "max_score"

@@ -10,7 +10,7 @@ from hyperplex.common import FileFormatError, InvalidParameterError
 from hyperplex.geo.detect.config import DelineationConfig
 from hyperplex.geo.detect.delineate import delineate, nan_gaussian, robust_background
 from hyperplex.geo.detect.masks import read_l2a_mask
-from hyperplex.geo.detect.vetting import confidence, is_rejected, spectral_score
+from hyperplex.geo.detect.vetting import spectral_score
 from hyperplex.geo.synth import emit_scene
 from hyperplex.geo.synth.spectra import ch4_log_transmittance, emit_band_grid, endmember_reflectance
 
@@ -112,18 +112,6 @@ def test_spectral_score_separates_methane_from_a_2330nm_mineral():
     assert score_min < 0.3
 
 
-def test_confidence_and_rejection_rules():
-    good = {"snr": 10.0, "spectral_score": 0.9, "masked_edge_fraction": 0.0, "stripe_like": False}
-    assert confidence(good)[1] == "high" and is_rejected(good, DelineationConfig()) is None
-    stripe = {**good, "stripe_like": True}
-    assert confidence(stripe) == (0.0, "low") and "striping" in is_rejected(stripe, DelineationConfig())
-    weak = {**good, "snr": 1.2}
-    assert "weak" in is_rejected(weak, DelineationConfig())
-    mineral = {**good, "spectral_score": 0.05}
-    assert "fine structure" in is_rejected(mineral, DelineationConfig())
-    assert is_rejected(mineral, DelineationConfig(vet=False)) is None
-
-
 # ---------------------------------------------------------------- method registry and configuration
 
 
@@ -186,3 +174,24 @@ def test_peak_and_mean_read_enhancement_or_score():
 
     assert peak_and_mean({"max_ppmm": 900.0, "mean_ppmm": 400.0, "max_score": None}) == (900.0, 400.0)
     assert peak_and_mean({"max_ppmm": None, "mean_ppmm": None, "max_score": 0.8, "mean_score": 0.5}) == (0.8, 0.5)
+
+
+def test_plume_map_labels_plumes_and_colours_up_to_their_peak(tmp_path):
+    from PIL import Image
+
+    from hyperplex.geo.quicklook import colorize, compose_map, write_plume_map
+
+    rgb = np.full((120, 100, 3), 0.5, np.float32)
+    enh = np.zeros((120, 100), np.float32)
+    labels = np.zeros((120, 100), np.int32)
+    enh[20:30, 20:30], labels[20:30, 20:30] = 3000.0, 1
+    enh[80:84, 60:64], labels[80:84, 60:64] = 800.0, 2
+    plumes = [{"id": 1, "ime_kg": 900.0, "max_ppmm": 3000.0}, {"id": 2, "ime_kg": 40.0, "max_ppmm": 800.0}]
+    image = compose_map(rgb, enh, labels, 100.0, 3000.0)
+    top = (colorize(np.array([3000.0]), 100.0, 3000.0)[0] * 255).astype(int)
+    assert np.abs(image[25, 25].astype(int) - (0.9 * top + 0.1 * 0.8 * 127.5)).max() <= 2  # peak: top colour
+    assert (image[20, 25] == [0, 255, 255]).all()  # outline
+    assert (image[60, 10] == int(0.8 * 0.5 * 255)).all()  # background dimmed, not painted
+    path = write_plume_map(tmp_path / "map.png", rgb, enh, labels, plumes, lo=100.0, pixel_m=60.0, title="t")
+    with Image.open(path) as im:
+        assert im.size[0] > 100 + 200 and im.size[1] >= 120  # map plus the inset column
