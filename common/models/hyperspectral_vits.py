@@ -95,7 +95,7 @@ def hyperefficientvit_b2(**overrides: Any) -> HyperEfficientViT:
     return _efficientvit(cfg, overrides)
 
 
-@register_model(input="hyperspectral", sized_by="in_chans")
+@register_model(input="hyperspectral", sized_by="in_chans", weights="hypersegformer_plume.safetensors")
 def hypersegformer_plume(**overrides: Any) -> HyperSegFormer:
     """Small HyperSegFormer for CH4 plume masks (49 EMIT bands 2122-2488 nm + matched filter, widths 16-128)."""
     cfg = dict(
@@ -105,7 +105,7 @@ def hypersegformer_plume(**overrides: Any) -> HyperSegFormer:
     return _segformer(cfg, overrides)
 
 
-@register_model(input="hyperspectral", sized_by="in_chans")
+@register_model(input="hyperspectral", sized_by="in_chans", weights="hyperefficientvit_plume.safetensors")
 def hyperefficientvit_plume(**overrides: Any) -> HyperEfficientViT:
     """Small HyperEfficientViT (b0 widths) for CH4 plume masks (49 EMIT bands 2122-2488 nm + matched filter)."""
     cfg = dict(in_chans=50, num_classes=2, widths=(8, 16, 32, 64, 128), depths=(1, 2, 2, 2, 2), head_width=32,
