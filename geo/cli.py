@@ -238,8 +238,12 @@ def synth_emit(out_dir: Path, quiet: bool, **kwargs: object) -> None:
     help="Plume peak range, ppm·m (log-uniform).",
 )
 @click.option("--max-plumes", default=4, show_default=True, type=click.IntRange(0, 100), help="Most plumes per scene.")
+@click.option("--empty-every", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Keep every n-th tile without plume pixels.")  # fmt: skip
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes generating scenes (same tiles for any count).")  # fmt: skip
 @_quiet
-def synth_methane_tiles(out: Path, quiet: bool, **kwargs: Any) -> None:
+def synth_methane_tiles(out: Path, quiet: bool, workers: int, **kwargs: Any) -> None:
     """Write training tiles for plume segmentation (2122-2488 nm features, plume masks) from synthetic scenes."""
     from hyperplex.common.progress import quiet as quiet_bars
     from hyperplex.geo.methane.plume_tiles import TileRecipe, methane_tiles
@@ -249,7 +253,7 @@ def synth_methane_tiles(out: Path, quiet: bool, **kwargs: Any) -> None:
         recipe = TileRecipe(**{names.get(k, k): v for k, v in kwargs.items()})
         writable_dir(out.parent)
         with quiet_bars(quiet):
-            path = methane_tiles(out, recipe)
+            path = methane_tiles(out, recipe, workers=workers)
     click.echo(f"tiles {path}")
 
 

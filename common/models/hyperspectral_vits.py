@@ -12,7 +12,8 @@ Presets:
 * ``hypersegformer_b0`` (paper "ConvUpStride" on MiT-b0), ``hypersegformer_b1``, ``hypersegformer_b2``.
 * ``hyperefficientvit_b0``, ``hyperefficientvit_b1`` (paper "ConvUp" on b1), ``hyperefficientvit_b2``.
 * ``hypersegformer_plume``, ``hyperefficientvit_plume``: small two-class plume segmenters on the 49 EMIT
-  bands in 2122-2488 nm (``hyperplex methane detect --method hypersegformer|hyperefficientvit``).
+  bands in 2122-2488 nm plus a matched-filter channel (``hyperplex.geo.methane.plume_features``), for
+  ``hyperplex methane detect --method hypersegformer|hyperefficientvit``.
 """
 
 from __future__ import annotations
@@ -94,19 +95,19 @@ def hyperefficientvit_b2(**overrides: Any) -> HyperEfficientViT:
     return _efficientvit(cfg, overrides)
 
 
-@register_model(input="hyperspectral", sized_by="in_chans")
+@register_model(input="hyperspectral", sized_by="in_chans", weights="hypersegformer_plume.safetensors")
 def hypersegformer_plume(**overrides: Any) -> HyperSegFormer:
-    """Small HyperSegFormer for CH4 plume masks (49 EMIT bands 2122-2488 nm, widths 16-128, decoder 64)."""
+    """Small HyperSegFormer for CH4 plume masks (49 EMIT bands 2122-2488 nm + matched filter, widths 16-128)."""
     cfg = dict(
-        in_chans=49, num_classes=2, embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 4),
+        in_chans=50, num_classes=2, embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 4),
         decoder_dim=64, upscale_layers=1, drop_path_rate=0.0,
     )  # fmt: skip
     return _segformer(cfg, overrides)
 
 
-@register_model(input="hyperspectral", sized_by="in_chans")
+@register_model(input="hyperspectral", sized_by="in_chans", weights="hyperefficientvit_plume.safetensors")
 def hyperefficientvit_plume(**overrides: Any) -> HyperEfficientViT:
-    """Small HyperEfficientViT (b0 widths) for CH4 plume masks (49 EMIT bands 2122-2488 nm)."""
-    cfg = dict(in_chans=49, num_classes=2, widths=(8, 16, 32, 64, 128), depths=(1, 2, 2, 2, 2), head_width=32,
+    """Small HyperEfficientViT (b0 widths) for CH4 plume masks (49 EMIT bands 2122-2488 nm + matched filter)."""
+    cfg = dict(in_chans=50, num_classes=2, widths=(8, 16, 32, 64, 128), depths=(1, 2, 2, 2, 2), head_width=32,
                head_depth=1)  # fmt: skip
     return _efficientvit(cfg, overrides)

@@ -9,9 +9,10 @@ so the set is deterministic and two sets with different seeds share no scene.
 Tile store (:func:`hyperplex.common.train.write_tiles`):
 
 - ``image``: :func:`~hyperplex.geo.methane.plume_features.plume_features` of the 2122-2488 nm bands
-  (49 EMIT bands), computed on the whole scene before cutting, float32;
+  (49 EMIT bands and a matched-filter channel), computed on the whole scene before cutting, float32;
 - ``mask``: 1 (``plume``) where the true enhancement is >= ``threshold_ppmm`` (default 100 ppm·m),
-  0 (``background``), 255 (ignored) at fill pixels;
+  0 (``background``), 255 (ignored) at fill pixels; of the tiles without plume pixels only every
+  ``empty_every``-th of each scene is kept (positives are rare: ~1 % of pixels);
 - ``meta``: generator, seeds, threshold, window and every scene's settings and plumes.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.progress import progress
-from hyperplex.geo.methane.plume_features import PLUME_WINDOW_NM, plume_features, window_bands
+from hyperplex.geo.methane.plume_features import PLUME_WINDOW_NM, feature_channels, plume_features, window_bands
 
 __all__ = ["MASK_CLASSES", "MASK_IGNORE", "TileRecipe", "methane_tiles", "scene_settings", "scene_tile_arrays"]
 
@@ -49,6 +50,7 @@ class TileRecipe:
         threshold_ppmm: True enhancement at or above which a pixel is ``plume``.
         strength: Range of plume peaks, ppm·m (drawn log-uniformly per scene).
         max_plumes: Most plumes per scene (0..max drawn uniformly: some scenes have none).
+        empty_every: Keep every n-th tile without plume pixels of a scene (1: all).
     """
 
     scenes: int = 40
@@ -58,10 +60,11 @@ class TileRecipe:
     threshold_ppmm: float = 100.0
     strength: tuple[float, float] = (200.0, 5000.0)
     max_plumes: int = 4
+    empty_every: int = 4
 
     def __post_init__(self) -> None:
-        if self.scenes < 1 or self.seed < 0 or self.max_plumes < 0:
-            raise InvalidParameterError("`scenes` must be >= 1, `seed` and `max_plumes` >= 0.")
+        if self.scenes < 1 or self.seed < 0 or self.max_plumes < 0 or self.empty_every < 1:
+            raise InvalidParameterError("`scenes` and `empty_every` must be >= 1, `seed` and `max_plumes` >= 0.")
         if not 16 <= self.tile <= self.size:
             raise InvalidParameterError(f"`tile` must be in 16..size ({self.size}); got {self.tile}.")
         if not 0 < self.strength[0] <= self.strength[1] or self.threshold_ppmm <= 0:
@@ -97,47 +100,72 @@ def scene_tile_arrays(scene: Any, recipe: TileRecipe) -> dict[str, np.ndarray]:
     """Features and masks of one :class:`~hyperplex.geo.synth.EmitScene`, cut into tiles.
 
     Returns:
-        ``{"image": (N, C, t, t) float32, "mask": (N, t, t) uint8, "origin": (N, 2)}``.
+        ``{"image": (N, C + 1, t, t) float32, "mask": (N, t, t) uint8, "origin": (N, 2)}``: every tile with
+        plume pixels, and every ``recipe.empty_every``-th of the others, in scan order.
     """
     from hyperplex.common.train import scene_tiles
 
     bands = window_bands(scene.wavelengths)
     cube = np.moveaxis(scene.radiance[:, :, bands], -1, 0)
-    features = plume_features(cube)
+    features = plume_features(cube, scene.wavelengths[bands], scene.fwhm[bands])
     mask = (scene.truth >= recipe.threshold_ppmm).astype(np.uint8)
     mask[scene.masks["fill"]] = MASK_IGNORE
     tiles = scene_tiles(features, recipe.tile)
     tiles["mask"] = scene_tiles(mask[None], recipe.tile)["image"][:, 0]
-    return tiles
+    plume = (tiles["mask"] == 1).any(axis=(1, 2))
+    empty_rank = np.cumsum(~plume) - 1
+    keep = plume | (empty_rank % recipe.empty_every == 0)
+    return {k: v[keep] for k, v in tiles.items()}
 
 
-def methane_tiles(out: str | os.PathLike[str], recipe: TileRecipe | None = None) -> Path:
+def _scene_part(recipe: TileRecipe, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any], Any]:
+    """Tiles, description and feature channels of scene ``index`` (runs in a worker process when asked)."""
+    from hyperplex.geo.synth import emit_scene
+
+    settings = scene_settings(recipe, index)
+    scene = emit_scene(**settings)
+    tiles = scene_tile_arrays(scene, recipe)
+    plumes = [{k: p[k] for k in ("id", "peak_ppmm", "pixels", "ime_kg")} for p in scene.plumes]
+    described = {"settings": settings, "plumes": plumes, "tiles": len(tiles["image"])}
+    return tiles, described, feature_channels(scene.wavelengths[window_bands(scene.wavelengths)])
+
+
+def _scene_parts(recipe: TileRecipe, workers: int) -> list[tuple[dict[str, np.ndarray], dict[str, Any], Any]]:
+    """Every scene's part, in scene order (the same whatever ``workers``)."""
+    indices = range(recipe.scenes)
+    if workers <= 1:
+        return [_scene_part(recipe, i) for i in progress(indices, desc="methane tiles", unit="scene")]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        parts = pool.map(_scene_part, [recipe] * recipe.scenes, indices)
+        return list(progress(parts, total=recipe.scenes, desc="methane tiles", unit="scene"))
+
+
+def methane_tiles(out: str | os.PathLike[str], recipe: TileRecipe | None = None, *, workers: int = 1) -> Path:
     """Generate the scenes of ``recipe``, cut them into tiles and write a tile store at ``out``.
 
+    Args:
+        out: The store (``*.zarr``), replaced atomically.
+        recipe: The tile set (default :class:`TileRecipe`).
+        workers: Processes generating scenes in parallel (the store is the same for any count).
+
     Returns:
-        The store path (written atomically).
+        The store path.
 
     Raises:
         InvalidParameterError: For a bad recipe.
     """
     from hyperplex.common.train import write_tiles
-    from hyperplex.geo.synth import emit_scene
 
     recipe = recipe or TileRecipe()
-    images, masks, described = [], [], []
-    channels = None
-    for index in progress(range(recipe.scenes), desc="methane tiles", unit="scene"):
-        settings = scene_settings(recipe, index)
-        scene = emit_scene(**settings)
-        tiles = scene_tile_arrays(scene, recipe)
-        images.append(tiles["image"])
-        masks.append(tiles["mask"])
-        channels = scene.channels[window_bands(scene.wavelengths)]
-        plumes = [{k: p[k] for k in ("id", "peak_ppmm", "pixels", "ime_kg")} for p in scene.plumes]
-        described.append({"settings": settings, "plumes": plumes, "tiles": len(tiles["image"])})
+    parts = _scene_parts(recipe, workers)
     meta = {
         "generator": "hyperplex.geo.methane.plume_tiles", "recipe": asdict(recipe), "window_nm": PLUME_WINDOW_NM,
-        "features": "plume_features: column-centred, band-standardised log radiance", "scenes": described,
+        "features": "plume_features: column-centred, band-standardised log radiance + matched-filter SNR",
+        "scenes": [described for _, described, _ in parts],
     }  # fmt: skip
-    return write_tiles(out, np.concatenate(images), channels, mask=np.concatenate(masks), mask_classes=MASK_CLASSES,
-                       mask_ignore=MASK_IGNORE, meta=meta)  # fmt: skip
+    image = np.concatenate([tiles["image"] for tiles, _, _ in parts])
+    mask = np.concatenate([tiles["mask"] for tiles, _, _ in parts])
+    return write_tiles(out, image, parts[0][2], mask=mask, mask_classes=MASK_CLASSES, mask_ignore=MASK_IGNORE,
+                       meta=meta)  # fmt: skip

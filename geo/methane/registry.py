@@ -234,3 +234,17 @@ register_method(
     grouping=("tile", "column"),
     description="Adaptive cosine estimator score in [0, 1].",
 )
+register_method(
+    "hypersegformer",
+    f"{_PKG}.learned:learned_segmentation",
+    units=SCORE,
+    defaults={"model": "hypersegformer_plume"},
+    description="Plume probability from a small HyperSegFormer trained on synthetic scenes (-O weights=run file).",
+)
+register_method(
+    "hyperefficientvit",
+    f"{_PKG}.learned:learned_segmentation",
+    units=SCORE,
+    defaults={"model": "hyperefficientvit_plume"},
+    description="Plume probability from a small HyperEfficientViT trained on synthetic scenes (-O weights=...).",
+)
