@@ -23,16 +23,21 @@ __all__ = [
     "PCA_NOTE",
     "EmbeddingResult",
     "PredictionResult",
+    "channel_groups",
+    "channel_slots",
     "channel_stats",
     "compute_embeddings",
     "embedding_layer",
     "fit_channels",
     "input_kind",
+    "is_model_file",
     "model_note",
     "predict_channels",
     "prediction_layers",
+    "preset_weights",
     "presets_for",
     "resolve_model",
+    "trained_tile_size",
 ]
 
 Progress = tuple[float, str]
@@ -41,11 +46,12 @@ Progress = tuple[float, str]
 #: What the colours of the embeddings layer mean.
 PCA_NOTE = (
     "Colours: the first three principal components of the model's features as red, green and blue; "
-    "pixels of similar colour have similar features."
+    "pixels of similar colour have similar features (with a pretrained model: cells with similar marker "
+    "profiles, i.e. of similar type, get similar colours). The hues themselves carry no meaning."
 )
 _UNTRAINED = {
-    "he": "random weights: the predicted markers carry no meaning until the model is trained",
-    None: "random weights: the colours show structure of the input, not learned meaning",
+    "he": "UNTRAINED (random weights): the predicted markers carry no meaning until the model is trained",
+    None: "UNTRAINED (random weights): the colours show structure of the input, not learned meaning",
 }
 
 
@@ -60,32 +66,38 @@ def input_kind(channels: ChannelSet | None) -> str:
 
 
 def presets_for(kind: str) -> list[str]:
-    """Presets suited to an input kind, the suggested default first (tiny ``*_test`` presets last)."""
+    """Presets suited to an input kind: pretrained ones first (the default), then untrained, tiny ``*_test`` last."""
     from hyperplex.common.models import list_models
 
-    names = list_models(input=kind)
-    return [n for n in names if not n.endswith("_test")] + [n for n in names if n.endswith("_test")]
+    names, pretrained = list_models(input=kind), set(list_models(input=kind, pretrained=True))
+    rank = {n: (n.endswith("_test"), n not in pretrained) for n in names}
+    return sorted(names, key=lambda n: rank[n])  # stable: alphabetical within each group
 
 
-def _is_file(source: str) -> bool:
+def is_model_file(source: str) -> bool:
+    """True when ``source`` names a saved model file rather than a preset."""
     return source.endswith(".safetensors") or Path(source).is_file()
 
 
 def resolve_model(source: str, channels: ChannelSet | None = None) -> Any:
     """A preset name or the path of a saved model file -> the model in eval mode.
 
-    A preset is sized to ``channels`` when given (``create_model(source, channels=channels)``: ChAda-ViT
-    gets one slot per channel, ChannelViT a vocabulary of the marker names); a saved model is used as saved.
+    A pretrained preset loads its shipped weights (its architecture is the saved one; more markers than
+    its channel slots are embedded in groups, see :func:`channel_groups`). An untrained preset is sized
+    to ``channels`` when given (``create_model(source, channels=channels)``: ChAda-ViT gets one slot per
+    channel, ChannelViT a vocabulary of the marker names); a saved model is used as saved.
 
     Raises:
         InvalidParameterError: For an unknown preset.
         DataNotFoundError: For a missing file.
         ChannelMismatchError: If a preset cannot take ``channels``.
     """
-    from hyperplex.common.models import create_model, load_model
+    from hyperplex.common.models import create_model, load_model, preset_info
 
-    if _is_file(source):
+    if is_model_file(source):
         return load_model(source)
+    if preset_info(source).pretrained:
+        return create_model(source, pretrained=True)
     return create_model(source, channels=channels).eval()
 
 
@@ -98,15 +110,67 @@ def model_note(source: str, channels: ChannelSet | None) -> str:
     """
     from hyperplex.common.models import preset_info
 
-    if _is_file(source):
+    if is_model_file(source):
         return f"saved model {Path(source).name}: runs with the weights in the file"
     try:
         info = preset_info(source)
     except InvalidParameterError as err:
         return str(err)
-    notes = [] if info.pretrained else [_UNTRAINED.get(info.input, _UNTRAINED[None])]
+    if info.pretrained:
+        return _pretrained_note(source, channels)
+    notes = [_UNTRAINED.get(info.input, _UNTRAINED[None])]
     sizing = None if channels is None else info.channel_note(channels)
     return "; ".join(notes + ([sizing] if sizing else []))
+
+
+def _pretrained_note(source: str, channels: ChannelSet | None) -> str:
+    """Note of a pretrained preset: where its weights come from, its tile size, channel grouping."""
+    model = resolve_model(source)
+    notes = [f"pretrained weights ({Path(str(preset_weights(source))).stem}.md is the model card)"]
+    size = trained_tile_size(model)
+    if size:
+        notes.append(f"trained on {size} px tiles")
+    slots = channel_slots(model)
+    if channels is not None and slots is not None and len(channels) > slots:
+        notes.append(f"{len(channels)} markers are more than its {slots} channel slots: embedded in groups, averaged")
+    return "; ".join(notes)
+
+
+def preset_weights(source: str) -> Path | None:
+    """The shipped weights file of a preset (None for a file, an unknown or an untrained preset)."""
+    from hyperplex.common.models import preset_info
+
+    try:
+        return None if is_model_file(source) else preset_info(source).weights_path
+    except InvalidParameterError:
+        return None
+
+
+def trained_tile_size(model: Any) -> int | None:
+    """The square input size a model was built for (``img_size`` in its config), or None."""
+    size = getattr(model, "config", {}).get("img_size")
+    return int(size) if isinstance(size, int) else None
+
+
+def channel_slots(model: Any) -> int | None:
+    """How many channels a slot-indexed model (ChAda-ViT without a vocabulary) takes at once, else None."""
+    if getattr(model, "channel_vocab", None) is not None:
+        return None
+    slots = getattr(model, "max_channels", None)
+    return int(slots) if isinstance(slots, int) else None
+
+
+def channel_groups(model: Any, count: int) -> list[np.ndarray]:
+    """Channel indices in groups the model can take: one group, or near-equal groups of <= its slots.
+
+    A ChAda-ViT's feature map is the mean of its per-channel tokens; with more markers than slots the
+    markers are split into ``ceil(count / slots)`` groups, each embedded on its own, and the group maps
+    averaged weighted by group size (attention then only mixes markers within a group).
+    """
+    slots = channel_slots(model)
+    if slots is None or count <= slots:
+        return [np.arange(count)]
+    return np.array_split(np.arange(count), -(-count // slots))
 
 
 def _anonymous_vocab(model: Any) -> list[str] | None:
@@ -137,12 +201,17 @@ def fit_channels(model: Any, channels: ChannelSet) -> tuple[ChannelSet, str | No
     return mapped, note
 
 
-def _fractions(steps: Generator[tuple[int, int], None, Any], share: float = 0.95) -> Generator[Progress, None, Any]:
-    """Turn a library ``*_steps`` generator's ``(done, total)`` into ``(fraction, "tile i/n")``; return its result."""
+def _fractions(
+    steps: Generator[tuple[int, int], None, Any], share: float = 0.95, start: float = 0.0, stage: str = ""
+) -> Generator[Progress, None, Any]:
+    """Turn a library ``*_steps`` generator's ``(done, total)`` into ``(fraction, "tile i/n")``; return its result.
+
+    The fractions run from ``start`` to ``start + share``; ``stage`` prefixes the label (e.g. a channel group).
+    """
     try:
         while True:
             done, total = next(steps)
-            yield share * done / total, f"tile {done}/{total}"
+            yield start + share * done / total, f"{stage}tile {done}/{total}"
     except StopIteration as stop:
         return stop.value
 
@@ -181,18 +250,37 @@ def compute_embeddings(
     """
     from hyperplex.common.models.inference import tiled_feature_map_steps
 
-    used, note = fit_channels(model, channels)
     mean, std = channel_stats(preview)
     multiple, stride = model.input_multiple, model.feature_stride
     tile = model.fixed_input_size or max(multiple, tile_size // multiple * multiple)
-    steps = tiled_feature_map_steps(
-        model, image, used, tile_size=tile, overlap=min(overlap // stride * stride, tile - stride),
-        transform=lambda t: (np.nan_to_num(t) - mean[:, None, None]) / std[:, None, None],
-    )  # fmt: skip
-    features = yield from _fractions(steps)
+    options = dict(tile_size=tile, overlap=min(overlap // stride * stride, tile - stride))
+    groups = channel_groups(model, len(channels))
+    features, notes = 0.0, []
+    for i, index in enumerate(groups):
+        used, note = fit_channels(model, channels if len(groups) == 1 else channels[index])
+        notes += [note] if note and note not in notes else []
+        m, s = mean[index, None, None], std[index, None, None]
+        steps = tiled_feature_map_steps(
+            model, image if len(groups) == 1 else _channel_subset(image, index), used,
+            transform=lambda t, m=m, s=s: (np.nan_to_num(t) - m) / s, **options,
+        )  # fmt: skip
+        stage = f"group {i + 1}/{len(groups)}: " if len(groups) > 1 else ""
+        part = yield from _fractions(steps, 0.95 / len(groups), 0.95 * i / len(groups), stage)
+        features = features + part * (len(index) / len(channels))
+    if len(groups) > 1:
+        notes.append(f"{len(channels)} markers embedded in {len(groups)} groups of <= {channel_slots(model)}, averaged")
     rgb, explained = pca_rgb(features)
     yield 1.0, "done"
-    return EmbeddingResult(rgb, explained, stride, model_name, note)
+    return EmbeddingResult(rgb, explained, stride, model_name, "; ".join(notes) or None)
+
+
+def _channel_subset(image: Any, index: np.ndarray) -> Any:
+    """Lazy ``image[index]`` along the channel axis (any array type the tiled inference reads)."""
+    import dask.array as da
+
+    if isinstance(image, (np.ndarray, da.Array)) or hasattr(image, "dims"):  # numpy, dask, xarray index natively
+        return image[index]
+    return da.asarray(image)[index]  # zarr and other array-likes: read lazily
 
 
 def embedding_layer(result: EmbeddingResult, *, scale: tuple[float, float] = (1.0, 1.0), units: Any = None) -> tuple:

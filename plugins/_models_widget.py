@@ -1,8 +1,10 @@
 """Models dock widget: presets suited to the chosen image; tiled embeddings as a PCA colour map; H&E -> markers.
 
 The chosen image decides the kind of preset offered (marker names: microscopy, wavelengths:
-hyperspectral, an RGB layer: H&E) and which action runs; a preset is sized to the image's channels. A
-label says when the weights are random and what the PCA colours mean. torch and the model zoo are
+hyperspectral, an RGB layer: H&E) and which action runs. Pretrained presets come first (the default);
+the "Weights" row says whether the chosen preset is pretrained or UNTRAINED (random weights), and a note
+says what its channel sizing means and what the PCA colours mean. A pretrained preset sets the tile size
+to the one it was trained at; an untrained one is sized to the image's channels. torch and the model zoo are
 imported when the dock is opened (to list presets) and when a job runs, never at napari start-up. Jobs
 run in a worker thread with progress and cancel.
 """
@@ -22,9 +24,12 @@ from hyperplex.plugins._models import (
     compute_embeddings,
     embedding_layer,
     input_kind,
+    is_model_file,
     model_note,
+    preset_weights,
     presets_for,
     resolve_model,
+    trained_tile_size,
 )
 from hyperplex.plugins._stacks import ChannelStack, find_stacks
 from hyperplex.plugins._worker_widget import Progress, WorkerWidget, fill_combo, row, spin_box
@@ -48,7 +53,7 @@ class ModelsWidget(WorkerWidget):
         self._rgb: list[str] = []
         self._job_input: Any = None
         self.image_box, self.preset_box = QComboBox(), QComboBox()
-        self.kind_label, self.note_label = QLabel(""), QLabel("")
+        self.kind_label, self.note_label, self.weights_label = QLabel(""), QLabel(""), QLabel("")
         self.note_label.setWordWrap(True)
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("or a saved model (.safetensors)")
@@ -63,6 +68,7 @@ class ModelsWidget(WorkerWidget):
         self.setLayout(self._layout(browse))
         self.image_box.currentIndexChanged.connect(self._update_presets)
         self.preset_box.currentTextChanged.connect(self._update_note)
+        self.preset_box.currentTextChanged.connect(self._use_trained_tile)
         self.path_edit.textChanged.connect(self._update_note)
 
     def _layout(self, browse: QPushButton) -> QVBoxLayout:
@@ -70,6 +76,7 @@ class ModelsWidget(WorkerWidget):
         form.addRow("Image", self.image_box)
         form.addRow("Input kind", self.kind_label)
         form.addRow("Preset", self.preset_box)
+        form.addRow("Weights", self.weights_label)
         form.addRow("Model file", row(self.path_edit, browse))
         form.addRow("Tile / overlap (px)", row(self.tile_box, self.overlap_box))
         layout = QVBoxLayout()
@@ -127,8 +134,33 @@ class ModelsWidget(WorkerWidget):
         self.embed_button.setEnabled(idle and kind in ("microscopy", "hyperspectral"))
         self.predict_button.setEnabled(idle and kind == "he")
 
+    def _update_weights(self, source: str) -> None:
+        """The "Weights" row: pretrained (with its model card) or UNTRAINED, in a colour that stands out."""
+        weights = preset_weights(source) if source else None
+        if not source:
+            text, colour = "", None
+        elif is_model_file(source):
+            text, colour = f"from the file {source}", None
+        elif weights is not None:
+            text, colour = f"pretrained (model card: {weights.with_suffix('.md').name})", "#4caf50"
+        else:
+            text, colour = "UNTRAINED: random weights, no learned meaning", "#ff9800"
+        self.weights_label.setText(text)
+        self.weights_label.setStyleSheet(f"color: {colour}; font-weight: bold;" if colour else "")
+
+    def _use_trained_tile(self, *_: Any) -> None:
+        """A pretrained preset runs on the tile size it was trained at (a quarter of it overlapping)."""
+        source = self.model_source()
+        if not source or preset_weights(source) is None:
+            return
+        size = trained_tile_size(resolve_model(source))
+        if size:
+            self.tile_box.setValue(size)
+            self.overlap_box.setValue(size // 4)
+
     def _update_note(self, *_: Any) -> None:
         chosen, source = self.selected(), self.model_source()
+        self._update_weights(source)
         if chosen is None or not source:
             self.note_label.setText("Open an image: the presets offered suit its kind.")
             return

@@ -33,8 +33,8 @@ from hyperplex.geo.detect.outputs import (
 from hyperplex.geo.detect.plume_table import describe_plumes
 from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
-from hyperplex.geo.io.emit import require_glt
 from hyperplex.geo.geodesy import cell_area_m2
+from hyperplex.geo.io.emit import require_glt
 from hyperplex.geo.ortho import apply_glt, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
 

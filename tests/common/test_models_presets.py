@@ -130,3 +130,17 @@ def test_cli_list_shows_input_and_weights():
     assert result.exit_code != 0 and "none ship yet" in result.output
     info = CliRunner().invoke(main, ["models", "info", "channelvit_test", "--json"]).output
     assert '"input": "microscopy"' in info and '"sized_by": "channel_vocab"' in info
+
+
+def test_the_shipped_microscopy_model_is_pretrained_and_takes_up_to_64_markers():
+    assert [n for n in list_models(pretrained=True, input="microscopy") if not n.startswith("_")] == [
+        "chadavit_tiny_patch8"
+    ]
+    model = create_model("chadavit_tiny_patch8", pretrained=True)
+    assert model.preset == "chadavit_tiny_patch8" and not model.training
+    assert model.config == create_model("chadavit_tiny_patch8").config  # the preset builds the saved architecture
+    for count in (1, 12, 64):
+        features = model.feature_map(torch.randn(1, count, 32, 32), _markers(count))
+        assert features.shape == (1, 128, 4, 4) and torch.isfinite(features).all()
+    with pytest.raises(ChannelMismatchError, match="64 channel slots but got 65"):
+        create_model("chadavit_tiny_patch8", pretrained=True, channels=_markers(65))

@@ -251,10 +251,14 @@ def test_presets_offered_follow_the_image_kind():
         assert not names[0].endswith("_test") and names[-1].endswith("_test")  # a real default, tiny ones last
     assert not set(offered["microscopy"]) & (set(offered["hyperspectral"]) | set(offered["he"]))
     assert "chadavit_test" in offered["microscopy"] and "hypersegformer_b0" not in offered["microscopy"]
+    for names in offered.values():  # pretrained presets first: the default is one whenever the kind has one
+        flags = [preset_info(n).pretrained for n in names]
+        assert flags == sorted(flags, reverse=True)
+    assert offered["microscopy"][0] == "chadavit_tiny_patch8" and preset_info("chadavit_tiny_patch8").pretrained
 
 
-@pytest.mark.parametrize("preset", ["default", "channelvit_test"])
-def test_embeddings_of_a_12_marker_image_with_an_untrained_preset(preset):
+@pytest.mark.parametrize("preset", ["default", "chadavit_test", "channelvit_test"])
+def test_embeddings_of_a_12_marker_image(preset):
     """The reported failures: the default preset had 10 slots, ChannelViT only knew c0..c7."""
     torch = pytest.importorskip("torch")
     from hyperplex.plugins._models import compute_embeddings, model_note, presets_for, resolve_model
@@ -269,9 +273,41 @@ def test_embeddings_of_a_12_marker_image_with_an_untrained_preset(preset):
     cells = 64 // model.feature_stride
     assert result.rgb.shape == (cells, cells, 3) and np.isfinite(result.rgb).all() and result.note is None
     note = model_note(name, channels)
-    assert note.startswith("random weights: the colours show structure of the input, not learned meaning")
+    if preset == "default":
+        assert note.startswith("pretrained weights (chadavit_tiny_patch8.md is the model card); trained on 32 px")
+        assert "groups" not in note and not model.training
+    else:
+        assert note.startswith("UNTRAINED (random weights): the colours show structure of the input, not learned")
     if preset == "channelvit_test":
         assert model.channel_vocab == list(channels.names) and "carry no meaning" in note
+
+
+def test_more_markers_than_slots_are_embedded_in_groups_and_averaged(tmp_path):
+    """A 16-slot model on 20 markers: two groups of 10, maps averaged by group size (the known answer)."""
+    torch = pytest.importorskip("torch")
+    from hyperplex.common.models import create_model, tiled_feature_map
+    from hyperplex.plugins._embedding import pca_rgb
+    from hyperplex.plugins._models import channel_groups, channel_stats, compute_embeddings, resolve_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "chada16.safetensors"
+    create_model("chadavit_test").save(path)  # 16 slots, used as saved
+    model = resolve_model(str(path))
+    channels = ChannelSet.from_names([f"m{i}" for i in range(20)])
+    image = np.random.default_rng(1).gamma(2.0, 50.0, (20, 48, 48)).astype(np.float32)
+    groups = channel_groups(model, 20)
+    assert [g.tolist() for g in groups] == [list(range(10)), list(range(10, 20))]
+    assert len(channel_groups(model, 16)) == 1 and channel_groups(create_model("channelvit_test"), 99)[0].size == 99
+    result = _run(compute_embeddings(model, "chada16", image, channels, image, tile_size=32, overlap=8))
+    assert "20 markers embedded in 2 groups of <= 16, averaged" in result.note
+    mean, std = channel_stats(image)
+    maps = [
+        tiled_feature_map(model, image[g], channels[g], tile_size=32, overlap=8,
+                          transform=lambda t, g=g: (t - mean[g, None, None]) / std[g, None, None])
+        for g in groups
+    ]  # fmt: skip
+    expected, _ = pca_rgb(0.5 * maps[0] + 0.5 * maps[1])
+    np.testing.assert_allclose(result.rgb, expected, atol=1e-4)
 
 
 def test_model_note_for_he_and_saved_models(tmp_path):
@@ -279,7 +315,7 @@ def test_model_note_for_he_and_saved_models(tmp_path):
     from hyperplex.common.models import create_model
     from hyperplex.plugins._models import model_note, resolve_model
 
-    assert "predicted markers carry no meaning" in model_note("miphei_test", None)
+    assert model_note("miphei_test", None).startswith("UNTRAINED (random weights): the predicted markers carry no")
     assert "Unknown model preset" in model_note("nope", None)
     path = tmp_path / "chada.safetensors"
     create_model("chadavit_test").save(path)

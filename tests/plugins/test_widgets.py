@@ -157,10 +157,13 @@ def test_models_widget_embeddings_add_a_pca_colour_map(qt_viewer, small_tissue):
     assert offered == presets_for("microscopy") and widget.preset_box.currentText() == offered[0]
     assert widget.embed_button.isEnabled() and not widget.predict_button.isEnabled()
     assert widget.kind_label.text() == f"microscopy (marker names), {len(stack.channels)} channels"
+    assert offered[0] == "chadavit_tiny_patch8" and "pretrained" in widget.weights_label.text()
+    assert widget.note_label.text().startswith("pretrained weights") and widget.tile_box.value() == 32
     widget.preset_box.setCurrentText("chadavit_test")
     note = widget.note_label.text()
-    assert "random weights: the colours show structure of the input, not learned meaning" in note
-    assert "first three principal components" in note
+    assert widget.weights_label.text().startswith("UNTRAINED") and "#ff9800" in widget.weights_label.styleSheet()
+    assert "UNTRAINED (random weights): the colours show structure of the input, not learned meaning" in note
+    assert "first three principal components" in note and "similar marker profiles" in note
     widget.tile_box.setValue(64)
     widget.overlap_box.setValue(16)
     result = widget.compute_embeddings(blocking=True)

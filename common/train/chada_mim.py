@@ -1,0 +1,169 @@
+"""Masked channel-token modelling through the pooled feature map: ChAda-ViT pretraining that learns on a CPU.
+
+A SimMIM-style objective (Xie et al., CVPR 2022) on ChAda-ViT's per-channel tokens, decoded from the very
+features hyperplex uses downstream. A random ``mask_ratio`` of the (channel, patch) tokens of every image
+has its content replaced by a learned mask token (position and channel-slot embeddings stay). The
+encoder's output tokens of the visible channels are averaged per patch, which is exactly what
+``feature_map`` returns at inference; a linear read-out, the dot product with a query made from a
+channel's slot embedding, must give every channel's mean intensity over the patch, masked or not, from
+that one pooled vector. So the feature map of a patch has to hold the intensities of all its markers,
+each along its own slot's direction, and to predict the hidden ones from the others, i.e. to know the
+marker combination (the type) of the cell it covers. Because the read-out is linear and a small penalty
+(``feature_decay``) shrinks what it does not use, distances between feature vectors follow differences
+of marker profiles, which is what a kNN on the features needs. One forward pass per step trains every
+patch (no teacher, no multi-crop), unlike DINO.
+
+Channel slots: ChAda-ViT indexes its channel embedding by slot (position in the image). In training
+each image gets ``C`` distinct slots drawn at random from ``max_channels`` (``shuffle_slots``), so every
+slot is trained and slots carry no marker identity: at inference (slots ``0..C-1``) any panel of up to
+``max_channels`` markers in any order is what the model saw in training.
+
+The preset ``chadavit_mim_tiny`` is trained with ``hyperplex train --task mae`` (the ``mae`` task takes
+any model whose forward returns ``{"loss": ...}``); the trainer exports the encoder as
+``encoder.safetensors``, a plain :class:`~hyperplex.common.models.ChAdaViT`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hyperplex.common.channels import ChannelLike
+from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.layers import resample_pos_embed
+from hyperplex.common.models import ChAdaViT, HyperplexModel, register_model
+from hyperplex.common.models._channel_tokens import token_mask
+
+__all__ = ["ChAdaMIM", "chadavit_mim_tiny", "patch_pixels"]
+
+
+def patch_pixels(x: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """Per-channel patch pixels (B, C, N, p * p) in row-major patch order (the token order)."""
+    b, c, h, w = x.shape
+    p = patch_size
+    return x.reshape(b, c, h // p, p, w // p, p).permute(0, 1, 2, 4, 3, 5).reshape(b, c, -1, p * p)
+
+
+class ChAdaMIM(HyperplexModel):
+    """ChAda-ViT encoder + mask token + linear pixel head; ``forward`` returns ``{"loss", "masked_mse"}``.
+
+    Args:
+        mask_ratio: Fraction of (channel, patch) tokens masked per image.
+        shuffle_slots: In training, give each image's channels random distinct slots.
+        feature_decay: Weight of the mean squared pooled feature in the loss.
+        **encoder: :class:`~hyperplex.common.models.ChAdaViT` arguments (``num_classes`` must be 0).
+
+    Raises:
+        InvalidParameterError: If ``mask_ratio`` is not in (0, 1) or a head is asked for.
+    """
+
+    def __init__(self, mask_ratio: float = 0.6, shuffle_slots: bool = True, feature_decay: float = 1e-3, **encoder):
+        super().__init__()
+        if not 0.0 < mask_ratio < 1.0:
+            raise InvalidParameterError(f"`mask_ratio` must be in (0, 1); got {mask_ratio}.")
+        if encoder.get("num_classes", 0):
+            raise InvalidParameterError("ChAdaMIM pretrains the encoder only; leave `num_classes` at 0.")
+        self.mask_ratio, self.shuffle_slots, self.feature_decay = mask_ratio, shuffle_slots, feature_decay
+        self.encoder = ChAdaViT(**encoder)
+        d = self.encoder.embed_dim
+        self.mask_token = nn.Parameter(torch.zeros(d))
+        self.query = nn.Linear(d, d)
+        self.readout_bias = nn.Parameter(torch.zeros(()))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    # ------------------------------------------------------------------ contract: the encoder's
+    def forward_features(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The encoder's tokens (no masking)."""
+        return self.encoder.forward_features(x, channels, channel_mask)
+
+    def feature_map(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The encoder's dense features (B, D, H / p, W / p)."""
+        return self.encoder.feature_map(x, channels, channel_mask)
+
+    @property
+    def feature_stride(self) -> int:
+        """Pixels per feature cell (the patch size)."""
+        return self.encoder.feature_stride
+
+    @property
+    def feature_dim(self) -> int:
+        """Feature width (the token width)."""
+        return self.encoder.feature_dim
+
+    def check_channels(self, channels: ChannelLike):
+        """The encoder's check (at most ``max_channels`` channels)."""
+        return self.encoder.check_channels(channels)
+
+    # ------------------------------------------------------------------ masked modelling
+    def _slots(self, b: int, c: int, device: torch.device) -> torch.Tensor:
+        """(B, C) slot per channel: random distinct slots in training, ``0..C-1`` otherwise."""
+        if self.training and self.shuffle_slots:
+            return torch.argsort(torch.rand(b, self.encoder.max_channels), dim=1)[:, :c].to(device)
+        return torch.arange(c, device=device).expand(b, c)
+
+    def _tokens(self, x: torch.Tensor, masked: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """CLS + channel-major tokens with masked contents replaced by the mask token."""
+        enc = self.encoder
+        b, h, w = x.shape[0], x.shape[2], x.shape[3]
+        grid = (h // enc.patch_size, w // enc.patch_size)
+        pos = enc.pos_embed if grid == enc.grid else resample_pos_embed(enc.pos_embed, grid)
+        content = torch.where(masked[..., None], self.mask_token.to(x.dtype), enc.patch_embed(x))  # (B, C, N, D)
+        tokens = content + pos[:, None, 1:, :] + enc.channel_token[slots][:, :, None, :]
+        cls = (enc.cls_token + pos[:, :1]).expand(b, -1, -1)
+        return enc.pos_drop(torch.cat([cls, tokens.flatten(1, 2)], dim=1))
+
+    def _pooled(self, x: torch.Tensor, masked: torch.Tensor, present: torch.Tensor, slots: torch.Tensor):
+        """Per-patch mean (B, N, D) of the output tokens of the visible present channels."""
+        enc = self.encoder
+        b, c, n = masked.shape
+        seq = self._tokens(x, masked, slots)
+        attn = token_mask(present, n)
+        for block in enc.blocks:
+            seq = block(seq, attn_mask=attn)
+        tokens = enc.norm(seq)[:, 1:].reshape(b, c, n, -1)
+        weight = (present[:, :, None] & ~masked).to(tokens.dtype)[..., None]  # (B, C, N, 1)
+        return (tokens * weight).sum(1) / weight.sum(1).clamp_min(1)
+
+    def forward(
+        self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options
+    ) -> dict[str, torch.Tensor]:
+        """Patch-mean reconstruction loss of a batch (B, C, H, W) of standardised images from its pooled features.
+
+        Args:
+            x: Images; absent channels (``channel_mask`` False) are left out of pooling and loss.
+            channels: Their channels (at most ``max_channels``).
+            channel_mask: Optional (B, C) bool, True where the sample has the channel.
+            **options: Ignored (the model contract's extra options).
+
+        Returns:
+            ``{"loss"}``: mean squared error of the patch means over all present tokens plus the feature
+            penalty; ``masked_mse`` and ``visible_mse``: the error over the masked and the visible tokens.
+        """
+        self.encoder.check_channels(channels)
+        b, c, h, w = x.shape
+        p = self.encoder.patch_size
+        n = (h // p) * (w // p)
+        present = torch.ones(b, c, dtype=torch.bool, device=x.device) if channel_mask is None else channel_mask.bool()
+        masked = (torch.rand(b, c, n, device=x.device) < self.mask_ratio) & present[:, :, None]
+        slots = self._slots(b, c, x.device)
+        pooled = self._pooled(x, masked, present, slots)  # (B, N, D)
+        queries = self.query(self.encoder.channel_token[slots])  # (B, C, D)
+        pred = torch.einsum("bnd,bcd->bcn", pooled, queries) / pooled.shape[-1] ** 0.5 + self.readout_bias
+        err = F.mse_loss(pred.float(), patch_pixels(x, p).float().mean(-1), reduction="none")  # (B, C, N)
+        hidden, shown = masked.float(), (present[:, :, None] & ~masked).float()
+        parts = {k: (err * m).sum() / m.sum().clamp_min(1) for k, m in (("masked_mse", hidden), ("visible_mse", shown))}
+        loss = (err * (hidden + shown)).sum() / (hidden + shown).sum().clamp_min(1)
+        loss = loss + self.feature_decay * pooled.float().pow(2).mean()
+        return {"loss": loss, **{k: v.detach() for k, v in parts.items()}}
+
+
+@register_model(sized_by="max_channels")  # no input kind: a training wrapper, never offered for inference
+def chadavit_mim_tiny(**overrides) -> ChAdaMIM:
+    """Masked channel-token pretraining of ``chadavit_tiny_patch8`` (D=128, depth 4, 4 heads, patch 8, 64 slots)."""
+    cfg = dict(max_channels=64, img_size=32, patch_size=8, embed_dim=128, depth=4, num_heads=4, ffn_dim=512)
+    return ChAdaMIM(**{**cfg, **overrides})

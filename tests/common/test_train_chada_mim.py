@@ -1,0 +1,118 @@
+"""Masked channel-token pretraining of ChAda-ViT and the varying-panel tiles it trains on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hyperplex.common.channels import ChannelSet
+from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.models import ChAdaViT, load_model
+from hyperplex.common.train import train, write_tiles
+from hyperplex.common.train.chada_mim import ChAdaMIM, chadavit_mim_tiny, patch_pixels
+from hyperplex.common.train.panels import random_panel_tiles, slot_names, standardize_channels
+
+TINY = dict(max_channels=12, img_size=16, patch_size=4, embed_dim=16, depth=1, num_heads=2, ffn_dim=32)
+
+
+def _names(n: int) -> ChannelSet:
+    return ChannelSet.from_names([f"m{i}" for i in range(n)])
+
+
+def test_patch_pixels_are_the_token_order_of_the_patch_embedding():
+    x = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).reshape(2, 3, 8, 12)
+    patches = patch_pixels(x, 4)  # (B, C, N, 16), N = 2 rows x 3 cols
+    assert patches.shape == (2, 3, 6, 16)
+    torch.testing.assert_close(patches[1, 2, 4].reshape(4, 4), x[1, 2, 4:8, 4:8])  # row 1, column 1
+    conv = torch.nn.Conv2d(1, 1, 4, stride=4, bias=False)  # the tokeniser's patch order is the same
+    torch.nn.init.ones_(conv.weight)
+    sums = conv(x.reshape(6, 1, 8, 12)).flatten(1).reshape(2, 3, 6)
+    torch.testing.assert_close(sums, patches.sum(-1))
+
+
+def test_absent_channels_change_neither_loss_nor_other_tokens():
+    torch.manual_seed(0)
+    model = ChAdaMIM(**TINY).eval()
+    x = torch.randn(2, 5, 16, 16)
+    present = torch.tensor([[True, True, True, False, False], [True] * 5])
+    y = x.clone()
+    y[0, 3:] = 100.0  # absent in sample 0
+    losses = []
+    for batch in (x, y):
+        torch.manual_seed(1)
+        losses.append(model(batch, _names(5), present)["loss"])
+    torch.testing.assert_close(losses[0], losses[1])
+
+
+def test_training_lowers_the_masked_reconstruction_error():
+    torch.manual_seed(0)
+    model = ChAdaMIM(mask_ratio=0.5, shuffle_slots=False, **TINY)  # slots = channel identity here
+    base = torch.randn(8, 1, 4, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)  # one value per patch
+    x = torch.cat([base, 2 * base, -base], dim=1)  # channels predict each other exactly
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(100):
+        loss = model(x, _names(3))["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_slots_are_random_in_training_and_ordered_in_eval():
+    model = ChAdaMIM(**TINY)
+    torch.manual_seed(0)
+    slots = model.train()._slots(64, 5, torch.device("cpu"))
+    assert slots.shape == (64, 5) and all(len(set(row.tolist())) == 5 for row in slots)
+    assert slots.max() > 5 and len({tuple(r.tolist()) for r in slots}) > 32  # all 12 slots used, per image
+    assert torch.equal(model.eval()._slots(3, 5, torch.device("cpu")), torch.arange(5).expand(3, 5))
+    assert torch.equal(ChAdaMIM(shuffle_slots=False, **TINY).train()._slots(2, 4, torch.device("cpu"))[1],
+                       torch.arange(4))  # fmt: skip
+
+
+def test_mim_feature_map_is_the_encoders_and_bad_options_are_refused():
+    torch.manual_seed(0)
+    model = ChAdaMIM(**TINY).eval()
+    x = torch.randn(1, 4, 16, 16)
+    torch.testing.assert_close(model.feature_map(x, _names(4)), model.encoder.feature_map(x, _names(4)))
+    assert (model.feature_stride, model.feature_dim) == (4, 16)
+    with pytest.raises(InvalidParameterError, match="mask_ratio"):
+        ChAdaMIM(mask_ratio=1.0, **TINY)
+    with pytest.raises(InvalidParameterError, match="num_classes"):
+        ChAdaMIM(num_classes=3, **TINY)
+    assert chadavit_mim_tiny().encoder.max_channels == 64
+
+
+def test_standardize_channels():
+    image = np.stack([np.full((4, 4), 7.0), np.arange(16.0).reshape(4, 4)])
+    out = standardize_channels(image)
+    assert out.dtype == np.float32 and np.all(out[0] == 0)
+    np.testing.assert_allclose([out[1].mean(), out[1].std()], [0.0, 1.0], atol=1e-6)
+
+
+def test_random_panel_tiles_show_random_subsets_of_each_images_channels():
+    rng = np.random.default_rng(0)
+    images = [rng.normal(size=(9, 16, 16)) * 3 + 5, rng.normal(size=(6, 16, 16))]
+    tiles = random_panel_tiles(images, 8, 4, seed=1)
+    assert tiles.shape == (8, 4, 8, 8) and tiles.dtype == np.float16
+    source = standardize_channels(images[0])[:, :8, :8].astype(np.float16)
+    picks = [int(np.argmin([np.abs(source[j] - t).max() for j in range(9)])) for t in tiles[0]]
+    np.testing.assert_array_equal(tiles[0], source[picks])  # each tile channel is one source channel
+    assert len(set(picks)) == 4
+    with pytest.raises(InvalidParameterError, match="Image 1 has 6 channels"):
+        random_panel_tiles(images, 8, 7)
+    assert slot_names(3) == ["slot01", "slot02", "slot03"]
+
+
+def test_mim_trains_with_the_trainer_and_exports_a_chadavit(tmp_path):
+    rng = np.random.default_rng(0)
+    tiles = random_panel_tiles([rng.normal(size=(8, 32, 32)) for _ in range(2)], 16, 6)
+    store = write_tiles(tmp_path / "tiles.zarr", tiles, slot_names(6))
+    args = {k: v for k, v in TINY.items() if k != "img_size"}
+    result = train(model="chadavit_mim_tiny", data=str(store), task="mae", out=str(tmp_path / "run"), hcs=True,
+                   model_args=args, batch_size=4, max_steps=2, log_every=1, quiet=True)  # fmt: skip
+    assert result.step == 2 and np.isfinite(result.metrics["loss"])
+    encoder = load_model(tmp_path / "run" / "encoder.safetensors")
+    assert isinstance(encoder, ChAdaViT) and encoder.config["img_size"] == 16 and encoder.max_channels == 12
