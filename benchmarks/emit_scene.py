@@ -4,7 +4,8 @@ The same scene is stored contiguous and in gzip chunks of 64 x 64 x 285 (as netC
 EMIT radiance). Per layout, interleaved ``--repeat`` times so that machine noise hits all alike:
 
 - ``floor``: plain h5py reading the 2122-2488 nm window in 64-line row blocks (the plain read floor);
-- ``cli``: ``hyperplex methane detect <granule> --out ... --overwrite -q`` in a fresh interpreter, wall
+- ``cli``: ``hyperplex methane detect <granule> --out ... --overwrite -q`` in a fresh interpreter (the
+  ``methane`` command group called directly, as the ``hyperplex`` entry point dispatches to it), wall
   time from the parent (interpreter start, imports, kernel loading, read, filter, products), its peak
   RSS (VmHWM, read at exit inside the CLI process: ``ru_maxrss`` would report the parent's size at fork)
   and its stage timings (``run.json``).
@@ -51,9 +52,8 @@ import atexit, json, sys
 def _report():
     sys.stderr.write("\\nBENCH " + json.dumps({{"rss_gb": {_VMHWM}}}) + "\\n")
 atexit.register(_report)
-from hyperplex.common.cli import main
-sys.argv = ["hyperplex", "methane", "detect", *sys.argv[1:]]
-main()
+from hyperplex.geo.cli import methane
+methane.main(["detect", *sys.argv[1:]], prog_name="hyperplex methane")
 """
 
 _GENERATE = """
