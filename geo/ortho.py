@@ -7,15 +7,17 @@ an enhancement map, plume labels) lands on exactly the same grid.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from hyperplex.common.arrays import materialize
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["apply_glt", "glt_valid", "orthorectify_dataset", "ortho_transform"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["apply_glt", "glt_index", "glt_valid", "orthorectify_dataset", "ortho_transform"]
 
 
 def glt_valid(glt_x: np.ndarray, glt_y: np.ndarray) -> np.ndarray:
@@ -25,6 +27,9 @@ def glt_valid(glt_x: np.ndarray, glt_y: np.ndarray) -> np.ndarray:
 
 def apply_glt(data: Any, glt_x: np.ndarray, glt_y: np.ndarray, *, fill: float | int = np.nan) -> np.ndarray:
     """Put sensor-geometry data onto the ortho grid.
+
+    One gather through flat indices (negative GLT entries, which mark repeated pixels, count by their
+    absolute value), then the cells without data set to ``fill``.
 
     Args:
         data: ``(lines, samples)`` or ``(C, lines, samples)`` array (numpy, dask, xarray).
@@ -39,17 +44,53 @@ def apply_glt(data: Any, glt_x: np.ndarray, glt_y: np.ndarray, *, fill: float | 
         InvalidParameterError: If the GLT points outside the data.
     """
     arr = materialize(data)
-    gx, gy = np.abs(np.asarray(glt_x, dtype=np.int64)), np.abs(np.asarray(glt_y, dtype=np.int64))
-    valid = glt_valid(gx, gy)
-    lines, samples = arr.shape[-2:]
-    if valid.any() and (gy[valid].max() > lines or gx[valid].max() > samples):
-        raise InvalidParameterError(
-            f"GLT points to line {gy[valid].max()} / sample {gx[valid].max()} but the data is {lines} x {samples}; "
-            "was the data cropped or transposed?"
-        )
-    out = np.full(arr.shape[:-2] + gx.shape, fill, dtype=np.result_type(arr.dtype, np.min_scalar_type(fill)))
-    out[..., valid] = arr[..., gy[valid] - 1, gx[valid] - 1]
+    lead, (lines, samples) = arr.shape[:-2], arr.shape[-2:]
+    index, valid = glt_index(glt_x, glt_y, lines, samples)
+    out = np.empty(lead + valid.shape, dtype=np.result_type(arr.dtype, np.min_scalar_type(fill)))
+    if not valid.any():
+        out.fill(fill)
+        return out
+    flat_out, flat_in = out.reshape(*lead, -1), arr.reshape(*lead, -1)
+    if out.dtype == arr.dtype:
+        np.take(flat_in, index, axis=-1, out=flat_out, mode="clip")  # indices checked: clip never clips
+    else:
+        flat_out[...] = np.take(flat_in, index, axis=-1, mode="clip")
+    np.copyto(out, out.dtype.type(fill), where=~valid)
     return out
+
+
+def glt_index(glt_x: np.ndarray, glt_y: np.ndarray, lines: int, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat sensor index per ortho cell (0 where no data) and the cells with data, checked against the shape.
+
+    Args:
+        glt_x: 1-based sample per ortho cell, 0 = no data, ``(ny, nx)``.
+        glt_y: 1-based line per ortho cell, 0 = no data, ``(ny, nx)``.
+        lines: Sensor lines of the data.
+        samples: Sensor samples of the data.
+
+    Returns:
+        ``(index, valid)``: ``(ny * nx,)`` intp indices into the ``lines * samples`` pixels, ``(ny, nx)`` bool.
+
+    Raises:
+        InvalidParameterError: If the GLT points outside the data.
+    """
+    glt_x, glt_y = np.asarray(glt_x), np.asarray(glt_y)
+    narrow = max(glt_x.dtype.itemsize, glt_y.dtype.itemsize) <= 4 and lines * samples < 2**31
+    work = np.int32 if narrow else np.intp  # int32 GLTs (as stored) in int32: half the memory traffic
+    gx, gy = np.abs(glt_x, dtype=work), np.abs(glt_y, dtype=work)
+    valid = np.minimum(gx, gy) > 0
+    if valid.any():
+        top_y, top_x = np.max(gy, where=valid, initial=0), np.max(gx, where=valid, initial=0)
+        if top_y > lines or top_x > samples:
+            raise InvalidParameterError(
+                f"GLT points to line {top_y} / sample {top_x} but the data is {lines} x {samples}; "
+                "was the data cropped or transposed?"
+            )
+    gy *= samples  # the flat index (y - 1) * samples + (x - 1), 0 where no data
+    gy += gx
+    gy -= samples + 1
+    np.multiply(gy, valid, out=gy)
+    return gy.astype(np.intp, copy=False).reshape(-1), valid
 
 
 def ortho_transform(geotransform: Any) -> Any:
@@ -67,6 +108,7 @@ def orthorectify_dataset(ds: xr.Dataset) -> xr.Dataset:
         the CRS and transform written with rioxarray.
     """
     import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
 
     from hyperplex.geo.io.emit import ortho_coords
 

@@ -1,22 +1,46 @@
 """numba, when installed: how Mag1c's compiled CPU kernels are declared, cached and run.
 
-Kernels are compiled on their first call and cached on disk next to their module (numba's ``__pycache__``
-locator, keyed by the module file, so moved modules just compile once again); where no cache location is
-writable they compile in memory. numba's cache only checks the kernel's own file: after editing a
-:func:`jitable` helper in another file, clear the ``__pycache__`` of the kernels that inline it.
+Kernels compile on their first call and are cached on disk: next to their module (``__pycache__``), or in
+the user's cache directory where the install is read-only (numba's locators; ``NUMBA_CACHE_DIR``
+overrides both); where no location is writable they compile in memory, each process. Two changes to
+numba's own cache (:class:`KernelCache`):
+
+* a cached kernel is valid only for the exact source of its module *and of every module it imports from
+  its package* (:func:`source_files`): numba checks the kernel's own file only, so an edited helper that a
+  kernel inlines, or an edited constant, would otherwise keep the stale machine code;
+* loading a cached kernel initialises only numba's runtime (the allocator the kernels call), not every
+  typing and lowering registry numba has (which numba does before every cache load, and which imports
+  scipy.linalg): those serve compiling, and a compile still loads them. This is most of what made the
+  first Mag1c call in a process slower than the next ones.
+
+:func:`warm_up` loads (or compiles) every kernel without running Mag1c: e.g. once after installing.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["jitable", "kernel", "match_threads", "numba_or_none", "run_kernel"]
+__all__ = [
+    "jitable",
+    "kernel",
+    "kernel_cache_class",
+    "match_threads",
+    "numba_or_none",
+    "run_kernel",
+    "source_files",
+    "warm_up",
+]
 
 #: numba's default 'workqueue' threading layer must not be entered by two threads at once (napari workers,
 #: threaded dask): compiled kernels run one at a time in a process.
@@ -25,6 +49,9 @@ _KERNEL_LOCK = threading.Lock()
 #: fastmath flags of the kernels: reassociation and contraction (vectorised sums, FMA), nothing that assumes
 #: finite values.
 FASTMATH = {"reassoc", "contract"}
+
+#: ``from <module> import`` at the start of a line.
+_IMPORT = re.compile(r"^from\s+([\w.]+)\s+import", re.MULTILINE)
 
 
 @functools.cache
@@ -52,10 +79,10 @@ def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
 
 
 def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
-    """Decorator: compile with numba (needs it), cached on disk when a cache location is writable.
+    """Decorator: compile with numba (needs it), cached on disk (:class:`KernelCache`) where writable.
 
-    numba raises at decoration time when ``cache=True`` finds no writable location (a read-only install
-    and no writable home): the kernel is then compiled in memory, each process.
+    Where no cache location is writable (a read-only install and no writable home) the kernel is compiled
+    in memory, each process.
 
     Args:
         parallel: Compile ``numba.prange`` loops as parallel loops.
@@ -63,11 +90,12 @@ def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
     numba = numba_or_none()
 
     def decorate(function: Callable[..., Any]) -> Any:
-        options = {"parallel": parallel, "fastmath": FASTMATH, "error_model": "numpy"}
+        dispatcher = numba.njit(parallel=parallel, fastmath=FASTMATH, error_model="numpy")(function)
         try:
-            return numba.njit(cache=True, **options)(function)
+            dispatcher._cache = kernel_cache_class()(dispatcher.py_func)  # what enable_caching() sets
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            return numba.njit(cache=False, **options)(function)
+            pass
+        return dispatcher
 
     return decorate
 
@@ -83,3 +111,95 @@ def jitable(function: Callable[..., Any]) -> Callable[..., Any]:
     from numba.extending import register_jitable
 
     return register_jitable(function)
+
+
+def source_files(module: str) -> list[Path]:
+    """The source files a kernel of ``module`` depends on: its own and those it imports from, transitively.
+
+    Only modules under the package two levels up count (``hyperplex.geo.methane`` for the Mag1c
+    kernels), found by their ``from ... import`` lines; they must be imported already.
+    """
+    root = module.rsplit(".", 2)[0] + "."
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo.extend(m for m in _IMPORT.findall(path.read_text(encoding="utf-8")) if m.startswith(root))
+    return sorted(set(seen.values()))
+
+
+def _module_file(name: str) -> Path | None:
+    """The ``.py`` file of an imported module (or of a package's ``__init__``), else None."""
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    return Path(file) if file and file.endswith(".py") else None
+
+
+def _sources_digest(module: str) -> bytes:
+    digest = hashlib.sha256()
+    for path in source_files(module):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+class _StampedLocator:
+    """A numba cache locator whose source stamp covers every source file of the kernel."""
+
+    def __init__(self, locator: Any, stamp: bytes) -> None:
+        self._locator = locator
+        self._stamp = stamp
+
+    def get_source_stamp(self) -> bytes:
+        """The digest of the kernel's source files (numba: the kernel's own file)."""
+        return self._stamp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._locator, name)
+
+
+@functools.cache
+def kernel_cache_class() -> type:
+    """``KernelCache``: numba's per-function disk cache, stamped by all sources, loading without a full refresh.
+
+    Built on first use, as numba is optional.
+    """
+    from numba.core.caching import CompileResultCacheImpl, FunctionCache
+    from numba.core.runtime import nrt
+
+    class KernelCacheImpl(CompileResultCacheImpl):
+        def __init__(self, py_func: Callable[..., Any]) -> None:
+            super().__init__(py_func)
+            self._locator = _StampedLocator(self._locator, _sources_digest(py_func.__module__))
+
+    class KernelCache(FunctionCache):
+        _impl_class = KernelCacheImpl
+
+        def load_overload(self, sig: Any, target_context: Any) -> Any:
+            # numba refreshes every registry here; cached machine code needs only the runtime (NRT) symbols
+            nrt.rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+
+    return KernelCache
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time: about a minute) the compiled engine's kernels for every input layout.
+
+    Mag1c on two tiny cubes, one stored band-first and one band-last (as EMIT granules are): kernels are
+    specialised by the memory layout of their arrays. Run it once after installing, so that no user's first
+    call compiles.
+    """
+    from hyperplex.geo.methane.mag1c_filter.api import mag1c
+
+    rng = np.random.default_rng(0)
+    wavelengths = np.linspace(2130.0, 2480.0, 8)
+    band_last = (1.0 + 0.01 * rng.standard_normal((24, 4, wavelengths.size))).astype(np.float32)
+    for cube in (np.ascontiguousarray(band_last.transpose(2, 0, 1)), band_last.transpose(2, 0, 1)):
+        mag1c(cube, wavelengths, np.full(wavelengths.size, 8.7), num_iter=2, device="cpu")
