@@ -1,7 +1,7 @@
 """The model zoo: channel-adaptive and hyperspectral architectures behind one contract.
 
 ``create_model(name, **overrides)`` builds a registered preset (``channels=`` sizes it to an image,
-``pretrained=True`` asks for weights: none ship yet), ``list_models(pattern, input=...)`` lists them,
+``pretrained=True`` loads shipped weights: ``list_models(pretrained=True)``), ``list_models(pattern, input=...)`` lists them,
 ``preset_info(name)`` tells what input a preset suits,
 ``load_model(path)`` rebuilds a model saved with ``model.save(path)``. Every model is called as
 ``model(x, channels)`` with ``x`` a (B, C, H, W) tensor and ``channels`` a
@@ -14,7 +14,9 @@ images larger than memory; :class:`HierarchicalChannelSampler` draws ChannelViT'
 Preset prefixes: ``channelvit_``, ``chadavit_``, ``lessvit_`` (and ``lessvit_hypermae_``),
 ``hypersegformer_``, ``hyperefficientvit_``, ``miphei_``; each family has a tiny ``<prefix>test``
 preset. Layers live in :mod:`hyperplex.common.layers`; converters of official checkpoints and
-family helpers stay in their family modules (e.g. :mod:`hyperplex.common.models.chada_vit`).
+family helpers stay in their family modules (e.g. :mod:`hyperplex.common.models.chada_vit`);
+:func:`channelvit_from_official`, :func:`chadavit_from_official` and :func:`lessvit_from_official` build
+a model from an official checkpoint with the official numerics switched on.
 """
 
 import importlib
@@ -34,13 +36,13 @@ from hyperplex.common.models._registry import (
     preset_summary,
     register_model,
 )
-from hyperplex.common.models.chada_vit import ChAdaViT
-from hyperplex.common.models.channel_vit import ChannelViT
+from hyperplex.common.models.chada_vit import ChAdaViT, chadavit_from_official
+from hyperplex.common.models.channel_vit import ChannelViT, channelvit_from_official
 from hyperplex.common.models.efficientvit import HyperEfficientViT
 from hyperplex.common.models.hcs import HierarchicalChannelSampler
 from hyperplex.common.models.hyper_mae import HyperMAE
 from hyperplex.common.models.inference import predict_markers, tiled_feature_map, tiled_predict
-from hyperplex.common.models.less_vit import LESSViT
+from hyperplex.common.models.less_vit import LESSViT, lessvit_from_official
 from hyperplex.common.models.miphei import MIPHEI
 from hyperplex.common.models.segformer import HyperSegFormer
 
@@ -59,7 +61,10 @@ __all__ = [
     "LESSViT",
     "MIPHEI",
     "PresetInfo",
+    "chadavit_from_official",
+    "channelvit_from_official",
     "create_model",
+    "lessvit_from_official",
     "list_models",
     "load_model",
     "predict_markers",
