@@ -1,7 +1,8 @@
 """The model zoo: channel-adaptive and hyperspectral architectures behind one contract.
 
 ``create_model(name, **overrides)`` builds a registered preset (``channels=`` sizes it to an image,
-``pretrained=True`` loads shipped weights: ``list_models(pretrained=True)``), ``list_models(pattern, input=...)`` lists them,
+``pretrained=True`` loads shipped weights: ``list_models(pretrained=True)``),
+``list_models(pattern, input=...)`` lists them,
 ``preset_info(name)`` tells what input a preset suits,
 ``load_model(path)`` rebuilds a model saved with ``model.save(path)``. Every model is called as
 ``model(x, channels)`` with ``x`` a (B, C, H, W) tensor and ``channels`` a
