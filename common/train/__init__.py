@@ -10,6 +10,7 @@ torch is imported with this package; ``hyperplex.common`` itself does not import
 """
 
 from hyperplex.common.train.build import build_task_model, fit_model_args
+from hyperplex.common.train.chada_mim import ChAdaMIM
 from hyperplex.common.train.config import TASKS, TrainConfig, load_config
 from hyperplex.common.train.dataset import TileDataset
 from hyperplex.common.train.dino import DinoOptions
@@ -21,6 +22,7 @@ from hyperplex.common.train.store import TileStore, write_tiles
 
 __all__ = [
     "TASKS",
+    "ChAdaMIM",
     "DinoOptions",
     "TaskModel",
     "TileDataset",
