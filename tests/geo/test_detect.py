@@ -260,11 +260,18 @@ def test_ungeoreferenced_geotiff_reports_no_mass(tmp_path):
 
 def test_rerun_with_other_options_recomputes(tmp_path, emit_small):
     _, paths = emit_small
+    from hyperplex.common.errors import InvalidParameterError
+    from hyperplex.geo.detect.config import DelineationConfig
+
     first = detect_scene(paths["radiance"], tmp_path, DetectConfig(method="mf"))
-    second = detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem"))
+    other = DetectConfig(method="mf", delineation=DelineationConfig(min_pixels=12))
+    second = detect_scene(paths["radiance"], tmp_path, other)
     assert first["status"] == second["status"] == "complete"
-    run = json.loads((tmp_path / f"{second['scene']}_run.json").read_text())
-    assert run["method"] == "cem"
+    with pytest.raises(InvalidParameterError, match="method 'mf'"):  # another method: never silently replaced
+        detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem"))
+    third = detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem", overwrite=True))
+    run = json.loads((tmp_path / f"{third['scene']}_run.json").read_text())
+    assert run["method"] == "cem" and (tmp_path / f"{third['scene']}_ch4score.tif").exists()
     assert detect_scene(paths["radiance"], tmp_path, DetectConfig(method="cem"))["status"] == "skipped"
 
 
