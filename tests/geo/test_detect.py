@@ -119,7 +119,7 @@ def test_each_method_finds_both_plumes_and_labels_its_units(tmp_path, emit_small
     with rasterio.open(tmp_path / f"{summary['scene']}_ch4enh.tif") as src:
         assert src.descriptions[0] == f"CH4 enhancement ({units})"
     fc = json.loads((tmp_path / f"{summary['scene']}_plumes.geojson").read_text())
-    assert fc["properties"] == {"method": method, "units": units}
+    assert fc["properties"] == {"method": method, "units": units, "run_id": summary["run_id"]}
     key = "max_ppmm" if units == PPMM else "max_score"
     assert all(p[key] > 0 for p in summary["plumes"])
 
