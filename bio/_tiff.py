@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dask.array as da
 
-from hyperplex.common.errors import DataNotFoundError, FileFormatError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
 from hyperplex.common.filechecks import check_tiff_extent
 
-__all__ = ["TiffLevel", "open_tiff", "series_levels"]
+__all__ = ["TiffLevel", "damaged", "open_tiff", "series_levels"]
 
 
 def open_tiff(path: Path) -> Any:
@@ -29,12 +32,27 @@ def open_tiff(path: Path) -> Any:
     except (tifffile.TiffFileError, ValueError, OSError) as err:
         raise FileFormatError(f"{path}: not a readable TIFF file ({err}).") from err
     try:
-        check_tiff_extent(tif, path)
-        _check_ome_xml(tif, path)
+        with damaged(path):
+            check_tiff_extent(tif, path)
+            _check_ome_xml(tif, path)
     except BaseException:
         tif.close()
         raise
     return tif
+
+
+@contextlib.contextmanager
+def damaged(path: Path) -> Iterator[None]:
+    """Report what tifffile or zarr raise on a damaged file (bad IFDs, keyframes, tag values) as a FileFormatError."""
+    import tifffile
+
+    try:
+        yield
+    except (tifffile.TiffFileError, RuntimeError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError,
+            struct.error, OverflowError) as err:  # fmt: skip
+        if isinstance(err, HyperplexError):
+            raise
+        raise FileFormatError(f"{path}: damaged file structure ({type(err).__name__}: {err}).") from err
 
 
 def _check_ome_xml(tif: Any, path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from hyperplex.bio._tiff import damaged
 from hyperplex.bio.formats import BIO_FORMATS  # noqa: F401  (registers OME-TIFF, OME-Zarr and TIFF stacks)
 from hyperplex.common.formats import FORMATS
 from hyperplex.common.image import MultiscaleImage
@@ -46,4 +48,6 @@ def open_image(path: str | os.PathLike[str], **kwargs: Any) -> MultiscaleImage:
         FileFormatError: If the format is unknown or the file is damaged.
         ChannelMismatchError: If channel metadata disagrees with the pixel data.
     """
-    return FORMATS.require(path, _KIND, noun="microscopy image").open(path, **kwargs)
+    fmt = FORMATS.require(path, _KIND, noun="microscopy image")
+    with damaged(Path(path)):  # what tifffile or zarr raise on a damaged file becomes a FileFormatError
+        return fmt.open(path, **kwargs)

@@ -193,7 +193,7 @@ def without_constant_bands(prepared: PreparedCube) -> PreparedCube:
         return prepared
     values = sample[:, ok]
     constant = values.max(1) == values.min(1)
-    if not constant.any():
+    if not constant.any() or constant.all():  # all constant: degenerate data, left to the filter's own checks
         return prepared
     keep = np.flatnonzero(~constant)
     dead = zip(np.flatnonzero(constant), prepared.wavelengths[constant])

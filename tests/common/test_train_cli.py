@@ -46,7 +46,7 @@ def test_train_command_reports_bad_input_clearly(store, tmp_path):
     result = CliRunner().invoke(train, ["--model", "lessvit_test", "--data", str(store), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "wavelength" in result.output.lower()
     result = CliRunner().invoke(train, ["--data", str(store)])
-    assert result.exit_code == 1 and "`model`" in result.output
+    assert result.exit_code == 1 and "--model" in result.output
     result = CliRunner().invoke(
         train, ["-m", "chadavit_test", "-d", str(store), "--task", "segment", "-o", str(tmp_path)]
     )

@@ -150,7 +150,7 @@ def test_each_method_finds_both_plumes_and_labels_its_units(tmp_path, emit_small
         unc = src.read(1)
         assert src.units[0] == "ppm·m" and 20 < np.nanmedian(unc) < 2000
     fc = json.loads((tmp_path / f"{summary['scene']}_plumes.geojson").read_text())
-    assert fc["properties"] == {"method": method, "units": units}
+    assert fc["properties"] == {"method": method, "units": units, "run_id": summary["run_id"]}
     key = "max_ppmm" if units == PPMM else "max_score"
     assert all(p[key] > 0 for p in summary["plumes"])
 
