@@ -28,7 +28,7 @@ CELL_EXPAND_UM = 2.0
 _ROWS_PER_WRITE = 100_000
 
 
-def _preview(rgb: Any, max_pixels: int = 2048 * 2048) -> np.ndarray:
+def _preview(rgb: Any, max_pixels: int = 1024 * 1024) -> np.ndarray:
     step = max(1, int(np.ceil(np.sqrt(rgb.shape[1] * rgb.shape[2] / max_pixels))))
     return np.asarray(materialize(rgb[:, ::step, ::step]))
 

@@ -244,7 +244,7 @@ def miphei_test(**overrides: Any) -> MIPHEI:
     return _miphei(cfg, overrides)
 
 
-@register_model(input="he")
+@register_model(input="he", weights="miphei_small_synth.safetensors")
 def miphei_small(**overrides: Any) -> MIPHEI:
     """Small MIPHEI for CPUs: ViT width 128, 4 blocks, patch 14, 4 registers, fully trainable, light decoder."""
     cfg = dict(

@@ -193,3 +193,19 @@ def test_an_interrupted_prediction_resumes_and_matches_an_uninterrupted_one(slid
     a, b = (np.asarray(open_image(r.zarr).levels[0]) for r in (full, resumed))
     np.testing.assert_array_equal(a, b)
     assert resumed.cells == full.cells and resumed.thresholds == full.thresholds
+
+
+def test_the_default_model_is_the_shipped_one_and_predicts_panck_from_he():
+    """The shipped weights learned something: PanCK (tumour cells) from H&E on a held-out synthetic slide."""
+    from hyperplex.bio.predict_mif import DEFAULT_MODEL, load_mif_model
+    from hyperplex.bio.synth import tissue
+    from hyperplex.common.models import predict_markers
+
+    model = load_mif_model()
+    assert model.preset == DEFAULT_MODEL and len(model.output_channels) == 16
+    sample = tissue(size=256, markers=16, seed=4321)  # not a training seed (1..12)
+    pred, channels = predict_markers(model, sample.he, 128, 32, progress=lambda *_: None)
+    means = sample.cell_means(pred, subtract_background=False)
+    j = list(channels.names).index("PanCK")
+    truth = sample.expression[:, list(sample.channels.names).index("PanCK")]
+    assert np.corrcoef(means[:, j], truth)[0, 1] > 0.5
