@@ -127,8 +127,11 @@ def test_cli_list_shows_input_and_weights():
     result = CliRunner().invoke(main, ["models", "list", "--input", "he"])
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines()]
-    assert [r[0] for r in rows] == list_models(input="he") and all(r[1:3] == ["he", "random"] for r in rows)
+    assert [r[0] for r in rows] == list_models(input="he")
+    assert all(r[1:3] == ["he", "pretrained" if preset_info(r[0]).pretrained else "random"] for r in rows)
     result = CliRunner().invoke(main, ["models", "list", "chadavit_*", "--pretrained"])
+    assert result.exit_code == 0 and result.output.split()[0] == "chadavit_tiny_patch8"
+    result = CliRunner().invoke(main, ["models", "list", "lessvit_*", "--pretrained"])
     assert result.exit_code != 0 and "none ship yet" in result.output
     info = CliRunner().invoke(main, ["models", "info", "channelvit_test", "--json"]).output
     assert '"input": "microscopy"' in info and '"sized_by": "channel_vocab"' in info
