@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the shipped plume segmenters (hypersegformer_plume, hyperefficientvit_plume) from scratch on the CPU.
 #
-#   bash benchmarks/train_plume_models.sh            # the shipped weights: 16 scenes, 150 / 200 steps
+#   bash benchmarks/train_plume_models.sh            # the shipped weights: 16 scenes, 150 / 500 steps
 #   SCENES=4 SF_STEPS=10 EV_STEPS=10 OUT=/tmp/p bash benchmarks/train_plume_models.sh   # a quick try
 #
 # Measured on the shared 2-core dev machine (8 agents; nice -n 15, OMP_NUM_THREADS=1, both runs at once):
@@ -21,7 +21,7 @@ hyperplex train --model hypersegformer_plume --data "$OUT/tiles.zarr" --task seg
   --device cpu --precision fp32 --log-every 20 --checkpoint-every 50 --resume --out "$OUT/hypersegformer_plume" -q &
 sf=$!
 hyperplex train --model hyperefficientvit_plume --data "$OUT/tiles.zarr" --task segment --loss dice_ce \
-  --max-steps "${EV_STEPS:-200}" --batch-size 8 --lr 2e-3 --warmup-steps 20 --val-fraction 0.1 --seed 0 \
+  --max-steps "${EV_STEPS:-500}" --batch-size 8 --lr 2e-3 --warmup-steps 20 --val-fraction 0.1 --seed 0 \
   --device cpu --precision fp32 --log-every 20 --checkpoint-every 50 --resume --out "$OUT/hyperefficientvit_plume" -q &
 ev=$!
 wait "$sf"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,15 @@ def _features(plumes: list[dict[str, Any]], polygons: dict[int, Any]) -> list[di
     return feats
 
 
+def _delineate(enh: np.ndarray, valid: np.ndarray, cfg: DetectConfig) -> Delineation:
+    """Plume candidates: statistical thresholds, or the method's fixed threshold (a probability's 0.5)."""
+    spec = cfg.method_spec
+    if spec.threshold is None:
+        return delineate(enh, valid, cfg.delineation, absolute=not spec.is_score)
+    fixed = replace(cfg.delineation, threshold=spec.threshold, background_k=0.0, min_peak=spec.threshold)
+    return delineate(enh, valid, fixed, absolute=True)
+
+
 @dataclass
 class Analysis:
     """Detection results for one scene, in the data's own (sensor) geometry.
@@ -228,7 +237,7 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     timings["filter"] = time.perf_counter() - t
     fault_point("filtered")
     t = time.perf_counter()
-    found = delineate(enh, ~excluded, cfg.delineation, absolute=not cfg.method_spec.is_score)
+    found = _delineate(enh, ~excluded, cfg)
     plumes, rejected, labels, sigma = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
     timings["delineate"] = time.perf_counter() - t
     return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings, sigma)

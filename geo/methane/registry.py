@@ -65,6 +65,8 @@ class Method:
             ``"column"`` or per ``"tile"``); empty when it has no ``group`` argument.
         defaults: Keyword options passed on every call (a learned method's model name, say); a run's options
             override them.
+        threshold: A fixed plume threshold in the output's units (0.5 for a probability), applied by the
+            detection pipeline instead of the map's background statistics; None for statistics.
     """
 
     name: str
@@ -73,6 +75,7 @@ class Method:
     description: str
     grouping: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
 
     @property
     def is_score(self) -> bool:
@@ -137,6 +140,7 @@ def register_method(
     grouping: tuple[str, ...] = (),
     defaults: Mapping[str, Any] | None = None,
     replace: bool = False,
+    threshold: float | None = None,
 ) -> Method:
     """Add a detection method to the registry (see :class:`Method` for the fields).
 
@@ -148,6 +152,7 @@ def register_method(
         grouping: Values of the function's ``group`` argument, its default first; empty when it has none.
         defaults: Keyword options passed on every call.
         replace: Allow replacing a method of the same name.
+        threshold: Fixed plume threshold in the output's units (see :class:`Method`).
 
     Returns:
         The registered entry.
@@ -167,7 +172,8 @@ def register_method(
         raise InvalidParameterError(
             f"`function` of method {name!r} must be 'package.module:function'; got {function!r}."
         )
-    entry = Method(name, function, units, description, tuple(grouping), MappingProxyType(dict(defaults or {})))
+    defaults = MappingProxyType(dict(defaults or {}))
+    entry = Method(name, function, units, description, tuple(grouping), defaults, threshold)
     _METHODS[name] = entry
     return entry
 
@@ -239,6 +245,7 @@ register_method(
     f"{_PKG}.learned:learned_segmentation",
     units=SCORE,
     defaults={"model": "hypersegformer_plume"},
+    threshold=0.5,
     description="Plume probability from a small HyperSegFormer trained on synthetic scenes (-O weights=run file).",
 )
 register_method(
@@ -246,5 +253,6 @@ register_method(
     f"{_PKG}.learned:learned_segmentation",
     units=SCORE,
     defaults={"model": "hyperefficientvit_plume"},
+    threshold=0.5,
     description="Plume probability from a small HyperEfficientViT trained on synthetic scenes (-O weights=...).",
 )

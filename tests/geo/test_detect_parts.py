@@ -127,7 +127,8 @@ def test_builtin_methods_name_the_filters_with_their_units_and_groupings():
         entry = get_method(name)
         assert entry.load() is function and entry.units == units and entry.is_score == (units == SCORE)
         assert (entry.grouping[0] if entry.grouping else None) == group
-    assert list_methods(PPMM) == ["mf", "mag1c", "mag1c-sas"] and list_methods(SCORE) == ["cem", "ace"]
+    assert list_methods(PPMM) == ["mf", "mag1c", "mag1c-sas"]
+    assert list_methods(SCORE) == ["cem", "ace", "hypersegformer", "hyperefficientvit"]
     with pytest.raises(InvalidParameterError, match="kind"):
         list_methods("ppm m")
 

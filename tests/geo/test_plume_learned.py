@@ -233,3 +233,12 @@ def test_learned_method_rejects_other_bands(plume_scene):
     cube = np.moveaxis(s.radiance, -1, 0)
     with pytest.raises(ChannelMismatchError, match="trained on 49 bands"):
         learned_segmentation(cube[::2], s.wavelengths[::2], s.fwhm[::2], model="hyperefficientvit_plume")
+
+
+def test_learned_methods_are_registered_as_probability_scores_with_a_fixed_threshold():
+    from hyperplex.geo.methane.registry import SCORE, get_method, list_methods
+
+    for name, preset in (("hypersegformer", "hypersegformer_plume"), ("hyperefficientvit", "hyperefficientvit_plume")):
+        entry = get_method(name)
+        assert name in list_methods(SCORE) and entry.threshold == 0.5 and entry.defaults["model"] == preset
+    assert get_method("mag1c").threshold is None
