@@ -705,13 +705,27 @@ def _(tmp: Path, s: Scene) -> None:
     refuses(lambda: _open_image(tmp / "none.ome.tif"), DataNotFoundError, file=tmp / "none.ome.tif")
 
 
-@case("open_image", "a PNG file", "error")
+@case("open_image", "a PNG file (an RGB image, not a stack)", "correct")
 def _(tmp: Path, s: Scene) -> None:
     from PIL import Image
 
+    from hyperplex.bio.rgb import is_rgb
+
     path = tmp / "a.png"
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
-    refuses(lambda: _open_image(path), FileFormatError, "unknown format", file=path)
+    pixels = (np.arange(8 * 8 * 3) % 251).astype(np.uint8).reshape(8, 8, 3)
+    Image.fromarray(pixels).save(path)
+    image = _open_image(path)
+    assert is_rgb(image)
+    np.testing.assert_array_equal(np.asarray(image.levels[0]), pixels.transpose(2, 0, 1))
+
+
+@case("open_image", "a file with a PNG name and other bytes", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = tmp / "b.png"
+    path.write_bytes(b"not an image at all" * 8)
+    with pytest.raises(HyperplexError) as info:
+        _open_image(path)
+    assert str(path) in str(info.value)
 
 
 @case("open_image", "an empty folder", "error")

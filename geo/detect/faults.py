@@ -22,6 +22,8 @@ FAULT_POINTS = (
     "georeferenced",
     "enhancement:temporary",
     "enhancement",
+    "uncertainty:temporary",
+    "uncertainty",
     "plumes_raster:temporary",
     "plumes_raster",
     "plumes_vector:temporary",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,7 +173,7 @@ def write_cog(
                "overview_resampling": "AVERAGE" if floating else "NEAREST"}  # fmt: skip
     if transform is None:
         profile.pop("transform")
-    with naming(path), atomic_path(path) as tmp:
+    with naming(path), atomic_path(path) as tmp, _gdal_errors(path):
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as dst:
             dst.write(data, 1)
             dst.set_band_description(1, description)
@@ -199,6 +202,24 @@ def naming(path: Path) -> Iterator[None]:
         if err.filename:
             raise
         raise OSError(err.errno, f"{path}: {err.strerror or err}", str(path)) from err
+
+
+@contextlib.contextmanager
+def _gdal_errors(path: Path) -> Iterator[None]:
+    """A GDAL write error becomes an OSError naming ``path`` (and saying so when the disk is full)."""
+    from rasterio._err import CPLE_BaseError  # GDAL's errors (rasterio exports no public base class for them)
+    from rasterio.errors import RasterioError
+
+    try:
+        yield
+    except (CPLE_BaseError, RasterioError) as err:
+        full = shutil.disk_usage(path.parent).free < _FULL_DISK_BYTES
+        code, reason = (errno.ENOSPC, os.strerror(errno.ENOSPC)) if full else (errno.EIO, "GDAL could not write it")
+        raise OSError(code, f"{path}: {reason} ({err})", str(path)) from err
+
+
+#: Free space below which a failed write is reported as a full disk.
+_FULL_DISK_BYTES = 1 << 20
 
 
 def _product_key(path: Path) -> str:

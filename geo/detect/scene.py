@@ -313,10 +313,11 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
     what = "CH4 enhancement (ppm·m)" if cfg.units == "ppm·m" else f"CH4 detection score ({cfg.method}, unitless)"
     write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan, description=what,
               tags=tags, units=cfg.units)  # fmt: skip
+    fault_point("enhancement")
     write_cog(paths["uncertainty"], grid[2], crs=crs, transform=transform, nodata=np.nan, units="ppm·m",
               description="1-sigma CH4 enhancement uncertainty (ppm·m) of the albedo-corrected matched filter",
               tags={**tags, "units": "ppm·m"})  # fmt: skip
-    fault_point("enhancement")
+    fault_point("uncertainty")
     write_cog(paths["plumes_raster"], grid[1].astype(np.uint16), crs=crs, transform=transform, nodata=0,
               description="plume id (0 = none)", tags=tags)  # fmt: skip
     fault_point("plumes_raster")

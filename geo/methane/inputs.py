@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -96,7 +97,7 @@ class PreparedCube:
         if max(rows[1]) * self.shape[1] * self.n_bands * 4 > DASK_STRIP_BYTES or len(rows[1]) == 1:
             return None
         edges = np.cumsum((0, *rows[1]))
-        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
     def read(self, r0: int, r1: int) -> np.ndarray:
         """Rows ``r0:r1`` of the selected bands as float32 (C, r1-r0, W) (validity: see ``read_chunk``).

@@ -16,10 +16,26 @@ from hyperplex.geo.geodesy import CH4_KG_PER_PPMM_M2
 from hyperplex.geo.methane import target_spectrum
 from hyperplex.geo.synth import emit_scene
 
-STRONG = {"snr": 4.5, "peak_snr": 12.0, "spectral_score": 0.85, "masked_edge_fraction": 0.0, "pixels": 350,
-          "elongation": 1.3, "albedo_contrast": 0.02, "stripe_like": False}
-NOISE = {"snr": 1.3, "peak_snr": 1.8, "spectral_score": 0.05, "masked_edge_fraction": 0.0, "pixels": 300,
-         "elongation": 12.0, "albedo_contrast": 0.05, "stripe_like": False}
+STRONG = {
+    "snr": 4.5,
+    "peak_snr": 12.0,
+    "spectral_score": 0.85,
+    "masked_edge_fraction": 0.0,
+    "pixels": 350,
+    "elongation": 1.3,
+    "albedo_contrast": 0.02,
+    "stripe_like": False,
+}
+NOISE = {
+    "snr": 1.3,
+    "peak_snr": 1.8,
+    "spectral_score": 0.05,
+    "masked_edge_fraction": 0.0,
+    "pixels": 300,
+    "elongation": 12.0,
+    "albedo_contrast": 0.05,
+    "stripe_like": False,
+}
 
 
 def test_logistic_fit_recovers_known_coefficients_and_is_calibrated():

@@ -189,6 +189,8 @@ def test_models_widget_predicts_channels_from_he_with_a_saved_model(qt_viewer, s
     widget.image_box.setCurrentText("H&E (synthetic) (RGB)")
     offered = [widget.preset_box.itemText(i) for i in range(widget.preset_box.count())]
     assert offered == presets_for("he") and widget.predict_button.isEnabled() and not widget.embed_button.isEnabled()
+    assert "model card" in widget.note_label.text()  # the default H&E preset ships trained weights
+    widget.preset_box.setCurrentText("miphei_test")
     assert "predicted markers carry no meaning" in widget.note_label.text()
     widget.path_edit.setText(str(path))
     assert widget.note_label.text() == "saved model miphei.safetensors: runs with the weights in the file"
