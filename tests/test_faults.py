@@ -40,7 +40,13 @@ def _detect(granule: Path, out: Path, fault: str | None = None, **popen: object)
     if fault:
         env[FAULT_ENV] = fault
     args = [sys.executable, "-c", _CLI, "methane", "detect", str(granule), "--out", str(out), "-q"]
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **popen)  # fmt: skip
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as in a terminal, also when the test runner was started in the background (SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _assert_no_corrupt_product(out: Path, stem: str = "scene") -> None:
