@@ -705,7 +705,7 @@ def _(tmp: Path, s: Scene) -> None:
     refuses(lambda: _open_image(tmp / "none.ome.tif"), DataNotFoundError, file=tmp / "none.ome.tif")
 
 
-@case("open_image", "a PNG file (an RGB image, not a stack)", "correct")
+@case("open_image", "a PNG file (an RGB image, not a stack)", "result")
 def _(tmp: Path, s: Scene) -> None:
     from PIL import Image
 
