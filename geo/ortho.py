@@ -17,7 +17,7 @@ from hyperplex.common.errors import InvalidParameterError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["apply_glt", "glt_index", "glt_valid", "orthorectify_dataset", "ortho_transform"]
+__all__ = ["apply_glt", "gather_glt", "glt_index", "glt_valid", "orthorectify_dataset", "ortho_transform"]
 
 
 def glt_valid(glt_x: np.ndarray, glt_y: np.ndarray) -> np.ndarray:
@@ -44,8 +44,22 @@ def apply_glt(data: Any, glt_x: np.ndarray, glt_y: np.ndarray, *, fill: float | 
         InvalidParameterError: If the GLT points outside the data.
     """
     arr = materialize(data)
-    lead, (lines, samples) = arr.shape[:-2], arr.shape[-2:]
-    index, valid = glt_index(glt_x, glt_y, lines, samples)
+    return gather_glt(arr, *glt_index(glt_x, glt_y, *arr.shape[-2:]), fill=fill)
+
+
+def gather_glt(arr: np.ndarray, index: np.ndarray, valid: np.ndarray, *, fill: float | int = np.nan) -> np.ndarray:
+    """:func:`apply_glt` with the GLT's flat index already made by :func:`glt_index` (reuse it across layers).
+
+    Args:
+        arr: ``(lines, samples)`` or ``(C, lines, samples)`` numpy array.
+        index: Flat sensor index per ortho cell, from :func:`glt_index`.
+        valid: Ortho cells with data, from :func:`glt_index`.
+        fill: Value for cells without data (cast to the data's dtype).
+
+    Returns:
+        ``(ny, nx)`` or ``(C, ny, nx)`` numpy array.
+    """
+    lead = arr.shape[:-2]
     out = np.empty(lead + valid.shape, dtype=np.result_type(arr.dtype, np.min_scalar_type(fill)))
     if not valid.any():
         out.fill(fill)

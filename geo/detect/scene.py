@@ -35,7 +35,7 @@ from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
 from hyperplex.geo.geodesy import cell_area_m2
 from hyperplex.geo.io.emit import require_glt
-from hyperplex.geo.ortho import apply_glt, ortho_transform
+from hyperplex.geo.ortho import gather_glt, glt_index, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
 
 __all__ = ["Analysis", "analyze", "detect_scene"]
@@ -132,9 +132,10 @@ def _to_output_grid(source: SceneSource, cfg: DetectConfig, *layers: np.ndarray)
     """Put sensor-geometry layers onto the output grid; returns (layers, crs, transform)."""
     if source.glt is not None and cfg.ortho:
         require_glt(source.glt, source.path)
-        gx, gy = source.glt
+        index, valid = glt_index(*source.glt, *layers[0].shape[-2:])  # once for every layer
         fills = [np.nan if np.issubdtype(layer.dtype, np.floating) else 0 for layer in layers]
-        out = [apply_glt(layer, gx, gy, fill=f).astype(layer.dtype) for layer, f in zip(layers, fills)]
+        out = [gather_glt(layer, index, valid, fill=f).astype(layer.dtype, copy=False)
+               for layer, f in zip(layers, fills)]  # fmt: skip
         return out, source.crs, ortho_transform(source.transform)
     if source.glt is not None:
         return list(layers), None, None  # sensor geometry: no affine grid

@@ -240,19 +240,12 @@ register_method(
     grouping=("tile", "column"),
     description="Adaptive cosine estimator score in [0, 1].",
 )
-register_method(
-    "hypersegformer",
-    f"{_PKG}.learned:learned_segmentation",
-    units=SCORE,
-    defaults={"model": "hypersegformer_plume"},
-    threshold=0.5,
-    description="Plume probability from a small HyperSegFormer trained on synthetic scenes (-O weights=run file).",
-)
-register_method(
-    "hyperefficientvit",
-    f"{_PKG}.learned:learned_segmentation",
-    units=SCORE,
-    defaults={"model": "hyperefficientvit_plume"},
-    threshold=0.5,
-    description="Plume probability from a small HyperEfficientViT trained on synthetic scenes (-O weights=...).",
-)
+for _name, _arch in (("hypersegformer", "HyperSegFormer"), ("hyperefficientvit", "HyperEfficientViT")):
+    register_method(
+        _name,
+        f"{_PKG}.learned:learned_segmentation",
+        units=SCORE,
+        defaults={"model": f"{_name}_plume"},
+        threshold=0.5,
+        description=f"Plume probability from a small {_arch} trained on synthetic scenes (-O weights=run file).",
+    )
