@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
-from hyperplex.geo.ch4lut import band_response, load_ch4_lut
+from hyperplex.geo.ch4lut import load_ch4_lut
 
 __all__ = ["TARGET_SCALING", "target_spectrum"]
 
@@ -43,17 +43,11 @@ def _cached_target(centers_bytes: bytes, fwhm_bytes: bytes) -> np.ndarray:
     centers = np.frombuffer(centers_bytes, dtype=np.float64)
     fwhm = np.frombuffer(fwhm_bytes, dtype=np.float64)
     lut = load_ch4_lut()
-    radiance = _lut_radiance() @ band_response(lut.wavelengths, centers, fwhm)  # (7, B); validates inputs
+    radiance = lut.convolve(centers, fwhm)  # (7, B); validates inputs
     log_radiance = np.log(radiance, out=np.zeros_like(radiance), where=radiance > 0)
     conc = lut.concentrations - lut.concentrations.mean()
     slope = conc @ (log_radiance - log_radiance.mean(axis=0)) / (conc @ conc)
     return slope * TARGET_SCALING
-
-
-@functools.lru_cache(maxsize=1)
-def _lut_radiance() -> np.ndarray:
-    """The LUT radiance as a C-contiguous (7, n) array (the loaded one is a strided view; matmul is slow on it)."""
-    return np.ascontiguousarray(load_ch4_lut().radiance)
 
 
 def _as_1d(values: np.ndarray, name: str) -> np.ndarray:

@@ -17,7 +17,7 @@ __all__ = ["add_term", "dot", "first"]
 
 @kernel()
 def dot(row, vector):  # pragma: no cover - compiled
-    """float64 dot product of a float32 spectrum with a float64 vector."""
+    """float64 dot product of two vectors (a float32 spectrum or a float64 vector, with a float64 vector)."""
     total = 0.0
     for c in range(row.size):
         total += row[c] * vector[c]

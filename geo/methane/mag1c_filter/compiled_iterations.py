@@ -26,6 +26,10 @@ from hyperplex.geo.methane.mag1c_filter.settings import EPSILON
 
 __all__ = ["iterate"]
 
+#: The smallest positive normal float64 (a constant: ``np.finfo`` inside a kernel makes loading it from the
+#: cache import numba's array-math module, and with it scipy.linalg: most of a first call's overhead).
+_TINY = float(np.finfo(np.float64).tiny)
+
 
 @kernel()
 def _gather(rows, valid, alpha, ratio, lo, hi, every, spectra, pixel, alpha_g, ratio_g):  # pragma: no cover
@@ -65,14 +69,16 @@ def _filter_vector(inverse, t_prev, v, mu, t, a2, n, cit):  # pragma: no cover -
     inner = np.zeros((3, 4))  # U^T B^-1 [U, t]
     for k in range(3):
         for m in range(4):
-            inner[k, m] = np.dot(basis[k], solved[m])
+            inner[k, m] = dot(basis[k], solved[m])
     coef = np.zeros((3, 3))
     coef[0, 0] = a2 / n
     coef[0, 1] = -1.0 / n
     coef[1, 0] = -1.0 / n
     coef[2, 2] = -1.0
-    system = np.eye(3)
+    system = np.zeros((3, 3))
     rhs = np.zeros(3)
+    for i in range(3):
+        system[i, i] = 1.0
     for i in range(3):
         for j in range(3):
             rhs[i] += coef[i, j] * inner[j, 3]
@@ -92,13 +98,13 @@ def _cholesky(matrix, factor):  # pragma: no cover - compiled
     n_bands = matrix.shape[0]
     factor[:] = 0.0
     for j in range(n_bands):
-        pivot = matrix[j, j] - np.dot(factor[j, :j], factor[j, :j])
+        pivot = matrix[j, j] - dot(factor[j, :j], factor[j, :j])
         if not pivot > 0.0:
             return False
         root = np.sqrt(pivot)
         factor[j, j] = root
         for i in range(j + 1, n_bands):
-            factor[i, j] = (matrix[i, j] - np.dot(factor[i, :j], factor[j, :j])) / root
+            factor[i, j] = (matrix[i, j] - dot(factor[i, :j], factor[j, :j])) / root
     return True
 
 
@@ -107,7 +113,7 @@ def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
     """Solve ``L L^T out = rhs``."""
     n_bands = rhs.size
     for i in range(n_bands):
-        out[i] = (rhs[i] - np.dot(factor[i, :i], out[:i])) / factor[i, i]
+        out[i] = (rhs[i] - dot(factor[i, :i], out[:i])) / factor[i, i]
     for i in range(n_bands - 1, -1, -1):
         total = out[i]
         for k in range(i + 1, n_bands):
@@ -118,8 +124,10 @@ def _cholesky_solve(factor, rhs, out):  # pragma: no cover - compiled
 @kernel()
 def _shrunk(cov, alpha, out):  # pragma: no cover - compiled
     """``(1 - alpha) C + alpha diag(C)`` (mag1c's covariance lerp) into ``out``."""
-    out[:] = cov * (1.0 - alpha)
-    for i in range(cov.shape[0]):
+    n_bands = cov.shape[0]
+    for i in range(n_bands):
+        for j in range(n_bands):
+            out[i, j] = cov[i, j] * (1.0 - alpha)
         out[i, i] = cov[i, i]
 
 
@@ -136,22 +144,28 @@ def _dense_filter_vector(gram, n, empty, t_prev, v, mu, t, a2, shrinkage, cit): 
         for j in range(n_bands):
             cov[i, j] = (gram[i, j] / n + (a2 / n) * t_prev[i] * t_prev[j]
                          - (t_prev[i] * v[j] + v[i] * t_prev[j]) / n - mu[i] * mu[j])  # fmt: skip
-    matrix = np.eye(n_bands) if empty else np.empty((n_bands, n_bands))
-    if not empty:
+    matrix = np.zeros((n_bands, n_bands))
+    if empty:
+        for i in range(n_bands):
+            matrix[i, i] = 1.0
+    else:
         _shrunk(cov, shrinkage, matrix)
     factor = np.empty((n_bands, n_bands))
     status = 0
     if not _cholesky(matrix, factor):
         status = 1
         _shrunk(cov, FALLBACK, matrix)
-        ridge = 1e-9 * max(np.trace(matrix) / n_bands, np.finfo(np.float64).tiny)
+        trace = 0.0
+        for i in range(n_bands):
+            trace += matrix[i, i]
+        ridge = 1e-9 * max(trace / n_bands, _TINY)
         for i in range(n_bands):
             matrix[i, i] += ridge
         if not _cholesky(matrix, factor):
             cit[:] = np.nan
             return np.nan, 2
     _cholesky_solve(factor, t, cit)
-    return max(np.dot(t, cit), 1.0), status
+    return max(dot(t, cit), 1.0), status
 
 
 @kernel()
@@ -255,7 +269,7 @@ def iterate(rows, valid, stats, lo, hi, alpha, ratio, inverse, dense, gram, shri
                 status[g] = max(status[g], code)
             else:
                 norm = _filter_vector(inverse[g], t_prev, v, mu, t, a2, n, cit)
-            bound = (scaled[g] + np.sqrt(np.dot(mu, mu)) * ratio_max[g]) * np.sqrt(np.dot(cit, cit)) * EPSILON
+            bound = (scaled[g] + np.sqrt(dot(mu, mu)) * ratio_max[g]) * np.sqrt(dot(cit, cit)) * EPSILON
             if not (np.isfinite(bound) and np.isfinite(norm)):  # no filter (unsolvable, or degenerate pixels such
                 status[g] = max(status[g], 3)  # as R = 0): every valid pixel of the group comes out NaN
                 for i in range(lo[g], hi[g]):
@@ -270,7 +284,7 @@ def iterate(rows, valid, stats, lo, hi, alpha, ratio, inverse, dense, gram, shri
                     alpha[pixel[j]] = alpha_g[j]
                 listed = _gather(rows, valid, alpha, ratio, lo[g], hi[g], True, spectra, pixel, alpha_g, ratio_g)
             listed, a1, a2 = _sweep(
-                spectra, pixel, alpha_g, ratio_g, listed, every, cit, np.dot(mu, cit), norm,
+                spectra, pixel, alpha_g, ratio_g, listed, every, cit, dot(mu, cit), norm,
                 scaling, alpha, v, stats,
             )  # fmt: skip
             t_prev[:] = t
