@@ -38,6 +38,9 @@ _ENVI_FLOATS = {4: "f4", 5: "f8"}
 #: A band's Gaussian response is evaluated within this many standard deviations of its centre (exp(-32) beyond).
 _SUPPORT_SIGMAS = 8.0
 
+#: exp(-z**2 / 2) is 0 in float64 beyond z = 38.6: no weight at all (mag1c's dense computation gives 0 too).
+_UNDERFLOW_SIGMAS = 38.7
+
 #: Enhancements of the LUT's 7 samples, ppm·m (fixed by the table's construction).
 CH4_LUT_CONCENTRATIONS = np.array([0.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0])
 
@@ -139,7 +142,8 @@ def band_response(grid_nm: np.ndarray, centers_nm: np.ndarray, fwhm_nm: np.ndarr
     """Gaussian spectral response functions sampled on ``grid_nm``, each normalised to sum to 1.
 
     A response is evaluated within 8 standard deviations of its centre (beyond, it is below 1e-14 of its
-    peak); bands with no grid sample within that support keep all-zero weights.
+    peak), or on the whole grid where that support reaches past its ends; bands whose response vanishes on
+    the whole grid keep all-zero weights.
 
     Args:
         grid_nm: Fine wavelength grid, increasing, shape (n,).
@@ -181,7 +185,12 @@ def band_average(values: np.ndarray, grid_nm: np.ndarray, centers_nm: np.ndarray
 def _band_supports(
     grid: np.ndarray, centers_nm: np.ndarray, fwhm_nm: np.ndarray
 ) -> Iterator[tuple[int, slice, np.ndarray]]:
-    """Per band with grid samples within 8 sigma: its index, that slice of the grid, its normalised weights."""
+    """Per band: its index, the slice of the grid within 8 sigma of its centre, its normalised weights.
+
+    A band whose 8-sigma support reaches past an end of the grid is weighted over the whole grid (its
+    normalised tail, as mag1c's dense computation gives); one whose response underflows everywhere is
+    left out (zero weights).
+    """
     centers = np.asarray(centers_nm, dtype=np.float64)
     fwhm = np.asarray(fwhm_nm, dtype=np.float64)
     if centers.ndim != 1 or centers.shape != fwhm.shape:
@@ -193,6 +202,13 @@ def _band_supports(
     sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     lo = np.searchsorted(grid, centers - _SUPPORT_SIGMAS * sigma)
     hi = np.searchsorted(grid, centers + _SUPPORT_SIGMAS * sigma, side="right")
-    for band in np.flatnonzero(hi > lo):
+    clipped = (lo == 0) | (hi == grid.size)  # near or past the grid's ends: the tail on the grid, as mag1c
+    lo[clipped], hi[clipped] = 0, grid.size
+    if grid.size:  # beyond _UNDERFLOW_SIGMAS from the grid every weight is exactly 0 in float64
+        gap = np.maximum(grid[0] - centers, centers - grid[-1])
+        lo[gap > _UNDERFLOW_SIGMAS * sigma] = grid.size
+    for band in range(centers.size):
         weights = np.exp(-0.5 * ((grid[lo[band] : hi[band]] - centers[band]) / sigma[band]) ** 2)
-        yield int(band), slice(int(lo[band]), int(hi[band])), weights / weights.sum()
+        total = weights.sum()
+        if total > 0:
+            yield band, slice(int(lo[band]), int(hi[band])), weights / total

@@ -224,6 +224,7 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
+    cfg.method_spec.start_preload()  # e.g. compiled kernels load while the scene is read
     cube, rgb, masks = _read(source, filt, aux, cfg, client)
     timings["read"] = time.perf_counter() - t0
     fault_point("read")

@@ -67,6 +67,8 @@ class Method:
             override them.
         threshold: A fixed plume threshold in the output's units (0.5 for a probability), applied by the
             detection pipeline instead of the map's background statistics; None for statistics.
+        preload: Starts slow one-time set-up in the background (compiled kernels, a model) and returns at
+            once: ``"package.module:function"`` or the function; the pipeline calls it before reading.
     """
 
     name: str
@@ -76,6 +78,7 @@ class Method:
     grouping: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     threshold: float | None = None
+    preload: str | Callable[[], Any] | None = None
 
     @property
     def is_score(self) -> bool:
@@ -85,6 +88,11 @@ class Method:
     def load(self) -> Callable[..., Any]:
         """The method's function (imported now if given as a dotted path)."""
         return _import(self.function) if isinstance(self.function, str) else self.function
+
+    def start_preload(self) -> None:
+        """Start the method's one-time set-up in the background (see ``preload``); returns at once."""
+        if self.preload is not None:
+            (_import(self.preload) if isinstance(self.preload, str) else self.preload)()
 
     def check_group(self, group: str | None) -> None:
         """Raise :class:`InvalidParameterError` unless ``group`` is None or one the method supports."""
@@ -141,6 +149,7 @@ def register_method(
     defaults: Mapping[str, Any] | None = None,
     replace: bool = False,
     threshold: float | None = None,
+    preload: str | Callable[[], Any] | None = None,
 ) -> Method:
     """Add a detection method to the registry (see :class:`Method` for the fields).
 
@@ -153,6 +162,9 @@ def register_method(
         defaults: Keyword options passed on every call.
         replace: Allow replacing a method of the same name.
         threshold: Fixed plume threshold in the output's units (see :class:`Method`).
+        preload: ``"package.module:function"`` or a function without arguments that starts slow one-time
+            set-up in the background and returns at once (e.g. loading compiled kernels); the pipeline
+            calls it before reading a scene.
 
     Returns:
         The registered entry.
@@ -173,7 +185,7 @@ def register_method(
             f"`function` of method {name!r} must be 'package.module:function'; got {function!r}."
         )
     defaults = MappingProxyType(dict(defaults or {}))
-    entry = Method(name, function, units, description, tuple(grouping), defaults, threshold)
+    entry = Method(name, function, units, description, tuple(grouping), defaults, threshold, preload)
     _METHODS[name] = entry
     return entry
 
@@ -218,6 +230,7 @@ register_method(
     f"{_PKG}.mag1c_filter:mag1c",
     units=PPMM,
     grouping=("column", "tile"),
+    preload=f"{_PKG}.mag1c_filter.api:preload_kernels",
     description="Mag1c: sparse, albedo-corrected iterative matched filter (Foote et al. 2020).",
 )
 register_method(

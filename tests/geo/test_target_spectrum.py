@@ -46,3 +46,20 @@ def test_other_sensor_grid_matches_mag1c():
 def test_bad_inputs(wl, fwhm):
     with pytest.raises(InvalidParameterError):
         target_spectrum(np.asarray(wl), np.asarray(fwhm))
+
+
+def test_band_responses_equal_the_dense_gaussians_everywhere():
+    """Windowed responses (8 sigma, whole grid near its ends, none past underflow) equal the dense formula."""
+    from hyperplex.geo.ch4lut import band_average, band_response, load_ch4_lut
+
+    lut = load_ch4_lut()
+    centers, fwhm = np.linspace(380.0, 2600.0, 300), np.full(300, 8.5)
+    var = (fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))) ** 2
+    dense = np.exp(-((lut.wavelengths[:, None] - centers) ** 2) / (2 * var))
+    total = dense.sum(axis=0)
+    np.divide(dense, total, where=total > 0, out=dense)
+    windowed = band_response(lut.wavelengths, centers, fwhm)
+    np.testing.assert_allclose(windowed, dense, rtol=0, atol=1e-12)
+    assert ((windowed.sum(axis=0) > 0) == (total > 0)).all()
+    np.testing.assert_allclose(band_average(lut.radiance, lut.wavelengths, centers, fwhm), lut.radiance @ dense,
+                               rtol=1e-12, atol=1e-12 * lut.radiance.max())  # fmt: skip

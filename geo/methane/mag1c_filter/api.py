@@ -9,15 +9,16 @@ import torch
 
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.inputs import FILL_VALUE
-from hyperplex.geo.methane.mag1c_filter.compiled_engine import CompiledEngine
+from hyperplex.geo.methane.mag1c_filter.compiled_engine import CompiledEngine, kernels
 from hyperplex.geo.methane.mag1c_filter.engine import Mag1cEngine, Mag1cResult
+from hyperplex.geo.methane.mag1c_filter.jit import preload
 from hyperplex.geo.methane.mag1c_filter.settings import ENGINES, Mag1cSettings
 from hyperplex.geo.methane.mag1c_filter.torch_engine import TorchEngine
 from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
 from hyperplex.geo.methane.provenance import records_method
 from hyperplex.geo.methane.runner import Setup, setup, wrap
 
-__all__ = ["mag1c", "run_mag1c", "select_engine"]
+__all__ = ["mag1c", "preload_kernels", "run_mag1c", "select_engine"]
 
 
 @records_method("mag1c")
@@ -87,6 +88,8 @@ def mag1c(
     settings = Mag1cSettings(num_iter=int(num_iter), albedo=albedo, nonnegative=nonnegative, sparsity=sparsity,
                              update_scaling=float(covariance_update_scaling), shrinkage=float(shrinkage))  # fmt: skip
     _check_engine(engine)
+    if engine == "auto" and group == "column":
+        preload_kernels()  # loads the compiled kernels while the inputs are prepared
     options = FilterOptions(channel_axis=channel_axis, mask=mask, stats_mask=stats_mask, window=window, bands=bands,
                             fill_value=fill_value, group=group, group_columns=group_columns, tile_size=tile_size,
                             device=device)  # fmt: skip
@@ -94,6 +97,15 @@ def mag1c(
     result = run_mag1c(run, settings, engine)
     out = wrap(run, result.enhancement, "ch4_enhancement", "ppm·m")
     return (out, wrap(run, result.albedo, "albedo_factor", "1")) if return_albedo else out
+
+
+def preload_kernels() -> None:
+    """Start loading the compiled engine's cached kernels in a background thread (once per process).
+
+    :func:`mag1c` does this itself; the detection pipeline calls it before reading a scene, so that the
+    load runs while the file is read.
+    """
+    preload(kernels)
 
 
 def run_mag1c(run: Setup, settings: Mag1cSettings, engine: str = "auto") -> Mag1cResult:

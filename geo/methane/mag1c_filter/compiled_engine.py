@@ -29,12 +29,21 @@ from hyperplex.geo.methane.mag1c_filter.settings import Mag1cSettings
 from hyperplex.geo.methane.runner import Setup
 from hyperplex.geo.methane.stats import GroupStats
 
-__all__ = ["ColumnCandidates", "CompiledEngine", "available"]
+__all__ = ["ColumnCandidates", "CompiledEngine", "available", "kernels"]
 
 
 def available() -> bool:
     """True when numba is installed (the compiled CPU engine can run)."""
     return numba_or_none() is not None
+
+
+def kernels() -> list:
+    """The engine's top-level kernels (importing them imports numba), e.g. for :func:`.jit.preload`."""
+    from hyperplex.geo.methane.mag1c_filter.compiled_first_pass import first
+    from hyperplex.geo.methane.mag1c_filter.compiled_iterations import iterate
+    from hyperplex.geo.methane.mag1c_filter.compiled_reader import ingest_kernel
+
+    return [ingest_kernel(), first, iterate]
 
 
 class CompiledEngine:

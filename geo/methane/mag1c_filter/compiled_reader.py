@@ -22,11 +22,12 @@ import torch
 from hyperplex.geo.methane.inputs import PreparedCube
 from hyperplex.geo.methane.mag1c_filter.jit import kernel, numba_or_none, run_kernel
 
-__all__ = ["ingest_columns"]
+__all__ = ["ingest_columns", "ingest_kernel"]
 
 
 @functools.cache
-def _kernel() -> Any:
+def ingest_kernel() -> Any:
+    """The compiled kernel of :func:`ingest_columns` (built on first use: numba is imported then)."""
     numba = numba_or_none()
 
     @kernel(parallel=True)
@@ -90,7 +91,7 @@ def ingest_columns(
     shift32 = shift.to(torch.float32).numpy()
     groups = np.ascontiguousarray(column_groups, dtype=np.int64)
     fill = np.float32(np.nan if prepared.fill_value is None else prepared.fill_value)
-    kernel = _kernel()
+    kernel = ingest_kernel()
     for r0, r1 in prepared.row_chunks():
         masks = (_rows(prepared.mask, r0, r1, width), _rows(prepared.stats_mask, r0, r1, width))
         run_kernel(kernel, prepared.read(r0, r1), r0, *masks, fill, shift32, groups, cube, valid, stats, sums, counts)

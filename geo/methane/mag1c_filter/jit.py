@@ -14,6 +14,7 @@ numba's own cache (:class:`KernelCache`):
   first Mag1c call in a process slower than the next ones.
 
 :func:`warm_up` loads (or compiles) every kernel without running Mag1c: e.g. once after installing.
+:func:`preload` loads the cached kernels in a background thread while the caller prepares its inputs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import hashlib
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "kernel_cache_class",
     "match_threads",
     "numba_or_none",
+    "preload",
     "run_kernel",
     "source_files",
     "warm_up",
@@ -203,3 +205,66 @@ def warm_up() -> None:
     band_last = (1.0 + 0.01 * rng.standard_normal((24, 4, wavelengths.size))).astype(np.float32)
     for cube in (np.ascontiguousarray(band_last.transpose(2, 0, 1)), band_last.transpose(2, 0, 1)):
         mag1c(cube, wavelengths, np.full(wavelengths.size, 8.7), num_iter=2, device="cpu")
+
+
+def preload(kernels: Callable[[], Iterable[Any]]) -> threading.Thread | None:
+    """Load every cached overload of some kernels in a background thread (once per process).
+
+    A cached kernel takes tenths of a second to load (unpickling, linking its machine code); started
+    before a filter prepares its inputs (band selection, target, statistics, reading), the load runs
+    alongside. Nothing is compiled here: only signatures found in the disk cache are loaded, and a
+    kernel the thread has not loaded yet is loaded (or compiled) by its first call as usual (numba's
+    compiler lock orders the two). Any failure only loses the head start.
+
+    Args:
+        kernels: Returns the kernel dispatchers (called in the thread: importing them imports numba).
+
+    Returns:
+        The started thread, or None when numba is missing or a preload was already started.
+    """
+    global _PRELOADED
+    with _PRELOAD_LOCK:
+        if _PRELOADED or numba_or_none() is None:
+            return None
+        _PRELOADED = True
+    thread = threading.Thread(target=_load_all, args=(kernels,), name="hyperplex-kernel-load")
+    thread.start()
+    return thread
+
+
+#: Whether :func:`preload` has started (it runs once per process), and the lock guarding that flag.
+_PRELOADED = False
+_PRELOAD_LOCK = threading.Lock()
+
+
+def _load_all(kernels: Callable[[], Iterable[Any]]) -> None:
+    try:
+        for dispatcher in kernels():
+            for signature in cached_signatures(dispatcher):
+                _load_cached(dispatcher, signature)
+    except Exception:  # an optimisation only: the first call loads or compiles as usual
+        return
+
+
+def cached_signatures(dispatcher: Any) -> list[tuple]:
+    """Signatures of a kernel's valid disk-cache entries for this machine (empty when none or uncached)."""
+    cache = getattr(dispatcher, "_cache", None)
+    cache_file = getattr(cache, "_cache_file", None)
+    if cache_file is None:
+        return []
+    magic = dispatcher.targetctx.codegen().magic_tuple()
+    return [key[0] for key in cache_file._load_index() if key[1] == magic]
+
+
+def _load_cached(dispatcher: Any, signature: tuple) -> None:
+    """What ``Dispatcher.compile`` does on a cache hit, without compiling on a miss."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        if tuple(signature) in dispatcher.overloads:
+            return
+        result = dispatcher._cache.load_overload(signature, dispatcher.targetctx)
+        if result is None:
+            return
+        dispatcher.targetctx.insert_user_function(result.entry_point, result.fndesc, [result.library])
+        dispatcher.add_overload(result)
