@@ -45,6 +45,16 @@ class GroupStats:
         """Per-group mean spectrum (G, C), float64 (the shift where a group is empty)."""
         return self.shift + self.sum / self.count.clamp(min=1)[:, None]
 
+    def merged(self) -> GroupStats:
+        """All groups pooled into one, shifted by the count-weighted mean of the shifts (exact for any shifts)."""
+        n = self.count[:, None]
+        common = (self.shift * n).sum(0) / self.count.sum().clamp(min=1)
+        d = self.shift - common  # x - common = y + d per group
+        total = self.sum + n * d
+        gram = (self.gram + d[:, :, None] @ self.sum[:, None, :] + self.sum[:, :, None] @ d[:, None, :]
+                + n[:, :, None] * d[:, :, None] @ d[:, None, :])  # fmt: skip
+        return GroupStats(common[None], self.count.sum()[None], total.sum(0)[None], gram.sum(0)[None])
+
     def covariance(self, ddof: int = 0) -> torch.Tensor:
         """Per-group covariance (G, C, C), float64, dividing by ``count - ddof``."""
         n = self.count.clamp(min=1)[:, None, None]

@@ -113,3 +113,28 @@ def test_pixel_uncertainty_matches_the_scatter_of_the_unbiased_estimate():
     assert 0.95 < np.std(z) < 1.2
     brightness = scene.radiance[..., window].mean(axis=-1)
     assert np.median(sigma[brightness < np.median(brightness)]) > np.median(sigma)  # less light, more noise
+
+
+def test_pooled_column_statistics_equal_the_scene_statistics():
+    """GroupStats.merged (columns with their own shifts, pooled) equals one tile group over the same pixels."""
+    import torch
+
+    from hyperplex.geo.methane.options import FilterOptions
+    from hyperplex.geo.methane.runner import setup
+    from hyperplex.geo.methane.stats import accumulate
+
+    rng = np.random.default_rng(5)
+    cube = (100 + 10 * rng.standard_normal((6, 40, 9)) + np.arange(9)[None, None, :]).astype(np.float32)
+    background = rng.random((40, 9)) > 0.3
+
+    def stats(group: str):
+        options = FilterOptions(stats_mask=~background, window=None, fill_value=None, group=group)
+        run = setup(cube, None, None, options, template=np.ones(6))
+        return accumulate(run.prepared, run.grouping, run.device)
+
+    pooled, scene = stats("column").merged(), stats("tile")
+    assert pooled.count.item() == scene.count.item() == background.sum()
+    torch.testing.assert_close(pooled.mean, scene.mean, rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(pooled.covariance(ddof=1), scene.covariance(ddof=1), rtol=1e-9, atol=1e-8)
+    expected = np.cov(cube[:, background])
+    np.testing.assert_allclose(pooled.covariance(ddof=1)[0].numpy(), expected, rtol=1e-5)
