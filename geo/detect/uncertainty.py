@@ -68,7 +68,9 @@ def filter_precision(
         shrinkage: Covariance shrinkage towards the diagonal.
 
     Returns:
-        ``(mean (W, B), precision (W,))`` float64; NaN where there are no statistics.
+        ``(mean (W, B), precision (W,))`` float64; NaN where there are no statistics; the mean is 0 in
+        bands the filters leave out (constant over the data, see
+        :func:`hyperplex.geo.methane.inputs.without_constant_bands`).
     """
     options = FilterOptions(stats_mask=~background, window=None, fill_value=None, group="column")
     run = setup(cube, None, None, options, template=template)
@@ -80,7 +82,9 @@ def filter_precision(
         mean[short], precision[short] = scene_mean[0], scene_precision[0]
     elif short.any():
         precision[short] = float("nan")
-    return mean.cpu().numpy(), precision.cpu().numpy()
+    full = np.zeros((mean.shape[0], cube.shape[0]))  # bands the filters leave out (constant ones) weigh 0
+    full[:, np.arange(cube.shape[0])[run.prepared.bands]] = mean.cpu().numpy()
+    return full, precision.cpu().numpy()
 
 
 def _precision(stats: GroupStats, template: torch.Tensor, shrinkage: float) -> tuple[torch.Tensor, torch.Tensor]:

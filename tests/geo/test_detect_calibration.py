@@ -138,3 +138,18 @@ def test_pooled_column_statistics_equal_the_scene_statistics():
     torch.testing.assert_close(pooled.covariance(ddof=1), scene.covariance(ddof=1), rtol=1e-9, atol=1e-8)
     expected = np.cov(cube[:, background])
     np.testing.assert_allclose(pooled.covariance(ddof=1)[0].numpy(), expected, rtol=1e-5)
+
+
+def test_pixel_uncertainty_ignores_a_constant_band():
+    """A dead (constant) band is left out of the statistics, as the filters do: the uncertainty stays finite."""
+    scene = emit_scene(lines=200, samples=16, plumes=0, seed=4)
+    window = (scene.wavelengths >= 2122) & (scene.wavelengths <= 2488)
+    cube = np.moveaxis(scene.radiance[..., window], -1, 0).astype(np.float32)
+    template = target_spectrum(scene.wavelengths[window], scene.fwhm[window])
+    background = np.ones(cube.shape[1:], dtype=bool)
+    clean = enhancement_sigma(cube, template, background)
+    cube[3] = 1.0
+    with pytest.warns(UserWarning, match="constant"):
+        dead = enhancement_sigma(cube, template, background)
+    assert np.isfinite(dead).all()
+    assert 0.8 < np.median(dead / clean) < 1.25  # one band fewer: about the same noise
