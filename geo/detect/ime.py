@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperplex.geo.detect.background_filter import BackgroundFilter
 from hyperplex.geo.methane.classic import matched_filter_image
 from hyperplex.geo.methane.options import FilterOptions
 from hyperplex.geo.methane.runner import setup
@@ -31,6 +32,7 @@ def debiased_enhancement(
     *,
     group: str = "column",
     shrinkage: float = 1e-4,
+    column_filter: BackgroundFilter | None = None,
 ) -> np.ndarray:
     """Enhancement (ppm·m) of the ``region`` pixels from plume-free statistics; NaN elsewhere.
 
@@ -43,11 +45,18 @@ def debiased_enhancement(
         background: Pixels allowed in the statistics (valid, not plume, not masked), ``(H, W)`` bool.
         group: 'column' (statistics per detector column) or 'tile' (one set for the scene).
         shrinkage: Covariance shrinkage towards the diagonal (keeps short columns solvable).
+        column_filter: For ``group='column'``: the plume-free filter of every column when already made
+            (:func:`hyperplex.geo.detect.background_filter.background_filter` with the same arguments); the
+            region's pixels are then estimated from it without another pass over the cube.
 
     Returns:
         ``(H, W)`` float32.
     """
     out = np.full(region.shape, np.nan, dtype=np.float32)
+    if group == "column" and column_filter is not None:
+        rows, cols = np.nonzero(region)
+        out[rows, cols] = column_filter.enhancement(cube[:, rows, cols].T, cols)
+        return out
     cols = np.flatnonzero(region.any(axis=0))
     if cols.size == 0:
         return out

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from skimage.segmentation import expand_labels
 
+from hyperplex.geo.detect.background_filter import background_filter
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation
 from hyperplex.geo.detect.emission import emission_rate
@@ -123,8 +124,11 @@ def describe_plumes(
     regions = grown * ~excluded
     plume_free = ~excluded & (grown == 0)
     ime_group = cfg.group or "column"  # the IME's matched filter is per column unless the run asks for tiles
-    unbiased = debiased_enhancement(cube, template, regions > 0, plume_free, group=ime_group)
-    sigma = enhancement_sigma(cube, template, plume_free)
+    column_filter = background_filter(cube, template, plume_free)  # one pass: the IME's filter and the sigma
+    unbiased = debiased_enhancement(
+        cube, template, regions > 0, plume_free, group=ime_group, column_filter=column_filter
+    )
+    sigma = enhancement_sigma(cube, template, plume_free, column_filter=column_filter)
     for index in range(1, len(found.peaks) + 1):
         features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])
         bg_sigma = found.background[1]
