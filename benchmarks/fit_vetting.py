@@ -6,7 +6,8 @@ per method plus a pooled one (:class:`hyperplex.geo.detect.calibration.LogisticM
 records, writes them to ``geo/detect/vetting_model.json`` (package data) and draws
 ``docs/vetting_reliability.png``: observed plume frequency against predicted probability, on the tuning
 family (in sample) and on the evaluation family (held out), with the Brier score and the expected
-calibration error of each.
+calibration error of each. The ridge penalty is chosen by cross-validation over tuning scenes (folds of
+whole scenes, held-out log loss), so the evaluation family plays no part in any choice.
 
     python benchmarks/fit_vetting.py [--records /tmp/detect/records]
 """
@@ -47,16 +48,39 @@ def dataset(records: list[dict[str, Any]], method: str | None) -> tuple[np.ndarr
 
 
 MIN_PER_CLASS = 20  # a method gets its own model only with this many plumes and non-plumes
+RIDGES = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # candidates for the cross-validated ridge penalty
+FOLDS = 4
 
 
-def fit(records: list[dict[str, Any]]) -> dict[str, LogisticModel]:
+def fit(records: list[dict[str, Any]], ridge: float = 1.0) -> dict[str, LogisticModel]:
     """The pooled model ``"*"`` and one per method with at least MIN_PER_CLASS candidates of each class."""
-    models = {"*": LogisticModel.fit(*dataset(records, None))}
+    models = {"*": LogisticModel.fit(*dataset(records, None), ridge=ridge)}
     for method in sorted({m for rec in records for m in rec["methods"]}):
         x, y = dataset(records, method)
         if min(y.sum(), (1 - y).sum()) >= MIN_PER_CLASS:
-            models[method] = LogisticModel.fit(x, y)
+            models[method] = LogisticModel.fit(x, y, ridge=ridge)
     return models
+
+
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log likelihood of labels ``y`` under probabilities ``p``."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def cross_validate(records: list[dict[str, Any]], ridges: tuple[float, ...] = RIDGES) -> dict[float, float]:
+    """Held-out log loss per ridge: scenes dealt into FOLDS folds, each predicted by a fit on the others."""
+    folds = [records[i::FOLDS] for i in range(FOLDS)]
+    scores = {}
+    for ridge in ridges:
+        p, y = [], []
+        for k, held in enumerate(folds):
+            rest = [rec for j, fold in enumerate(folds) if j != k for rec in fold]
+            pk, yk = predictions(held, fit(rest, ridge))
+            p.append(pk)
+            y.append(yk)
+        scores[ridge] = log_loss(np.concatenate(p), np.concatenate(y))
+    return scores
 
 
 def predictions(records: list[dict[str, Any]], models: dict[str, LogisticModel]) -> tuple[np.ndarray, np.ndarray]:
@@ -108,10 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=Path, default=RECORDS)
     args = parser.parse_args(argv)
     tuning, evaluation = load_records(args.records, "tuning"), load_records(args.records, "evaluation")
-    models = fit(tuning)
+    cv = cross_validate(tuning)
+    ridge = min(cv, key=cv.get)
+    models = fit(tuning, ridge)
     _x, y = dataset(tuning, None)
     meta = {"fitted_on": f"tuning family: {len(tuning)} scenes, {len(y)} candidates ({int(y.sum())} plumes)",
-            "command": COMMAND, "label": "candidate overlaps a truth plume"}  # fmt: skip
+            "command": COMMAND if args.records == RECORDS else f"{COMMAND} --records {args.records}",
+            "label": "candidate overlaps a truth plume", "ridge": ridge,
+            "cv_log_loss": {str(k): round(v, 4) for k, v in cv.items()}}  # fmt: skip
+    print("cross-validated log loss per ridge (tuning scenes):", meta["cv_log_loss"], "-> ridge", ridge)
     save_models(MODEL_PATH, models, meta)
     curves = {"tuning (fit)": reliability(*predictions(tuning, models))}
     if evaluation:

@@ -2,14 +2,23 @@
 
     Q = U_eff * IME / L,   L = sqrt(A)
 
-with ``A`` the plume area and ``U_eff`` an effective wind speed calibrated against large-eddy
-simulations as a function of the 10 m wind ``U10`` (Varon et al. 2018, Atmos. Meas. Tech. 11,
-5673-5686, doi:10.5194/amt-11-5673-2018). We use the linear calibration ``U_eff = 0.33 U10 + 0.45``
-(m/s) that the issue and Varon et al. 2021 (Atmos. Meas. Tech. 14, 2771-2785, doi:10.5194/amt-14-2771-2021)
-give for plume masks of 20-60 m pixels; the coefficients are arguments, so another calibration is one
-call away. Uncertainties (1 sigma) of the wind and of the IME are propagated to first order:
+with ``A`` the plume area and ``U_eff`` an effective wind speed, calibrated against large-eddy simulations
+as a function of the 10 m wind ``U10`` (the method: Varon et al. 2018, Atmos. Meas. Tech. 11, 5673-5686,
+doi:10.5194/amt-11-5673-2018). The calibration depends on the pixel size and the plume masking, so it is
+taken for EMIT (60 m pixels):
 
-    (sigma_Q / Q)^2 = (0.33 sigma_U10 / U_eff)^2 + (sigma_IME / IME)^2
+    U_eff = 0.36 U10 + 0.43  (m/s)
+
+the EMIT CH4 point-source IME calibration of HyperGas 1.0 (Zhang et al. 2026, Geosci. Model Dev. 19,
+5979-6000, doi:10.5194/gmd-19-5979-2026; coefficients ``ime_calibration: ch4: point-source: EMIT:
+alpha2 0.43, alpha3 0.36`` with ``alpha1 = 0`` for the log term, in the package's ``config.yaml``).
+Other published calibrations, not used: Varon et al. 2018 (GHGSat-D, 50 m) ``U_eff = a ln U10 + 0.6``;
+Varon et al. 2021 (Sentinel-2, 20 m; Atmos. Meas. Tech. 14, 2771-2785, doi:10.5194/amt-14-2771-2021)
+``U_eff = 0.33 U10 + 0.45``; HyperGas gives 0.33 U10 + 0.44 for EnMAP and 0.32 U10 + 0.43 for PRISMA
+(30 m). The coefficients are arguments, so another calibration is one call away. Uncertainties
+(1 sigma) of the wind and of the IME are propagated to first order:
+
+    (sigma_Q / Q)^2 = (0.36 sigma_U10 / U_eff)^2 + (sigma_IME / IME)^2
 
 (the calibration's own scatter is not included).
 """
@@ -21,11 +30,16 @@ from dataclasses import dataclass
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["UEFF_INTERCEPT", "UEFF_SLOPE", "EmissionRate", "effective_wind", "emission_rate"]
+__all__ = ["UEFF_CALIBRATION", "UEFF_INTERCEPT", "UEFF_SLOPE", "EmissionRate", "effective_wind", "emission_rate"]
 
-#: ``U_eff = UEFF_SLOPE * U10 + UEFF_INTERCEPT`` (m/s).
-UEFF_SLOPE = 0.33
-UEFF_INTERCEPT = 0.45
+#: ``U_eff = UEFF_SLOPE * U10 + UEFF_INTERCEPT`` (m/s): EMIT point sources, HyperGas 1.0 (Zhang et al. 2026).
+UEFF_SLOPE = 0.36
+UEFF_INTERCEPT = 0.43
+#: The calibration in words, for run records.
+UEFF_CALIBRATION = (
+    f"U_eff = {UEFF_SLOPE} U10 + {UEFF_INTERCEPT} m/s (EMIT CH4 point-source IME calibration of HyperGas 1.0, "
+    "Zhang et al. 2026, GMD 19, 5979-6000; IME method of Varon et al. 2018, AMT 11, 5673-5686)"
+)
 _S_PER_H = 3600.0
 
 

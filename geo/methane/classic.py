@@ -5,7 +5,8 @@ covariance C (ddof 1), correlation R = E[x x^T] and the unit CH4 absorption t,
 
 * MF:  y = (x - u)^T C^-1 t_c / (t_c^T C^-1 t_c), t_c = t * u (multiplicative) or t - u (additive);
   the multiplicative MF is an enhancement estimate and is returned in ppm·m (x 1e5).
-* CEM: y = x^T R^-1 t / (t^T R^-1 t).
+* CEM: y = x^T R^-1 t_c / (t_c^T R^-1 t_c), t_c = t * u (the unit absorption times the group mean, as the
+  multiplicative MF), so the score does not depend on the radiance units.
 * ACE: y = (t_c^T C^-1 (x - u))^2 / ((t_c^T C^-1 t_c) ((x - u)^T C^-1 (x - u))).
 
 The statistics (u, C, R) come from the valid pixels outside ``mask`` and ``stats_mask``; every valid pixel
@@ -160,15 +161,22 @@ def cem(
         fill_value: Value marking missing data.
         device: Torch device; None = CUDA when available, else CPU.
 
+    The target is the unit CH4 absorption times the group's mean radiance (``t_c = t * u``, as the
+    multiplicative matched filter), so the score is unit-free: multiplying the radiance by a constant c
+    scales R by c^2 and t_c by c and leaves the score unchanged. (Before, the target was the unit
+    absorption alone and the score scaled with the radiance units.) A pixel with an enhancement of
+    a ppm·m raises its score by about ``a / 1e5`` (:data:`~hyperplex.geo.methane.target.TARGET_SCALING`)
+    times its albedo relative to the mean; there is no mean removal, so background pixels do not score 0.
+
     Returns:
-        (H, W) float32 CEM score (1 = the target's absorption depth as modelled); NaN where invalid.
+        (H, W) float32 unit-free CEM score; NaN where invalid.
     """
     options = FilterOptions(channel_axis=channel_axis, mask=mask, stats_mask=stats_mask, window=window, bands=bands,
                             fill_value=fill_value, group=group, group_columns=group_columns, tile_size=tile_size,
                             device=device)  # fmt: skip
     run = setup(cube, wavelengths, fwhm, options)
     stats = accumulate(run.prepared, run.grouping, run.device)
-    t = run.template.expand(run.grouping.n_groups, -1)
+    t = run.template * stats.mean  # (groups, bands): unit absorption times the group mean
     rit, _ = _solve(run, stats, stats.correlation(), t, shrinkage, "cem")
     weights = rit / (t * rit).sum(-1, keepdim=True)
     zeros = torch.zeros_like(stats.mean)

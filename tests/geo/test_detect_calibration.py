@@ -77,14 +77,17 @@ def test_rejection_keeps_probability_and_reasons():
 
 
 def test_emission_rate_against_a_hand_computed_case():
-    # IME 1000 +- 100 kg over 0.36 km² (L = 600 m), U10 = 5 +- 1 m/s: U_eff = 0.33 * 5 + 0.45 = 2.1 m/s,
-    # Q = 2.1 * 1000 / 600 = 3.5 kg/s = 12600 kg/h; sigma = Q * hypot(0.33 * 1 / 2.1, 100 / 1000) = 2346.9 kg/h
+    # EMIT calibration (HyperGas 1.0): U_eff = 0.36 U10 + 0.43 m/s.
+    # IME 1000 +- 100 kg over 0.36 km² (L = 600 m), U10 = 5 +- 1 m/s: U_eff = 0.36 * 5 + 0.43 = 2.23 m/s,
+    # Q = 2.23 * 1000 / 600 = 3.7167 kg/s = 13380 kg/h; sigma = Q * hypot(0.36 * 1 / 2.23, 100 / 1000) = 2540.8 kg/h
     q = emission_rate(1000.0, 100.0, 360_000.0, 5.0, 1.0)
-    assert q.u_eff_m_s == pytest.approx(2.1) and q.length_m == pytest.approx(600.0)
-    assert q.rate_kg_h == pytest.approx(12600.0)
-    assert q.sigma_kg_h == pytest.approx(12600.0 * np.hypot(0.33 / 2.1, 0.1), rel=1e-9)
-    assert q.sigma_kg_h == pytest.approx(2346.9, abs=0.1)
-    assert effective_wind(0.0) == pytest.approx(0.45)
+    assert q.u_eff_m_s == pytest.approx(2.23) and q.length_m == pytest.approx(600.0)
+    assert q.rate_kg_h == pytest.approx(13380.0)
+    assert q.sigma_kg_h == pytest.approx(13380.0 * np.hypot(0.36 / 2.23, 0.1), rel=1e-9)
+    assert q.sigma_kg_h == pytest.approx(2540.8, abs=0.1)
+    assert effective_wind(0.0) == pytest.approx(0.43)
+    # Sentinel-2 calibration of Varon et al. 2021 by argument: U_eff = 0.33 * 5 + 0.45 = 2.1 m/s -> 12600 kg/h
+    assert emission_rate(1000.0, 0.0, 360_000.0, 5.0, slope=0.33, intercept=0.45).rate_kg_h == pytest.approx(12600.0)
     with pytest.raises(InvalidParameterError, match="wind-speed"):
         emission_rate(1000.0, 100.0, 360_000.0, -2.0)
     with pytest.raises(InvalidParameterError, match="area"):

@@ -105,9 +105,23 @@ def test_cem_equals_equation(scene):
     t = target_spectrum(wl, fw)
     x = flat(cube)
     r = x.T @ x / x.shape[0]
-    ri = np.linalg.solve(r, t)
-    ref = x @ ri / (t @ ri)
+    tc = t * x.mean(0)  # the unit absorption times the mean radiance: a unit-free score
+    ri = np.linalg.solve(r, tc)
+    ref = x @ ri / (tc @ ri)
     np.testing.assert_allclose(cem(cube, wl, fw).ravel(), ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_cem_and_ace_scores_do_not_depend_on_radiance_units(scene, factor):
+    """Scaling the radiance (e.g. W/m²/sr/nm to µW/cm²/sr/nm) leaves CEM and ACE scores unchanged."""
+    cube, wl, fw, _ = scene
+    scaled = (cube.astype(np.float64) * factor).astype(np.float32)
+    for fn in (cem, ace):
+        base = fn(cube, wl, fw)
+        np.testing.assert_allclose(fn(scaled, wl, fw), base, rtol=2e-3, atol=2e-4 * np.nanmax(np.abs(base)))
+    tile = cem(cube, wl, fw, group="column", group_columns=4)
+    np.testing.assert_allclose(cem(scaled, wl, fw, group="column", group_columns=4), tile, rtol=2e-3,
+                               atol=2e-4 * np.nanmax(np.abs(tile)))  # fmt: skip
 
 
 @pytest.fixture
@@ -299,8 +313,8 @@ def test_classic_filters_with_stats_mask_equal_equations(fn):
         ref = (x - u) @ ci / ((t * u) @ ci) * 1e5
     elif fn == "cem":
         ours = cem(cube, wl, fw, stats_mask=excluded)
-        ri = np.linalg.solve(bg.T @ bg / bg.shape[0], t)
-        ref = x @ ri / (t @ ri)
+        ri = np.linalg.solve(bg.T @ bg / bg.shape[0], t * u)
+        ref = x @ ri / ((t * u) @ ri)
     else:
         ours = ace(cube, wl, fw, stats_mask=excluded)
         ci, d, tc = np.linalg.inv(c), x - u, t * u

@@ -10,16 +10,23 @@ kernel runs one parallel task per group and results do not depend on the thread 
 * :func:`.compiled_iterations.iterate`: all reweighting iterations of a group in one task, on its candidate
   pixels (those with alpha > 0), in cache.
 
+The first pass and the iterations are called on batches of groups (:func:`group_batches`, about eight per
+pass: each call still has many groups per thread) so that a progress bar ("mag1c", in groups) advances
+between calls; results are the same as one call over all groups, since every task touches only its own
+group's entries and pixels.
+
 Needs numba (a core dependency); :func:`available` says whether it imports.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from hyperplex.common.progress import progress
 from hyperplex.geo.methane.linalg import warn_singular
 from hyperplex.geo.methane.mag1c_filter.engine import Mag1cResult, output_images
 from hyperplex.geo.methane.mag1c_filter.filter_vectors import FilterVectors
@@ -29,7 +36,18 @@ from hyperplex.geo.methane.mag1c_filter.settings import Mag1cSettings
 from hyperplex.geo.methane.runner import Setup
 from hyperplex.geo.methane.stats import GroupStats
 
-__all__ = ["ColumnCandidates", "CompiledEngine", "available", "kernels"]
+__all__ = ["ColumnCandidates", "CompiledEngine", "available", "group_batches", "kernels"]
+
+#: Passes over the groups are split into about this many kernel calls (progress steps) ...
+CALLS_PER_PASS = 8
+#: ... of at least this many groups each (enough parallel tasks for every thread).
+MIN_GROUPS_PER_CALL = 64
+
+
+def group_batches(n_groups: int) -> list[slice]:
+    """Consecutive group ranges, one kernel call each (see the module docstring)."""
+    size = max(MIN_GROUPS_PER_CALL, -(-n_groups // CALLS_PER_PASS))
+    return [slice(g0, min(g0 + size, n_groups)) for g0 in range(0, n_groups, size)]
 
 
 def available() -> bool:
@@ -67,10 +85,14 @@ class CompiledEngine:
         final = (stats.shift + mu_y, cit, norm)
         candidates = ColumnCandidates(resident, run.grouping.column_groups(), settings.update_scaling)
         mean = stats.shift + mu_y
-        moments = candidates.first_pass(mu_y, cit, norm, mean / (mean * mean).sum(-1, keepdim=True), settings.albedo)
-        if settings.num_iter:
-            inverses = (*vectors.second_moment_inverses(), vectors.shrinkage)
-            final, _ = candidates.iterate(stats, inverses, run.template, (t, moments), settings)
+        passes = 2 if settings.num_iter else 1
+        with progress(total=passes * run.grouping.n_groups, desc="mag1c", unit="group") as bar:
+            candidates.advance = bar.update
+            unit = mean / (mean * mean).sum(-1, keepdim=True)
+            moments = candidates.first_pass(mu_y, cit, norm, unit, settings.albedo)
+            if settings.num_iter:
+                inverses = (*vectors.second_moment_inverses(), vectors.shrinkage)
+                final, _ = candidates.iterate(stats, inverses, run.template, (t, moments), settings)
         alpha, ratio = candidates.images()
         return Mag1cResult(*output_images(alpha, ratio, resident.valid.T.numpy()), final)
 
@@ -100,6 +122,8 @@ class ColumnCandidates:
         self.alpha, self.ratio = np.zeros(size), np.ones(size)
         #: Per group: max R |y - m| and max R over valid pixels with R > 0 (the bound of the iterations).
         self.bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: Called with the number of groups each kernel call has finished (a progress bar's ``update``).
+        self.advance: Callable[[int], object] = lambda n: None
 
     def first_pass(
         self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, unit: torch.Tensor, albedo: bool
@@ -122,9 +146,13 @@ class ColumnCandidates:
         offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
         a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
         scaled_max, ratio_max = np.zeros(n_groups), np.zeros(n_groups)
-        run_kernel(first, self.rows, self.valid, self.stats, self.lo, self.hi, _f64(cit), _f64(unit), offsets,
-                   _f64(norm), bool(albedo), self.scaling, self.alpha, self.ratio, a1, a2, v, scaled_max,
-                   ratio_max)  # fmt: skip
+        per_group = (self.lo, self.hi, _f64(cit), _f64(unit), offsets, _f64(norm))
+        outputs = (a1, a2, v, scaled_max, ratio_max)
+        for b in group_batches(n_groups):
+            lo, hi, cit_b, unit_b, offsets_b, norm_b = (x[b] for x in per_group)
+            run_kernel(first, self.rows, self.valid, self.stats, lo, hi, cit_b, unit_b, offsets_b, norm_b,
+                       bool(albedo), self.scaling, self.alpha, self.ratio, *(x[b] for x in outputs))  # fmt: skip
+            self.advance(b.stop - b.start)
         self.bounds = (torch.from_numpy(scaled_max), torch.from_numpy(ratio_max))
         return torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)
 
@@ -154,10 +182,14 @@ class ColumnCandidates:
         relisted, status = np.zeros(n_groups, dtype=np.int64), np.zeros(n_groups, dtype=np.int64)
         inverse, dense, shrinkage = solver
         arrays = (inverse, dense, stats.gram, shrinkage, stats.sum, stats.count, stats.shift)
-        run_kernel(iterate, self.rows, self.valid, self.stats, self.lo, self.hi, self.alpha, self.ratio,
-                   *(np.ascontiguousarray(x.numpy()) for x in arrays), _f64(template),
-                   *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)), int(settings.num_iter), self.scaling, mean,
-                   cit, norm, relisted, status)  # fmt: skip
+        inputs = (*(np.ascontiguousarray(x.numpy()) for x in arrays), *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)))
+        outputs = (mean, cit, norm, relisted, status)
+        for b in group_batches(n_groups):
+            group_in = [x[b] for x in inputs]
+            run_kernel(iterate, self.rows, self.valid, self.stats, self.lo[b], self.hi[b], self.alpha, self.ratio,
+                       *group_in[:7], _f64(template), *group_in[7:], int(settings.num_iter), self.scaling,
+                       *(x[b] for x in outputs))  # fmt: skip
+            self.advance(b.stop - b.start)
         _warn_status(settings.what, status)
         final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
         return final, int(relisted.sum())

@@ -3,7 +3,7 @@
 Column groups keep the cube resident (:mod:`.resident`); tiles re-read it in row chunks. The first pass and
 any iteration before the candidates are packed update every pixel (dense passes); after that only the packed
 candidates are updated (:class:`.packed_candidates.PackedCandidates`), with C^-1 t from the Woodbury update
-(:class:`.filter_vectors.FilterVectors`).
+(:class:`.filter_vectors.FilterVectors`). A progress bar ("mag1c") advances once per pass.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from hyperplex.common.progress import progress
 from hyperplex.geo.methane.grouping import chunk_groups, iter_chunks
 from hyperplex.geo.methane.mag1c_filter.engine import Mag1cResult, output_images
 from hyperplex.geo.methane.mag1c_filter.filter_vectors import FilterVectors
@@ -81,19 +82,22 @@ class _TorchRun:
         # with the singular-group fallback of :func:`hyperplex.geo.methane.linalg.solve`.
         woodbury = settings.num_iter > 0 and settings.nonnegative
         inverses = vectors.second_moment_inverses() if woodbury else None
-        moments = self.dense_pass(mu_y, cit, norm, first=True)
-        packed = None
-        for _ in range(settings.num_iter):
-            mu_y, t_new, low_rank = vectors.updated(t, moments)
-            cit, norm = vectors.woodbury(t_new, low_rank, inverses)
-            final = (self.stats.shift + mu_y, cit, norm)
-            if packed is None and settings.sparsity and bool((self.pixels.alpha >= 0).all()):
-                packed = self._pack()
-            if packed is None:
-                moments = self.dense_pass(mu_y, cit, norm, first=False)
-            else:
-                moments = packed.sweep(mu_y, cit, norm)
-            t = t_new
+        with progress(total=settings.num_iter + 1, desc="mag1c", unit="pass") as bar:
+            moments = self.dense_pass(mu_y, cit, norm, first=True)
+            bar.update(1)
+            packed = None
+            for _ in range(settings.num_iter):
+                mu_y, t_new, low_rank = vectors.updated(t, moments)
+                cit, norm = vectors.woodbury(t_new, low_rank, inverses)
+                final = (self.stats.shift + mu_y, cit, norm)
+                if packed is None and settings.sparsity and bool((self.pixels.alpha >= 0).all()):
+                    packed = self._pack()
+                if packed is None:
+                    moments = self.dense_pass(mu_y, cit, norm, first=False)
+                else:
+                    moments = packed.sweep(mu_y, cit, norm)
+                t = t_new
+                bar.update(1)
         if packed is not None:
             packed.store()
         return Mag1cResult(*output_images(self.pixels.alpha, self.pixels.ratio, self.valid), final)
