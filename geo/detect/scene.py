@@ -16,6 +16,7 @@ from hyperplex.common.errors import InvalidParameterError, NoValidDataError
 from hyperplex.common.progress import progress
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation, delineate
+from hyperplex.geo.detect.emission import UEFF_CALIBRATION
 from hyperplex.geo.detect.faults import fault_point
 from hyperplex.geo.detect.masks import SceneMasks
 from hyperplex.geo.detect.outputs import (
@@ -321,7 +322,7 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
               tags={**tags, "units": "ppm·m"})  # fmt: skip
     fault_point("uncertainty")
     write_cog(paths["plumes_raster"], grid[1].astype(np.uint16), crs=crs, transform=transform, nodata=0,
-              description="plume id (0 = none)", tags=tags)  # fmt: skip
+              description="plume id (0 = none)", units="1", tags=tags)  # fmt: skip
     fault_point("plumes_raster")
     features = _features(result.plumes, polygons)
     write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units, "run_id": run_id})
@@ -361,7 +362,7 @@ def _emission_note(cfg: DetectConfig) -> str:
     """How emission rates were estimated, or why there are none."""
     if cfg.wind_speed is None:
         return "none: no 10 m wind speed given (--wind-speed M/S); emission_rate_kg_h is null"
-    return (f"IME method Q = U_eff IME / sqrt(A), U_eff = 0.33 U10 + 0.45 m/s (Varon et al. 2018, 2021), "
+    return (f"IME method Q = U_eff IME / sqrt(A), {UEFF_CALIBRATION}, "
             f"U10 = {cfg.wind_speed} +- {cfg.wind_speed_sigma} m/s")  # fmt: skip
 
 
