@@ -7,10 +7,15 @@
    1 to ``--panel`` of them per batch, so the model sees panels of 1-20 markers.
 2. ``chadavit_mim_tiny`` (masked channel-token modelling, ``hyperplex.common.train.chada_mim``) is trained
    with ``hyperplex.common.train.train(task="mae")``; metrics go to ``<out>/run/metrics.csv``.
+   ``--mask-ratio LOW HIGH`` draws the mask ratio per image, ``--slot-std`` sets the initial scale of the
+   channel-slot embeddings, ``--distance-weight`` adds the distance-matching term
+   (``hyperplex.common.train.distance_match``).
 3. The trained encoder is written as ``--export`` (the shipped weights file).
 
-    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/chadavit_pretrain.py --out /tmp/chada/pretrain \
-        --steps 450 --export common/models/weights/chadavit_tiny_patch8.safetensors
+The shipped weights (``common/models/weights/chadavit_tiny_patch8.md``):
+
+    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/chadavit_pretrain.py --out /tmp/chada/e2 --steps 120 \
+        --lr 3e-4 --mask-ratio 0 0.5 --slot-std 1.0 --export common/models/weights/chadavit_tiny_patch8.safetensors
 
 A longer run (or a GPU: ``--device cuda``) is the same command with more ``--steps`` and ``--tissues``.
 """
