@@ -7,10 +7,15 @@
    1 to ``--panel`` of them per batch, so the model sees panels of 1-20 markers.
 2. ``chadavit_mim_tiny`` (masked channel-token modelling, ``hyperplex.common.train.chada_mim``) is trained
    with ``hyperplex.common.train.train(task="mae")``; metrics go to ``<out>/run/metrics.csv``.
+   ``--mask-ratio LOW HIGH`` draws the mask ratio per image, ``--slot-std`` sets the initial scale of the
+   channel-slot embeddings, ``--distance-weight`` adds the distance-matching term
+   (``hyperplex.common.train.distance_match``).
 3. The trained encoder is written as ``--export`` (the shipped weights file).
 
-    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/chadavit_pretrain.py --out /tmp/chada/pretrain \
-        --steps 450 --export common/models/weights/chadavit_tiny_patch8.safetensors
+The shipped weights (``common/models/weights/chadavit_tiny_patch8.md``):
+
+    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/chadavit_pretrain.py --out /tmp/chada/e2 --steps 120 \
+        --lr 3e-4 --mask-ratio 0 0.5 --slot-std 1.0 --export common/models/weights/chadavit_tiny_patch8.safetensors
 
 A longer run (or a GPU: ``--device cuda``) is the same command with more ``--steps`` and ``--tissues``.
 """
@@ -58,14 +63,21 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mask-ratio", type=float, nargs="+", default=[0.6],
+                        help="fixed mask ratio, or LOW HIGH: drawn per image")  # fmt: skip
+    parser.add_argument("--distance-weight", type=float, default=0.0, help="weight of the distance-matching term")
+    parser.add_argument("--slot-std", type=float, default=None, help="initial std of the channel-slot embeddings")
     args = parser.parse_args()
+    ratio = args.mask_ratio[0] if len(args.mask_ratio) == 1 else tuple(args.mask_ratio)
+    model_args = {"mask_ratio": ratio, "distance_weight": args.distance_weight, "slot_std": args.slot_std}
     args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     store = make_store(args.out, args)
     data_s = time.perf_counter() - began
     assert chadavit_mim_tiny  # the import registers the training preset
     result = train(
-        model="chadavit_mim_tiny", data=str(store), task="mae", out=str(args.out / "run"), hcs=True,
+        model="chadavit_mim_tiny", model_args=model_args, data=str(store), task="mae", out=str(args.out / "run"),
+        hcs=True,
         max_steps=args.steps, batch_size=args.batch, lr=args.lr, min_lr=args.lr / 20, warmup_steps=args.steps // 20,
         weight_decay=0.05, device=args.device, seed=args.seed, log_every=10, checkpoint_every=100, resume=True,
     )  # fmt: skip

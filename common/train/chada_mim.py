@@ -18,6 +18,13 @@ each image gets ``C`` distinct slots drawn at random from ``max_channels`` (``sh
 slot is trained and slots carry no marker identity: at inference (slots ``0..C-1``) any panel of up to
 ``max_channels`` markers in any order is what the model saw in training.
 
+What the shipped weights showed (``benchmarks/microscopy_embeddings.py``): at the encoder's default
+initialisation (slot embeddings of std 0.02, far smaller than a patch's content) the pooled feature is
+nearly symmetric in the channels, so it hardly says which marker is bright (kNN cell typing near chance);
+``slot_std=1`` makes every channel's token depend on its slot from the start. A mask ratio drawn per image
+from ``(0, 0.5)`` also trains the fully visible case that inference is. The optional distance-matching term
+(``distance_weight``) lowered the kNN score in a short run, so the shipped run leaves it off.
+
 The preset ``chadavit_mim_tiny`` is trained with ``hyperplex train --task mae`` (the ``mae`` task takes
 any model whose forward returns ``{"loss": ...}``); the trainer exports the encoder as
 ``encoder.safetensors``, a plain :class:`~hyperplex.common.models.ChAdaViT`.
@@ -34,6 +41,7 @@ from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers import resample_pos_embed
 from hyperplex.common.models import ChAdaViT, HyperplexModel, register_model
 from hyperplex.common.models._channel_tokens import token_mask
+from hyperplex.common.train.distance_match import patch_distance_loss
 
 __all__ = ["ChAdaMIM", "chadavit_mim_tiny", "patch_pixels"]
 
@@ -45,32 +53,69 @@ def patch_pixels(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.reshape(b, c, h // p, p, w // p, p).permute(0, 1, 2, 4, 3, 5).reshape(b, c, -1, p * p)
 
 
+def _mask_range(mask_ratio: float | tuple[float, float] | list[float]) -> tuple[float, float]:
+    """``(low, high)`` of the per-image mask ratio; a float ``r`` is ``(r, r)``.
+
+    Raises:
+        InvalidParameterError: For a fixed ratio outside (0, 1) or a range outside [0, 1) or reversed.
+    """
+    if isinstance(mask_ratio, (int, float)):
+        if not 0.0 < mask_ratio < 1.0:
+            raise InvalidParameterError(f"`mask_ratio` must be in (0, 1); got {mask_ratio}.")
+        return float(mask_ratio), float(mask_ratio)
+    low, high = (float(v) for v in mask_ratio)
+    if not 0.0 <= low <= high < 1.0 or high == 0.0:
+        raise InvalidParameterError(
+            f"`mask_ratio` range must satisfy 0 <= low <= high < 1, high > 0; got {mask_ratio}."
+        )
+    return low, high
+
+
 class ChAdaMIM(HyperplexModel):
     """ChAda-ViT encoder + mask token + linear pixel head; ``forward`` returns ``{"loss", "masked_mse"}``.
 
     Args:
-        mask_ratio: Fraction of (channel, patch) tokens masked per image.
+        mask_ratio: Fraction of (channel, patch) tokens masked per image; a pair ``(low, high)`` draws it
+            uniformly per image (``(0, 0.5)`` also trains the fully visible inference case).
         shuffle_slots: In training, give each image's channels random distinct slots.
         feature_decay: Weight of the mean squared pooled feature in the loss.
+        distance_weight: Weight of :func:`~hyperplex.common.train.distance_match.patch_distance_loss`
+            between the pooled features and the patch means of the image's channels (0: off).
+        slot_std: Re-initialise the channel-slot embeddings with this standard deviation (None: the
+            encoder's 0.02). Slots as large as the patch contents survive the token LayerNorms, which
+            makes binding an intensity to its slot (what a per-marker feature needs) easier to learn.
         **encoder: :class:`~hyperplex.common.models.ChAdaViT` arguments (``num_classes`` must be 0).
 
     Raises:
-        InvalidParameterError: If ``mask_ratio`` is not in (0, 1) or a head is asked for.
+        InvalidParameterError: If a mask ratio is not in [0, 1) (a fixed one not in (0, 1)), the weight is
+            negative, or a head is asked for.
     """
 
-    def __init__(self, mask_ratio: float = 0.6, shuffle_slots: bool = True, feature_decay: float = 1e-3, **encoder):
+    def __init__(
+        self,
+        mask_ratio: float | tuple[float, float] = 0.6,
+        shuffle_slots: bool = True,
+        feature_decay: float = 1e-3,
+        distance_weight: float = 0.0,
+        slot_std: float | None = None,
+        **encoder,
+    ):
         super().__init__()
-        if not 0.0 < mask_ratio < 1.0:
-            raise InvalidParameterError(f"`mask_ratio` must be in (0, 1); got {mask_ratio}.")
+        self.mask_range = _mask_range(mask_ratio)
+        if distance_weight < 0:
+            raise InvalidParameterError(f"`distance_weight` must be >= 0; got {distance_weight}.")
         if encoder.get("num_classes", 0):
             raise InvalidParameterError("ChAdaMIM pretrains the encoder only; leave `num_classes` at 0.")
-        self.mask_ratio, self.shuffle_slots, self.feature_decay = mask_ratio, shuffle_slots, feature_decay
+        self.shuffle_slots, self.feature_decay, self.distance_weight = shuffle_slots, feature_decay, distance_weight
+        self.log_scale = nn.Parameter(torch.zeros(()))  # feature-distance scale of the distance term
         self.encoder = ChAdaViT(**encoder)
         d = self.encoder.embed_dim
         self.mask_token = nn.Parameter(torch.zeros(d))
         self.query = nn.Linear(d, d)
         self.readout_bias = nn.Parameter(torch.zeros(()))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
+        if slot_std is not None:
+            nn.init.normal_(self.encoder.channel_token, std=slot_std)
 
     # ------------------------------------------------------------------ contract: the encoder's
     def forward_features(
@@ -149,17 +194,27 @@ class ChAdaMIM(HyperplexModel):
         p = self.encoder.patch_size
         n = (h // p) * (w // p)
         present = torch.ones(b, c, dtype=torch.bool, device=x.device) if channel_mask is None else channel_mask.bool()
-        masked = (torch.rand(b, c, n, device=x.device) < self.mask_ratio) & present[:, :, None]
+        masked = self._mask(b, c, n, x.device) & present[:, :, None]
         slots = self._slots(b, c, x.device)
         pooled = self._pooled(x, masked, present, slots)  # (B, N, D)
         queries = self.query(self.encoder.channel_token[slots])  # (B, C, D)
         pred = torch.einsum("bnd,bcd->bcn", pooled, queries) / pooled.shape[-1] ** 0.5 + self.readout_bias
-        err = F.mse_loss(pred.float(), patch_pixels(x, p).float().mean(-1), reduction="none")  # (B, C, N)
+        target = patch_pixels(x, p).float().mean(-1)  # (B, C, N)
+        err = F.mse_loss(pred.float(), target, reduction="none")
         hidden, shown = masked.float(), (present[:, :, None] & ~masked).float()
         parts = {k: (err * m).sum() / m.sum().clamp_min(1) for k, m in (("masked_mse", hidden), ("visible_mse", shown))}
         loss = (err * (hidden + shown)).sum() / (hidden + shown).sum().clamp_min(1)
         loss = loss + self.feature_decay * pooled.float().pow(2).mean()
+        if self.distance_weight > 0:
+            parts["distance_mse"] = patch_distance_loss(pooled, target, present, self.log_scale)
+            loss = loss + self.distance_weight * parts["distance_mse"]
         return {"loss": loss, **{k: v.detach() for k, v in parts.items()}}
+
+    def _mask(self, b: int, c: int, n: int, device: torch.device) -> torch.Tensor:
+        """(B, C, N) bool: tokens to mask, with a ratio drawn per image from ``mask_range``."""
+        low, high = self.mask_range
+        ratio = low + (high - low) * torch.rand(b, 1, 1, device=device)
+        return torch.rand(b, c, n, device=device) < ratio
 
 
 @register_model(sized_by="max_channels")  # no input kind: a training wrapper, never offered for inference

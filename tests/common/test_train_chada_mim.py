@@ -116,3 +116,75 @@ def test_mim_trains_with_the_trainer_and_exports_a_chadavit(tmp_path):
     assert result.step == 2 and np.isfinite(result.metrics["loss"])
     encoder = load_model(tmp_path / "run" / "encoder.safetensors")
     assert isinstance(encoder, ChAdaViT) and encoder.config["img_size"] == 16 and encoder.max_channels == 12
+
+
+def test_profile_distances_are_rms_differences_over_present_channels():
+    from hyperplex.common.train.distance_match import profile_distances
+
+    profiles = torch.tensor([[[0.0, 3.0], [0.0, 4.0], [0.0, 100.0]]])  # (B=1, C=3, N=2)
+    present = torch.tensor([[True, True, False]])
+    d = profile_distances(profiles, present)
+    torch.testing.assert_close(d[0, 0, 1], torch.tensor(5.0 / 2**0.5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(d[0], d[0].T)
+
+
+def test_distance_loss_is_zero_for_an_isometry_and_positive_otherwise():
+    from hyperplex.common.train.distance_match import patch_distance_loss
+
+    torch.manual_seed(0)
+    profiles = torch.randn(3, 5, 7)  # (B, C, N)
+    present = torch.ones(3, 5, dtype=torch.bool)
+    present[1, 3:] = False
+    features = profiles.transpose(1, 2) * present[:, None, :]  # D = C: distances equal the profile's
+    features[1] *= (5 / 3) ** 0.5  # image 1 has 3 of 5 channels: same RMS over them
+    rotation = torch.linalg.qr(torch.randn(5, 5))[0]
+    zero = torch.zeros(())
+    assert float(patch_distance_loss(features @ rotation, profiles, present, zero)) < 1e-4
+    scaled = patch_distance_loss(2 * features, profiles, present, torch.tensor(-np.log(2.0), dtype=torch.float32))
+    assert float(scaled) < 1e-4  # one global scale is learned
+    assert float(patch_distance_loss(torch.randn(3, 7, 5), profiles, present, zero)) > 0.1
+
+
+def test_mask_ratio_range_is_drawn_per_image_and_checked():
+    model = ChAdaMIM(mask_ratio=(0.0, 0.5), **TINY)
+    torch.manual_seed(0)
+    fraction = model._mask(256, 6, 64, torch.device("cpu")).float().mean(dim=(1, 2))
+    assert fraction.min() < 0.05 and 0.45 < fraction.max() < 0.6 and abs(float(fraction.mean()) - 0.25) < 0.03
+    fixed = ChAdaMIM(mask_ratio=0.3, **TINY)._mask(64, 6, 64, torch.device("cpu")).float().mean(dim=(1, 2))
+    assert abs(float(fixed.mean()) - 0.3) < 0.02 and float(fixed.std()) < 0.05
+    for bad in ((0.5, 0.2), (0.0, 0.0), (0.1, 1.0)):
+        with pytest.raises(InvalidParameterError, match="mask_ratio"):
+            ChAdaMIM(mask_ratio=bad, **TINY)
+    with pytest.raises(InvalidParameterError, match="distance_weight"):
+        ChAdaMIM(distance_weight=-1.0, **TINY)
+
+
+def _distance_agreement(model: ChAdaMIM, x: torch.Tensor) -> float:
+    """Correlation of inference feature distances with patch-mean distances over all patch pairs."""
+    from hyperplex.common.train.distance_match import pairwise_distances, profile_distances
+
+    was = model.training
+    with torch.no_grad():
+        fmap = model.eval().feature_map(x, _names(x.shape[1])).flatten(2).transpose(1, 2)
+        pred = pairwise_distances(fmap).flatten()
+        truth = profile_distances(patch_pixels(x, 4).mean(-1), torch.ones(x.shape[:2], dtype=torch.bool)).flatten()
+    model.train(was)
+    return float(np.corrcoef(pred.numpy(), truth.numpy())[0, 1])
+
+
+def test_distance_term_trains_features_whose_distances_follow_the_patch_means():
+    torch.manual_seed(0)
+    model = ChAdaMIM(mask_ratio=(0.0, 0.3), distance_weight=1.0, **TINY)
+    base = torch.randn(16, 3, 4, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)  # one value per patch
+    before = _distance_agreement(model, base)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(120):
+        out = model(base, _names(3))
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+        losses.append(float(out["distance_mse"]))
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+    after = _distance_agreement(model, base)  # inference: every channel visible, slots 0..C-1
+    assert after > before + 0.2 and after > 0.7, (before, after)
