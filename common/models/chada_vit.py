@@ -331,9 +331,11 @@ def chadavit_small_patch16(**overrides) -> ChAdaViT:
 def chadavit_tiny_patch8(**overrides) -> ChAdaViT:
     """Small ChAda-ViT pretrained on synthetic multiplex tissue: D=128, depth 4, 4 heads, patch 8, 1-64 markers.
 
-    Pretrained self-supervised (masked channel-token modelling, ``hyperplex.common.train.chada_mim``) on
-    tissue from ``hyperplex.bio.synth`` with a random panel of 1-20 markers per batch and random channel
-    slots, so any panel of up to 64 markers in any order fits. Its 32 px tiles are the size it was trained
+    Pretrained self-supervised (masked channel-token modelling, ``hyperplex.common.train.chada_mim``, a
+    per-image mask ratio in 0-0.5, channel-slot embeddings started at standard deviation 1 so that the
+    pooled feature depends on which marker is bright) on tissue from ``hyperplex.bio.synth`` with a random
+    panel of 1-20 markers per batch and random channel slots, so any panel of up to 64 markers in any
+    order fits. Its 32 px tiles are the size it was trained
     at; the model card ``weights/chadavit_tiny_patch8.md`` has the command and the evaluation.
     """
     cfg = dict(max_channels=64, img_size=32, patch_size=8, embed_dim=128, depth=4, num_heads=4, ffn_dim=512)
