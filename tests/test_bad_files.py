@@ -97,6 +97,7 @@ class Scene:
     fwhm: np.ndarray
     emit_path: Path
     plume_peak: float
+    truth: np.ndarray  # (H, W) plume enhancement, ppm·m
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     synth = emit_scene(lines=32, samples=32, plumes=1, plume_strength=3000.0, plume_size=4.0, seed=1)
     path = write_emit_scene(synth, tmp_path_factory.mktemp("corpus_emit"), "scene")["radiance"]
     cube = np.ascontiguousarray(np.moveaxis(synth.radiance, 2, 0))
-    return Scene(cube, synth.wavelengths.astype(float), synth.fwhm.astype(float), path, float(synth.truth.max()))
+    wavelengths, fwhm = synth.wavelengths.astype(float), synth.fwhm.astype(float)
+    return Scene(cube, wavelengths, fwhm, path, float(synth.truth.max()), synth.truth)
 
 
 def swir(scene: Scene, step: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1136,10 +1138,22 @@ def _(tmp: Path, s: Scene) -> None:
     from hyperplex.geo.detect import detect_scene
 
     path = geotiff(tmp, s.cube, band_tags(s.wavelengths, s.fwhm), crs=False)
-    summary = warns(lambda: detect_scene(path, tmp / "o"), "no CRS")
+    summary = warns(lambda: detect_scene(path, tmp / "o"), "no ground pixel size", "ime_kg", "null")
     features = json.loads(Path(summary["outputs"]["plumes_vector"]).read_text())["features"]
     assert summary["plume_count"] >= 1
     assert all(f["geometry"] is None and f["properties"].get("centroid_lon") is None for f in features)
+    assert all(f["properties"]["ime_kg"] is None and "no CRS" in f["properties"]["ime_null_reason"] for f in features)
+    run = json.loads(Path(summary["outputs"]["run"]).read_text())
+    assert run["ime_method"].startswith("none: no ground pixel size") and "no CRS" in run["ime_method"]
+
+
+@case("methane detect", "a georeferenced GeoTIFF: IME given, no null reason", "result")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.geo.detect import detect_scene
+
+    summary = detect_scene(geotiff(tmp, s.cube, band_tags(s.wavelengths, s.fwhm)), tmp / "o")
+    assert summary["plume_count"] >= 1 and not summary["ime_method"].startswith("none")
+    assert all(p["ime_kg"] > 0 and p["ime_null_reason"] is None for p in summary["plumes"])
 
 
 @case("cli methane detect", "scaled-integer reflectance ENVI", "result")
@@ -1190,6 +1204,87 @@ TRAIN_OUT_OF_RANGE += [("--weight-decay", "-0.1"), ("--seed", "-1"), ("--epochs"
 def test_train_options_outside_their_range_are_refused(option: tuple[str, str], tmp_path: Path) -> None:
     result = cli(["train", "--model", "lessvit_test", "--data", tmp_path, "--task", "mae", *option])
     assert result.exit_code == 2 and "Traceback" not in result.output and option[0] in result.output
+
+
+# ----------------------------------------------------------------------------------------------- degenerate sizes
+TINY_SCENES = {"a 1x1 scene": (1, 1), "one line": (1, 32), "one sample": (32, 1), "a 2x2 scene": (2, 2)}
+
+for _name, _size in TINY_SCENES.items():
+
+    @case("cli methane detect", _name, "error")
+    def _(tmp: Path, s: Scene, size: tuple[int, int] = _size) -> None:
+        envi_pair(tmp, s.cube[:, : size[0], : size[1]], s.wavelengths, s.fwhm)
+        args = ["methane", "detect", tmp / "cube.img", "--out", tmp / "o", "-q"]
+        cli_fails(args, str(tmp / "cube.img"), "too few pixels for background statistics", "need >= 50")
+        assert not list((tmp / "o").glob("cube_*"))
+
+
+@case("cli methane detect", "one line of 64 samples, per-column statistics", "error")
+def _(tmp: Path, s: Scene) -> None:
+    envi_pair(tmp, np.concatenate([s.cube[:, :1], s.cube[:, 1:2]], axis=2), s.wavelengths, s.fwhm)
+    cli_fails(["methane", "detect", tmp / "cube.img", "--out", tmp / "o", "-q"], "cube.img", "too few lines",
+              "--group tile")  # fmt: skip
+
+
+@case("methane detect", "a 16x16 crop around the plume (short detector columns)", "warning")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.geo.detect import detect_scene
+
+    row, col = np.unravel_index(np.argmax(s.truth), s.truth.shape)
+    r0, c0 = (int(np.clip(v - 8, 0, n - 16)) for v, n in zip((row, col), s.cube.shape[1:]))
+    hdr = envi_pair(tmp, s.cube[:, r0 : r0 + 16, c0 : c0 + 16], s.wavelengths, s.fwhm)
+    summary = warns(lambda: detect_scene(hdr.with_suffix(".img"), tmp / "o"), "fewer valid pixels than bands")
+    assert summary["plume_count"] == 1 and summary["plumes"][0]["max_ppmm"] > 0.5 * s.plume_peak
+
+
+def he_tiff(folder: Path, height: int, width: int) -> Path:
+    """An RGB TIFF of H&E-like colours (pink stroma, purple nuclei), ``height`` x ``width`` pixels."""
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    pixels = np.array([230, 150, 190]) - rng.integers(0, 60, (height, width, 1)) * np.array([1, 1.5, 0.5])
+    path = folder / f"he_{height}x{width}.tif"
+    tifffile.imwrite(path, np.clip(pixels, 0, 255).astype(np.uint8), photometric="rgb")
+    return path
+
+
+for _size in ((1, 1), (8, 8), (1, 40)):
+
+    @case("cli bio predict-mif", f"a {_size[0]}x{_size[1]} H&E image", "error")
+    def _(tmp: Path, s: Scene, size: tuple[int, int] = _size) -> None:
+        path = he_tiff(tmp, *size)
+        cli_fails(["bio", "predict-mif", path, "--out", tmp / "p.ome.zarr", "--quiet"], str(path),
+                  "too few pixels", "need >= 16x16")  # fmt: skip
+        assert not list(tmp.glob("p.*"))
+
+
+@case("cli bio predict-mif", "a 24x24 H&E image (smaller than one tile)", "warning")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.bio.mif_pairs import intensity
+    from hyperplex.bio.predict_mif import load_mif_model, predict_mif
+    from hyperplex.common.models import predict_markers
+
+    path, model = he_tiff(tmp, 24, 24), load_mif_model()
+    result = warns(lambda: predict_mif(path, tmp / "p.ome.zarr", model=model), "smaller than one", "tile")
+    got = np.asarray(_open_image(result.zarr).levels[0]).astype(float)
+    want, _ = predict_markers(model, np.asarray(_open_image(path).levels[0]), 32, 0)
+    assert got.shape == (len(result.markers), 24, 24)
+    np.testing.assert_allclose(got, np.rint(intensity(want) * 255), atol=1)
+
+
+# ----------------------------------------------------------------------------------------------- output folders
+@case("cli methane detect", "--out holds another method's products", "error")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.common.errors import OutputExistsError
+    from hyperplex.geo.detect import DetectConfig, detect_scene
+
+    out = tmp / "o"
+    out.mkdir()
+    (out / "scene_run.json").write_text(json.dumps({"method": "mag1c", "status": "complete"}))
+    refuses(lambda: detect_scene(s.emit_path, out, DetectConfig(method="cem")), OutputExistsError, "'mag1c'",
+            "--overwrite", "--out", file=out)  # fmt: skip
+    cli_fails(["methane", "detect", s.emit_path, "--out", out, "--method", "cem", "-q"], str(out), "'mag1c'",
+              "--overwrite", "another --out")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- the tests
