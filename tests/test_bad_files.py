@@ -1009,6 +1009,39 @@ for _name in ("mag1c", "matched_filter"):
         enh = warns(lambda: _filter(name)(cube, s.wavelengths, s.fwhm), "3 band(s) are constant")
         _plume_recovered(enh, s)
 
+    @case(_name, "a band constant in the sampled rows but not elsewhere", "result")
+    def _(tmp: Path, s: Scene, name: str = _name) -> None:
+        cube, band = s.cube.copy(), int(np.argmin(abs(s.wavelengths - 2300)))
+        varying = np.zeros(cube.shape[1], bool)
+        varying[[5, 17]] = True  # two rows between the sampled ones (every other row and the last)
+        cube[band, ~varying] = 1.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            enh = _filter(name)(cube, s.wavelengths, s.fwhm)
+        assert not [w for w in caught if "constant" in str(w.message)], [str(w.message) for w in caught]
+        _plume_recovered(enh, s)
+
+    @case(_name, "a band that varies only at masked pixels", "warning")
+    def _(tmp: Path, s: Scene, name: str = _name) -> None:
+        cube, band = s.cube.copy(), int(np.argmin(abs(s.wavelengths - 2300)))
+        mask = np.zeros(cube.shape[1:], bool)
+        mask[::2, :3] = True  # in the sampled rows
+        cube[band][~mask] = 1.0
+        enh = warns(lambda: _filter(name)(cube, s.wavelengths, s.fwhm, mask=mask), "constant", "2299")
+        _plume_recovered(enh, s)
+
+    @case(_name, "a dead band in a lazy (dask) cube", "warning")
+    def _(tmp: Path, s: Scene, name: str = _name) -> None:
+        import dask.array as da
+
+        cube = s.cube.copy()
+        cube[int(np.argmin(abs(s.wavelengths - 2300)))] = 1.0
+        lazy = da.from_array(cube, chunks=(16, 8, -1))
+        enh = warns(lambda: _filter(name)(lazy, s.wavelengths, s.fwhm), "constant", "2299")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.testing.assert_allclose(enh, _filter(name)(cube, s.wavelengths, s.fwhm), rtol=1e-5, atol=1e-3)
+
 
 for _name in FILTERS:
 
