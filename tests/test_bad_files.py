@@ -1239,6 +1239,109 @@ def test_train_options_outside_their_range_are_refused(option: tuple[str, str], 
     assert result.exit_code == 2 and "Traceback" not in result.output and option[0] in result.output
 
 
+# ----------------------------------------------------------------------------------------------- damaged chunks
+def corrupt_bytes(path: Path, offset: int, size: int) -> Path:
+    """Overwrite ``size`` bytes at ``offset`` with a pattern no compressor produces there."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(bytes([0xFF, 0x00]) * (size // 2))
+    return path
+
+
+def corrupt_tiff_tile(path: Path, tile: int = 0) -> Path:
+    """Damage the middle of one compressed tile of the first page (the file still opens)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        offset, count = tif.pages[0].dataoffsets[tile], tif.pages[0].databytecounts[tile]
+    return corrupt_bytes(path, offset + count // 3, min(64, count // 3))
+
+
+def emit_chunked(folder: Path, s: Scene) -> Path:
+    """The corpus scene as a granule with gzip-compressed radiance chunks of 16 x 16 pixels."""
+    from hyperplex.geo.synth import emit_scene, write_emit_scene
+
+    synth = emit_scene(lines=32, samples=32, plumes=1, plume_strength=3000.0, plume_size=4.0, seed=1)
+    return write_emit_scene(synth, folder, "chunked", chunks=(16, 16, 285), compression=4)["radiance"]
+
+
+def corrupt_h5_chunk(path: Path, dataset: str = "radiance", chunk: int = 1) -> Path:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        info = f[dataset].id.get_chunk_info(chunk)
+    return corrupt_bytes(path, info.byte_offset + info.size // 2, 64)
+
+
+def damaged_read(call: Callable[[], Any], path: Path, *says: str) -> None:
+    """``call`` (a computation on a lazily opened file) raises a FileFormatError naming ``path`` and a block."""
+    refuses(call, FileFormatError, "damaged", "block", *says, file=path)
+
+
+@case("open_geotiff", "a corrupt deflate tile, found when computing", "error")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.common.channels import ChannelSet
+    from hyperplex.geo.io import write_geotiff_cube
+
+    data, wl, fw = swir(s)
+    from rasterio.transform import from_origin
+
+    path = write_geotiff_cube(data, ChannelSet.from_wavelengths(wl, fw), tmp / "cube.tif", crs="EPSG:32613",
+                              transform=from_origin(500000, 3600000, 60, 60))  # fmt: skip
+    cube = _open_geotiff(corrupt_tiff_tile(path))  # opens: the tile is read only on compute
+    damaged_read(lambda: cube.values, path)
+    damaged_read(lambda: _filter("matched_filter")(cube), path)
+
+
+@case("cli methane detect", "a GeoTIFF with a corrupt deflate tile", "error")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.common.channels import ChannelSet
+    from hyperplex.geo.io import write_geotiff_cube
+
+    path = write_geotiff_cube(s.cube, ChannelSet.from_wavelengths(s.wavelengths, s.fwhm), tmp / "cube.tif")
+    corrupt_tiff_tile(path)
+    cli_fails(["methane", "detect", path, "--out", tmp / "o", "-q"], str(path), "damaged", "block")
+
+
+@case("open_emit", "a corrupt gzip chunk, found when computing (lazily indexed)", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_h5_chunk(emit_chunked(tmp, s))
+    ds = _open_emit(path)
+    assert np.isfinite(ds["radiance"][:, :16, :16].values).all()  # the chunks left whole still read
+    damaged_read(lambda: ds["radiance"].values, path, "'radiance'")
+
+
+@case("open_emit", "a corrupt gzip chunk, found when computing (dask)", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_h5_chunk(emit_chunked(tmp, s))
+    ds = _open_emit(path, chunks={})
+    damaged_read(lambda: ds["radiance"].values, path)
+    damaged_read(lambda: _filter("mag1c")(ds["radiance"]), path)
+
+
+@case("cli methane detect", "an EMIT granule with a corrupt gzip chunk", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_h5_chunk(emit_chunked(tmp, s))
+    cli_fails(["methane", "detect", path, "--out", tmp / "o", "-q"], str(path), "damaged", "radiance")
+    assert not list((tmp / "o").glob("chunked_*"))
+
+
+@case("open_image", "an OME-Zarr with a corrupt chunk, found when computing", "error")
+def _(tmp: Path, s: Scene) -> None:
+    store = ome_zarr(tmp)
+    (store / "0" / "c" / "1" / "0" / "0").write_bytes(b"not a zstd frame" * 4)
+    image = _open_image(store)
+    assert np.asarray(image.levels[0][0]).shape == (64, 64)  # the other channel still reads
+    damaged_read(lambda: np.asarray(image.levels[0]), store, "array '0'")
+
+
+@case("open_image", "an OME-TIFF with a corrupt compressed tile, found when computing", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_tiff_tile(ome_tiff(tmp))
+    image = _open_image(path)
+    damaged_read(lambda: np.asarray(image.levels[0]), path)
+
+
 # ----------------------------------------------------------------------------------------------- degenerate sizes
 TINY_SCENES = {"a 1x1 scene": (1, 1), "one line": (1, 32), "one sample": (32, 1), "a 2x2 scene": (2, 2)}
 
