@@ -12,12 +12,11 @@ import pytest
 
 
 def _run(steps):
+    """Drive the generator with the library's driver; return its result and the ``(done, total)`` steps."""
+    from hyperplex.common.models.inference import run_steps
+
     progress = []
-    try:
-        while True:
-            progress.append(next(steps))
-    except StopIteration as stop:
-        return stop.value, progress
+    return run_steps(steps, lambda done, total: progress.append((done, total))), progress
 
 
 def test_slide_prediction_equals_the_library_tiled_inference(tmp_path):
