@@ -1319,6 +1319,19 @@ def _(tmp: Path, s: Scene) -> None:
     damaged_read(lambda: _filter("mag1c")(ds["radiance"]), path)
 
 
+@case("open_emit", "a damaged object header (a group's HDF5 metadata)", "error")
+def _(tmp: Path, s: Scene) -> None:
+    import h5py
+
+    path = tmp / "g.nc"
+    shutil.copy(s.emit_path, path)
+    with h5py.File(path, "r") as f:
+        header = h5py.h5o.get_info(f["sensor_band_parameters"].id).addr
+    corrupt_bytes(path, header + 4, 16)
+    refuses(lambda: _open_emit(path), FileFormatError, "damaged", "HDF5", file=path)
+    cli_fails(["methane", "detect", path, "--out", tmp / "o", "-q"], str(path), "damaged")
+
+
 @case("cli methane detect", "an EMIT granule with a corrupt gzip chunk", "error")
 def _(tmp: Path, s: Scene) -> None:
     path = corrupt_h5_chunk(emit_chunked(tmp, s))

@@ -12,9 +12,10 @@ detection pipeline's path). Whatever the band subset, every stored chunk is read
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError, InvalidParameterError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.common.lazyread import guarded_getter, read_failures
 from hyperplex.geo.io.validate import check_band_order
@@ -80,6 +81,22 @@ class EmitGeometry:
     lon: np.ndarray | None = None
 
 
+def _reports_damage(read: Callable[..., Any]) -> Callable[..., Any]:
+    """A reader whose damaged-HDF5 errors (bad object headers, metadata checksums) name the file."""
+
+    @functools.wraps(read)
+    def checked(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return read(path, *args, **kwargs)
+        except (OSError, RuntimeError, KeyError, ValueError) as err:
+            if isinstance(err, HyperplexError):
+                raise
+            raise FileFormatError(f"{path}: damaged NetCDF4/HDF5 structure ({type(err).__name__}: {err}); "
+                                  "download the granule again.") from err  # fmt: skip
+
+    return checked
+
+
 def _require_file(path: Path) -> None:
     if not path.exists():
         raise DataNotFoundError(f"{path}: no such file; check the path (EMIT granules end in .nc).")
@@ -114,6 +131,7 @@ def _open_group(path: Path, group: str | None, chunks: Any) -> xr.Dataset:
         raise FileFormatError(f"{path}: cannot read {where} as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
 
 
+@_reports_damage
 def emit_channels(path: str | Path) -> ChannelSet:
     """Band centres, FWHM and (where present) good-band flags of an EMIT granule.
 
@@ -163,6 +181,7 @@ def _data_variable(f: Any, path: Path) -> str:
     raise FileFormatError(f"{path}: no 3-D 'radiance' or 'reflectance' variable at the root; not an EMIT granule.")
 
 
+@_reports_damage
 def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeometry:
     """Read an EMIT granule's layout, GLT and (optionally) per-pixel latitude/longitude, but no pixel values.
 
@@ -462,6 +481,7 @@ def read_emit_block(
         return reader.read(rows, bands)
 
 
+@_reports_damage
 def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> xr.Dataset:
     """Open an EMIT L1B RAD (or L2A RFL) granule lazily as an xarray Dataset.
 
