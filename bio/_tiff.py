@@ -12,6 +12,7 @@ import dask.array as da
 
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
 from hyperplex.common.filechecks import check_tiff_extent
+from hyperplex.common.lazyread import read_failures
 
 __all__ = ["TiffLevel", "damaged", "open_tiff", "series_levels"]
 
@@ -90,7 +91,8 @@ class TiffLevel:
         return self._node
 
     def __getitem__(self, key: Any) -> Any:
-        return self._array()[key]
+        with read_failures(self.path, f"series {self.series} level {self.level}", key):  # a corrupt tile
+            return self._array()[key]
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_node"} | {"_node": None}

@@ -16,6 +16,7 @@ from hyperplex.bio.units import to_micrometers
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
 from hyperplex.common.image import MultiscaleImage
+from hyperplex.common.lazyread import guarded_getter
 
 __all__ = ["read_ome_zarr", "read_ome_zarr_labels"]
 
@@ -65,11 +66,20 @@ def _read(group: Any, path: Path, image: int, select: Mapping[str, int] | None) 
     version = version or entry.get("version")
     arrays = [_member(group, str(path_of), path, "level array") for path_of in _dataset_paths(entry, path)]
     axes, units = axes_letters(entry, arrays[0].ndim, str(path))
-    levels = [to_cyx(da.from_zarr(a), axes, source=str(path), select=select)[0] for a in arrays]
+    levels = [to_cyx(_lazy(a, path), axes, source=str(path), select=select)[0] for a in arrays]
     channels = _channels(attrs.get("omero"), levels[0].shape[0])
     meta = {"ngff_version": version, "zarr_format": group.metadata.zarr_format, "axes": axes}
     image = MultiscaleImage(levels, channels, _pixel_size(entry, axes, units, path), path, "ome-zarr", meta)
     return mark_rgb(image) if looks_rgb(channels, image.dtype) else image
+
+
+def _lazy(array: Any, path: Path) -> da.Array:
+    """``da.from_zarr(array)``, but a corrupt chunk's decoding error names the store, the array and the block."""
+    from dask.base import tokenize
+
+    name = f"from-zarr-{tokenize(array)}"
+    what = f"array '{array.path}'"
+    return da.from_array(array, chunks=array.chunks, name=name, getitem=guarded_getter(path, what))
 
 
 def _dataset_paths(entry: Any, path: Path) -> list[str]:
@@ -148,5 +158,5 @@ def read_ome_zarr_labels(path: str | os.PathLike[str]) -> dict[str, list[da.Arra
         entry = attrs["multiscales"][0]
         arrays = [group[d["path"]] for d in entry["datasets"]]
         axes, _ = axes_letters(entry, arrays[0].ndim, f"{path}/labels/{name}")
-        out[name] = [to_cyx(da.from_zarr(a), axes, source=str(path))[0][0] for a in arrays]
+        out[name] = [to_cyx(_lazy(a, path), axes, source=str(path))[0][0] for a in arrays]
     return out

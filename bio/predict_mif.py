@@ -14,13 +14,14 @@ over the cells' means per marker, and how the cells were found).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hyperplex.common.channels import PALETTE, ChannelSet
-from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
+from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError, NoValidDataError
 
 __all__ = ["DEFAULT_MODEL", "PredictMifResult", "load_mif_model", "marker_channels", "predict_mif", "predict_mif_steps"]
 
@@ -106,6 +107,26 @@ def _rgb_of(he: Any) -> tuple[Any, tuple[float, float] | None, str]:
     return data, None, "array"
 
 
+def _check_size(rgb: Any, source: str, model: Any, tile: int) -> None:
+    """Refuse a slide smaller than one patch of the model; warn when it is smaller than one tile.
+
+    Raises:
+        NoValidDataError: For a side shorter than the model's patch (16 pixels): the prediction would
+            come from padding, not tissue.
+    """
+    height, width = int(rgb.shape[-2]), int(rgb.shape[-1])
+    patch = int(getattr(model, "input_multiple", None) or 16)
+    if min(height, width) < patch:
+        raise NoValidDataError(
+            f"{source}: the H&E image is {height}x{width} pixels, too few pixels for a prediction: need >= "
+            f"{patch}x{patch} (one {patch}-pixel patch of the model); the markers would be predicted from padding."
+        )
+    if min(height, width) < tile:
+        warnings.warn(f"{source}: the H&E image ({height}x{width} pixels) is smaller than one {tile}-pixel tile: "
+                      "it is predicted from one padded tile, with less tissue context than the model was trained "
+                      "with.", UserWarning, stacklevel=3)  # fmt: skip
+
+
 def _rebased(steps: Generator, offset: int, total: int) -> Generator[tuple[int, int], None, Any]:
     """Re-yield ``(done, _)`` steps as ``(offset + done, total)``; return the generator's value."""
     try:
@@ -148,6 +169,7 @@ def predict_mif_steps(
 
     Raises:
         ChannelMismatchError: If the slide is not RGB.
+        NoValidDataError: If a side of the slide is shorter than one patch of the model (16 pixels).
         InvalidParameterError: For bad tile/overlap values, an untrained model, a resume with other settings.
     """
     from hyperplex.bio.cells import block_count
@@ -156,6 +178,7 @@ def predict_mif_steps(
     rgb, size, source = _rgb_of(he)
     size = size or ((pixel_size_um, pixel_size_um) if pixel_size_um else None)
     net = model if model is not None and not isinstance(model, (str, os.PathLike)) else load_mif_model(model)
+    _check_size(rgb, source, net, int(tile or net.config.get("img_size", 256)))  # before any work folder
     run = MifRun(net, rgb, Path(out), source, size, tile, overlap, device)
     total = run.tile_count + block_count(run.height, run.width)
     predicted = yield from _rebased(run.tiles(workers), 0, total)

@@ -16,6 +16,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelCompatibilityError",
     "NoValidDataError",
+    "OutputExistsError",
 ]
 
 
@@ -40,7 +41,7 @@ class DataNotFoundError(HyperplexError, FileNotFoundError):
 
 
 class NoValidDataError(HyperplexError, ValueError):
-    """All pixels are fill, masked or non-finite, so there is nothing to compute on."""
+    """Too few usable pixels: all are fill, masked or non-finite, or too few are left for the statistics."""
 
 
 class MissingDependencyError(HyperplexError, ImportError):
@@ -49,3 +50,7 @@ class MissingDependencyError(HyperplexError, ImportError):
 
 class ModelCompatibilityError(HyperplexError, ValueError):
     """A saved model or state dict does not fit the requested architecture or channels."""
+
+
+class OutputExistsError(InvalidParameterError):
+    """The output folder holds products another run (e.g. another method) made; they are not replaced silently."""

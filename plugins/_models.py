@@ -22,7 +22,6 @@ from hyperplex.plugins._embedding import pca_rgb
 __all__ = [
     "PCA_NOTE",
     "EmbeddingResult",
-    "PredictionResult",
     "channel_groups",
     "channel_slots",
     "channel_stats",
@@ -32,8 +31,6 @@ __all__ = [
     "input_kind",
     "is_model_file",
     "model_note",
-    "predict_channels",
-    "prediction_layers",
     "preset_weights",
     "presets_for",
     "resolve_model",
@@ -303,63 +300,3 @@ def embedding_layer(result: EmbeddingResult, *, scale: tuple[float, float] = (1.
     if units is not None:
         kwargs["units"] = tuple(units)
     return (result.rgb, kwargs, "image")
-
-
-class PredictionResult:
-    """Multiplex channels predicted from an H&E image.
-
-    Args:
-        image: ``(K, H, W)`` float32 predictions.
-        channels: Names (and colours) of the predicted channels.
-        model_name: The preset or file the model came from.
-    """
-
-    def __init__(self, image: np.ndarray, channels: ChannelSet, model_name: str):
-        self.image, self.channels, self.model_name = image, channels, model_name
-
-
-def _rgb_axis(rgb: Any) -> int:
-    shape = tuple(rgb.shape)
-    if len(shape) != 3 or 3 not in (shape[0], shape[-1]):
-        raise InvalidParameterError(f"An H&E image must be RGB, (H, W, 3) or (3, H, W); got shape {shape}.")
-    return 0 if shape[0] == 3 and shape[-1] != 3 else -1
-
-
-def predict_channels(
-    model: Any, model_name: str, rgb: Any, *, tile_size: int = 256, overlap: int = 32
-) -> Generator[Progress, None, PredictionResult]:
-    """Predict multiplex channels from an RGB H&E image with the library's tiled predictor.
-
-    :func:`hyperplex.common.models.predict_markers` does the work (scaling to [0, 1], ``model.normalize``,
-    padding, tapered stitching); the tile size is the model's ``fixed_input_size`` when it has one.
-    Output names come from ``model.output_channels`` (MIPHEI's markers).
-
-    Yields ``(fraction, stage)`` after each tile; returns the :class:`PredictionResult`.
-    """
-    from hyperplex.common.models.inference import predict_markers_steps
-
-    tile = model.fixed_input_size or tile_size
-    steps = predict_markers_steps(model, rgb, tile, min(overlap, tile - 1), channel_axis=_rgb_axis(rgb))
-    image, channels = yield from _fractions(steps)
-    yield 1.0, "done"
-    return PredictionResult(image, channels, model_name)
-
-
-def prediction_layers(result: PredictionResult, *, scale: Any = None, units: Any = None) -> list[tuple]:
-    """One additive layer per predicted channel, named ``"<marker> (predicted)"``; a stack for the inspector."""
-    from hyperplex.common.image import MultiscaleImage
-    from hyperplex.plugins._layers import image_layer_data
-
-    stack = MultiscaleImage(
-        [result.image],
-        result.channels,
-        pixel_size=None if scale is None else tuple(float(s) for s in scale),
-        metadata={"model": result.model_name, "predicted": True},
-        units=None if units is None else str(units[-1]),
-        name="predicted",
-    )
-    layers = image_layer_data(stack)
-    for _, kwargs, _ in layers:
-        names = kwargs["name"]
-        kwargs["name"] = [f"{n} (predicted)" for n in names] if isinstance(names, list) else f"{names} (predicted)"
-    return layers

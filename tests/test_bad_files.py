@@ -97,6 +97,7 @@ class Scene:
     fwhm: np.ndarray
     emit_path: Path
     plume_peak: float
+    truth: np.ndarray  # (H, W) plume enhancement, ppm·m
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
     synth = emit_scene(lines=32, samples=32, plumes=1, plume_strength=3000.0, plume_size=4.0, seed=1)
     path = write_emit_scene(synth, tmp_path_factory.mktemp("corpus_emit"), "scene")["radiance"]
     cube = np.ascontiguousarray(np.moveaxis(synth.radiance, 2, 0))
-    return Scene(cube, synth.wavelengths.astype(float), synth.fwhm.astype(float), path, float(synth.truth.max()))
+    wavelengths, fwhm = synth.wavelengths.astype(float), synth.fwhm.astype(float)
+    return Scene(cube, wavelengths, fwhm, path, float(synth.truth.max()), synth.truth)
 
 
 def swir(scene: Scene, step: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1007,6 +1009,39 @@ for _name in ("mag1c", "matched_filter"):
         enh = warns(lambda: _filter(name)(cube, s.wavelengths, s.fwhm), "3 band(s) are constant")
         _plume_recovered(enh, s)
 
+    @case(_name, "a band constant in the sampled rows but not elsewhere", "result")
+    def _(tmp: Path, s: Scene, name: str = _name) -> None:
+        cube, band = s.cube.copy(), int(np.argmin(abs(s.wavelengths - 2300)))
+        varying = np.zeros(cube.shape[1], bool)
+        varying[[5, 17]] = True  # two rows between the sampled ones (every other row and the last)
+        cube[band, ~varying] = 1.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            enh = _filter(name)(cube, s.wavelengths, s.fwhm)
+        assert not [w for w in caught if "constant" in str(w.message)], [str(w.message) for w in caught]
+        _plume_recovered(enh, s)
+
+    @case(_name, "a band that varies only at masked pixels", "warning")
+    def _(tmp: Path, s: Scene, name: str = _name) -> None:
+        cube, band = s.cube.copy(), int(np.argmin(abs(s.wavelengths - 2300)))
+        mask = np.zeros(cube.shape[1:], bool)
+        mask[::2, :3] = True  # in the sampled rows
+        cube[band][~mask] = 1.0
+        enh = warns(lambda: _filter(name)(cube, s.wavelengths, s.fwhm, mask=mask), "constant", "2299")
+        _plume_recovered(enh, s)
+
+    @case(_name, "a dead band in a lazy (dask) cube", "warning")
+    def _(tmp: Path, s: Scene, name: str = _name) -> None:
+        import dask.array as da
+
+        cube = s.cube.copy()
+        cube[int(np.argmin(abs(s.wavelengths - 2300)))] = 1.0
+        lazy = da.from_array(cube, chunks=(16, 8, -1))
+        enh = warns(lambda: _filter(name)(lazy, s.wavelengths, s.fwhm), "constant", "2299")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.testing.assert_allclose(enh, _filter(name)(cube, s.wavelengths, s.fwhm), rtol=1e-5, atol=1e-3)
+
 
 for _name in FILTERS:
 
@@ -1136,10 +1171,22 @@ def _(tmp: Path, s: Scene) -> None:
     from hyperplex.geo.detect import detect_scene
 
     path = geotiff(tmp, s.cube, band_tags(s.wavelengths, s.fwhm), crs=False)
-    summary = warns(lambda: detect_scene(path, tmp / "o"), "no CRS")
+    summary = warns(lambda: detect_scene(path, tmp / "o"), "no ground pixel size", "ime_kg", "null")
     features = json.loads(Path(summary["outputs"]["plumes_vector"]).read_text())["features"]
     assert summary["plume_count"] >= 1
     assert all(f["geometry"] is None and f["properties"].get("centroid_lon") is None for f in features)
+    assert all(f["properties"]["ime_kg"] is None and "no CRS" in f["properties"]["ime_null_reason"] for f in features)
+    run = json.loads(Path(summary["outputs"]["run"]).read_text())
+    assert run["ime_method"].startswith("none: no ground pixel size") and "no CRS" in run["ime_method"]
+
+
+@case("methane detect", "a georeferenced GeoTIFF: IME given, no null reason", "result")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.geo.detect import detect_scene
+
+    summary = detect_scene(geotiff(tmp, s.cube, band_tags(s.wavelengths, s.fwhm)), tmp / "o")
+    assert summary["plume_count"] >= 1 and not summary["ime_method"].startswith("none")
+    assert all(p["ime_kg"] > 0 and p["ime_null_reason"] is None for p in summary["plumes"])
 
 
 @case("cli methane detect", "scaled-integer reflectance ENVI", "result")
@@ -1190,6 +1237,203 @@ TRAIN_OUT_OF_RANGE += [("--weight-decay", "-0.1"), ("--seed", "-1"), ("--epochs"
 def test_train_options_outside_their_range_are_refused(option: tuple[str, str], tmp_path: Path) -> None:
     result = cli(["train", "--model", "lessvit_test", "--data", tmp_path, "--task", "mae", *option])
     assert result.exit_code == 2 and "Traceback" not in result.output and option[0] in result.output
+
+
+# ----------------------------------------------------------------------------------------------- damaged chunks
+def corrupt_bytes(path: Path, offset: int, size: int) -> Path:
+    """Overwrite ``size`` bytes at ``offset`` with a pattern no compressor produces there."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(bytes([0xFF, 0x00]) * (size // 2))
+    return path
+
+
+def corrupt_tiff_tile(path: Path, tile: int = 0) -> Path:
+    """Damage the middle of one compressed tile of the first page (the file still opens)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        offset, count = tif.pages[0].dataoffsets[tile], tif.pages[0].databytecounts[tile]
+    return corrupt_bytes(path, offset + count // 3, min(64, count // 3))
+
+
+def emit_chunked(folder: Path, s: Scene) -> Path:
+    """The corpus scene as a granule with gzip-compressed radiance chunks of 16 x 16 pixels."""
+    from hyperplex.geo.synth import emit_scene, write_emit_scene
+
+    synth = emit_scene(lines=32, samples=32, plumes=1, plume_strength=3000.0, plume_size=4.0, seed=1)
+    return write_emit_scene(synth, folder, "chunked", chunks=(16, 16, 285), compression=4)["radiance"]
+
+
+def corrupt_h5_chunk(path: Path, dataset: str = "radiance", chunk: int = 1) -> Path:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        info = f[dataset].id.get_chunk_info(chunk)
+    return corrupt_bytes(path, info.byte_offset + info.size // 2, 64)
+
+
+def damaged_read(call: Callable[[], Any], path: Path, *says: str) -> None:
+    """``call`` (a computation on a lazily opened file) raises a FileFormatError naming ``path`` and a block."""
+    refuses(call, FileFormatError, "damaged", "block", *says, file=path)
+
+
+@case("open_geotiff", "a corrupt deflate tile, found when computing", "error")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.common.channels import ChannelSet
+    from hyperplex.geo.io import write_geotiff_cube
+
+    data, wl, fw = swir(s)
+    from rasterio.transform import from_origin
+
+    path = write_geotiff_cube(data, ChannelSet.from_wavelengths(wl, fw), tmp / "cube.tif", crs="EPSG:32613",
+                              transform=from_origin(500000, 3600000, 60, 60))  # fmt: skip
+    cube = _open_geotiff(corrupt_tiff_tile(path))  # opens: the tile is read only on compute
+    damaged_read(lambda: cube.values, path)
+    damaged_read(lambda: _filter("matched_filter")(cube), path)
+
+
+@case("cli methane detect", "a GeoTIFF with a corrupt deflate tile", "error")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.common.channels import ChannelSet
+    from hyperplex.geo.io import write_geotiff_cube
+
+    path = write_geotiff_cube(s.cube, ChannelSet.from_wavelengths(s.wavelengths, s.fwhm), tmp / "cube.tif")
+    corrupt_tiff_tile(path)
+    cli_fails(["methane", "detect", path, "--out", tmp / "o", "-q"], str(path), "damaged", "block")
+
+
+@case("open_emit", "a corrupt gzip chunk, found when computing (lazily indexed)", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_h5_chunk(emit_chunked(tmp, s))
+    ds = _open_emit(path)
+    assert np.isfinite(ds["radiance"][:, :16, :16].values).all()  # the chunks left whole still read
+    damaged_read(lambda: ds["radiance"].values, path, "'radiance'")
+
+
+@case("open_emit", "a corrupt gzip chunk, found when computing (dask)", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_h5_chunk(emit_chunked(tmp, s))
+    ds = _open_emit(path, chunks={})
+    damaged_read(lambda: ds["radiance"].values, path)
+    damaged_read(lambda: _filter("mag1c")(ds["radiance"]), path)
+
+
+@case("open_emit", "a damaged object header (a group's HDF5 metadata)", "error")
+def _(tmp: Path, s: Scene) -> None:
+    import h5py
+
+    path = tmp / "g.nc"
+    shutil.copy(s.emit_path, path)
+    with h5py.File(path, "r") as f:
+        header = h5py.h5o.get_info(f["sensor_band_parameters"].id).addr
+    corrupt_bytes(path, header + 4, 16)
+    refuses(lambda: _open_emit(path), FileFormatError, "damaged", "HDF5", file=path)
+    cli_fails(["methane", "detect", path, "--out", tmp / "o", "-q"], str(path), "damaged")
+
+
+@case("cli methane detect", "an EMIT granule with a corrupt gzip chunk", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_h5_chunk(emit_chunked(tmp, s))
+    cli_fails(["methane", "detect", path, "--out", tmp / "o", "-q"], str(path), "damaged", "radiance")
+    assert not list((tmp / "o").glob("chunked_*"))
+
+
+@case("open_image", "an OME-Zarr with a corrupt chunk, found when computing", "error")
+def _(tmp: Path, s: Scene) -> None:
+    store = ome_zarr(tmp)
+    (store / "0" / "c" / "1" / "0" / "0").write_bytes(b"not a zstd frame" * 4)
+    image = _open_image(store)
+    assert np.asarray(image.levels[0][0]).shape == (64, 64)  # the other channel still reads
+    damaged_read(lambda: np.asarray(image.levels[0]), store, "array '0'")
+
+
+@case("open_image", "an OME-TIFF with a corrupt compressed tile, found when computing", "error")
+def _(tmp: Path, s: Scene) -> None:
+    path = corrupt_tiff_tile(ome_tiff(tmp))
+    image = _open_image(path)
+    damaged_read(lambda: np.asarray(image.levels[0]), path)
+
+
+# ----------------------------------------------------------------------------------------------- degenerate sizes
+TINY_SCENES = {"a 1x1 scene": (1, 1), "one line": (1, 32), "one sample": (32, 1), "a 2x2 scene": (2, 2)}
+
+for _name, _size in TINY_SCENES.items():
+
+    @case("cli methane detect", _name, "error")
+    def _(tmp: Path, s: Scene, size: tuple[int, int] = _size) -> None:
+        envi_pair(tmp, s.cube[:, : size[0], : size[1]], s.wavelengths, s.fwhm)
+        args = ["methane", "detect", tmp / "cube.img", "--out", tmp / "o", "-q"]
+        cli_fails(args, str(tmp / "cube.img"), "too few pixels for background statistics", "need >= 50")
+        assert not list((tmp / "o").glob("cube_*"))
+
+
+@case("cli methane detect", "one line of 64 samples, per-column statistics", "error")
+def _(tmp: Path, s: Scene) -> None:
+    envi_pair(tmp, np.concatenate([s.cube[:, :1], s.cube[:, 1:2]], axis=2), s.wavelengths, s.fwhm)
+    cli_fails(["methane", "detect", tmp / "cube.img", "--out", tmp / "o", "-q"], "cube.img", "too few lines",
+              "--group tile")  # fmt: skip
+
+
+@case("methane detect", "a 16x16 crop around the plume (short detector columns)", "warning")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.geo.detect import detect_scene
+
+    row, col = np.unravel_index(np.argmax(s.truth), s.truth.shape)
+    r0, c0 = (int(np.clip(v - 8, 0, n - 16)) for v, n in zip((row, col), s.cube.shape[1:]))
+    hdr = envi_pair(tmp, s.cube[:, r0 : r0 + 16, c0 : c0 + 16], s.wavelengths, s.fwhm)
+    summary = warns(lambda: detect_scene(hdr.with_suffix(".img"), tmp / "o"), "fewer valid pixels than bands")
+    assert summary["plume_count"] == 1 and summary["plumes"][0]["max_ppmm"] > 0.5 * s.plume_peak
+
+
+def he_tiff(folder: Path, height: int, width: int) -> Path:
+    """An RGB TIFF of H&E-like colours (pink stroma, purple nuclei), ``height`` x ``width`` pixels."""
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    pixels = np.array([230, 150, 190]) - rng.integers(0, 60, (height, width, 1)) * np.array([1, 1.5, 0.5])
+    path = folder / f"he_{height}x{width}.tif"
+    tifffile.imwrite(path, np.clip(pixels, 0, 255).astype(np.uint8), photometric="rgb")
+    return path
+
+
+for _size in ((1, 1), (8, 8), (1, 40)):
+
+    @case("cli bio predict-mif", f"a {_size[0]}x{_size[1]} H&E image", "error")
+    def _(tmp: Path, s: Scene, size: tuple[int, int] = _size) -> None:
+        path = he_tiff(tmp, *size)
+        cli_fails(["bio", "predict-mif", path, "--out", tmp / "p.ome.zarr", "--quiet"], str(path),
+                  "too few pixels", "need >= 16x16")  # fmt: skip
+        assert not list(tmp.glob("p.*"))
+
+
+@case("cli bio predict-mif", "a 24x24 H&E image (smaller than one tile)", "warning")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.bio.mif_pairs import intensity
+    from hyperplex.bio.predict_mif import load_mif_model, predict_mif
+    from hyperplex.common.models import predict_markers
+
+    path, model = he_tiff(tmp, 24, 24), load_mif_model()
+    result = warns(lambda: predict_mif(path, tmp / "p.ome.zarr", model=model), "smaller than one", "tile")
+    got = np.asarray(_open_image(result.zarr).levels[0]).astype(float)
+    want, _ = predict_markers(model, np.asarray(_open_image(path).levels[0]), 32, 0)
+    assert got.shape == (len(result.markers), 24, 24)
+    np.testing.assert_allclose(got, np.rint(intensity(want) * 255), atol=1)
+
+
+# ----------------------------------------------------------------------------------------------- output folders
+@case("cli methane detect", "--out holds another method's products", "error")
+def _(tmp: Path, s: Scene) -> None:
+    from hyperplex.common.errors import OutputExistsError
+    from hyperplex.geo.detect import DetectConfig, detect_scene
+
+    out = tmp / "o"
+    out.mkdir()
+    (out / "scene_run.json").write_text(json.dumps({"method": "mag1c", "status": "complete"}))
+    refuses(lambda: detect_scene(s.emit_path, out, DetectConfig(method="cem")), OutputExistsError, "'mag1c'",
+            "--overwrite", "--out", file=out)  # fmt: skip
+    cli_fails(["methane", "detect", s.emit_path, "--out", out, "--method", "cem", "-q"], str(out), "'mag1c'",
+              "--overwrite", "another --out")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- the tests

@@ -224,3 +224,46 @@ def test_a_real_full_disk_tmpfs(size, granule, tmp_path):
 def test_every_product_suffix_has_a_fault_point():
     keys = {p.split(":")[0] for p in FAULT_POINTS}
     assert set(PRODUCTS) <= keys and len(FAULT_POINTS) >= 10
+
+
+def _listed_products(out: Path, stem: str = "scene") -> set[str]:
+    """The scene's files in ``out``, checked to be exactly those its run.json lists (and fingerprints)."""
+    run = json.loads((out / f"{stem}_run.json").read_text())
+    listed = {Path(p).name for p in run["outputs"].values()}
+    assert set(run["products"]) == set(run["outputs"]) - {"run"}
+    present = {p.name for p in out.iterdir() if p.name.startswith(f"{stem}_")}
+    assert present == listed, (present, listed)
+    return present
+
+
+def test_overwrite_with_another_kind_of_method_removes_the_old_map(granule, tmp_path):
+    from hyperplex.common.errors import InvalidParameterError, OutputExistsError
+    from hyperplex.geo.detect import DetectConfig, detect_scene
+
+    detect_scene(granule, tmp_path, DetectConfig(method="mf"))
+    assert "scene_ch4enh.tif" in _listed_products(tmp_path)
+    with pytest.raises(OutputExistsError) as info:
+        detect_scene(granule, tmp_path, DetectConfig(method="cem"))
+    assert isinstance(info.value, InvalidParameterError)
+    for phrase in (str(tmp_path), "'mf'", "--overwrite", "--out"):
+        assert phrase in str(info.value), str(info.value)
+    detect_scene(granule, tmp_path, DetectConfig(method="cem", overwrite=True))
+    present = _listed_products(tmp_path)
+    assert "scene_ch4score.tif" in present and "scene_ch4enh.tif" not in present
+    detect_scene(granule, tmp_path, DetectConfig(method="mf", overwrite=True))
+    present = _listed_products(tmp_path)
+    assert "scene_ch4enh.tif" in present and "scene_ch4score.tif" not in present
+
+
+def test_a_killed_overwrite_keeps_the_old_map_until_the_new_run_is_complete(granule, tmp_path):
+    from hyperplex.geo.detect import DetectConfig, detect_scene
+
+    detect_scene(granule, tmp_path, DetectConfig(method="mf"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", FAULT_ENV: "quicklook"}
+    args = [sys.executable, "-c", _CLI, "methane", "detect", str(granule), "--out", str(tmp_path), "-q",
+            "--method", "cem", "--overwrite"]  # fmt: skip
+    subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert (tmp_path / "scene_ch4enh.tif").exists()  # killed before its run.json: the old map stays
+    assert json.loads((tmp_path / "scene_run.json").read_text())["method"] == "mf"
+    detect_scene(granule, tmp_path, DetectConfig(method="cem", overwrite=True))
+    assert "scene_ch4enh.tif" not in _listed_products(tmp_path)

@@ -3,8 +3,9 @@
 Each reader gets valid small files (written by the package's own writers) with random bytes replaced
 or cut off, and pure noise. Opening must either succeed or raise a
 :class:`~hyperplex.common.errors.HyperplexError` (a clear error naming the file), and the napari
-reader's ``get_reader`` must never raise. Readers are lazy: damaged compressed pixel data (a
-GeoTIFF or OME-TIFF tile) surfaces when read, as the decoder's error; ENVI cubes are read in full.
+reader's ``get_reader`` must never raise. Readers are lazy, so every value is also read: damaged
+compressed pixel data (a GeoTIFF or OME-TIFF tile, a NetCDF chunk) surfaces then, as a HyperplexError
+naming the file (:mod:`hyperplex.common.lazyread`).
 The budget is bounded (``max_examples`` per reader, no deadline): the module runs in about a minute.
 """
 
@@ -128,7 +129,7 @@ def _write(data: bytes, name: str) -> Path:
 
 
 def _read_all(open_fn: Callable[[Path], Any]) -> Callable[[Path], Any]:
-    """Open, then read every value (for uncompressed formats, whose pixel reads cannot fail to decode)."""
+    """Open, then read every value (a damaged compressed tile or chunk must also end in a HyperplexError)."""
 
     def run(path: Path) -> Any:
         result = open_fn(path)  # a HyperplexError here: the header or layout is damaged
@@ -188,7 +189,7 @@ def test_geotiff_bytes(samples: _Samples) -> None:
     @FUZZ
     @given(st.data())
     def check(draw: st.DataObject) -> None:
-        _opens_or_refuses(_open_cube, _write(draw.draw(damaged(original, protect=4)), "cube.tif"))
+        _opens_or_refuses(_read_all(_open_cube), _write(draw.draw(damaged(original, protect=4)), "cube.tif"))
 
     check()
 
@@ -199,7 +200,7 @@ def test_emit_bytes(samples: _Samples) -> None:
     @FUZZ
     @given(st.data())
     def check(draw: st.DataObject) -> None:
-        _opens_or_refuses(_open_cube, _write(draw.draw(damaged(original, protect=8)), "g.nc"))
+        _opens_or_refuses(_read_all(_open_cube), _write(draw.draw(damaged(original, protect=8)), "g.nc"))
 
     check()
 
@@ -210,7 +211,7 @@ def test_ome_tiff_bytes(samples: _Samples) -> None:
     @FUZZ
     @given(st.data())
     def check(draw: st.DataObject) -> None:
-        _opens_or_refuses(_open_image, _write(draw.draw(damaged(original, protect=4)), "x.ome.tif"))
+        _opens_or_refuses(_read_all(_open_image), _write(draw.draw(damaged(original, protect=4)), "x.ome.tif"))
 
     check()
 

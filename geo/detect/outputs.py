@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hyperplex.common.atomic import atomic_path
+from hyperplex.common.errors import OutputExistsError
 from hyperplex.geo.detect.faults import fault_point
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "new_run_id",
     "other_method",
     "product_paths",
+    "refuse_other_method",
+    "remove_stale_products",
     "write_cog",
     "write_geojson",
     "write_json",
@@ -63,6 +66,40 @@ def other_method(paths: dict[str, Path], method: str) -> str | None:
     except (OSError, ValueError):
         return None
     return previous if previous and previous != method else None
+
+
+def refuse_other_method(paths: dict[str, Path], method: str, stem: str) -> None:
+    """Raise when the folder holds scene ``stem``'s products of another method (``--overwrite`` replaces them).
+
+    Raises:
+        OutputExistsError: Naming the folder, the method found there and the two ways out.
+    """
+    previous = other_method(paths, method)
+    if previous:
+        folder = paths["run"].parent
+        raise OutputExistsError(
+            f"{folder}: holds {stem}'s products of method {previous!r} ({paths['run'].name}); write --method "
+            f"{method} into another --out folder, or pass --overwrite to replace them (the {previous!r} products "
+            "are then removed)."
+        )
+
+
+def remove_stale_products(paths: dict[str, Path], stem: str) -> list[Path]:
+    """Remove scene ``stem``'s products that this run does not write but another method's run did.
+
+    A score method writes ``_ch4score.tif`` where a ppm·m method writes ``_ch4enh.tif``; after an overwrite
+    with the other kind, the old map would stay next to the new one. Called only once the new run is
+    complete (its run.json written), so a killed run never loses the previous products before the new ones.
+
+    Returns:
+        The files removed.
+    """
+    folder = paths["run"].parent
+    every = {*product_paths(folder, stem).values(), *product_paths(folder, stem, score=True).values()}
+    stale = sorted(p for p in every - set(paths.values()) if p.is_file() or p.is_symlink())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def new_run_id() -> str:

@@ -17,7 +17,7 @@ from hyperplex.geo.detect.uncertainty import enhancement_sigma, ime_sigma_kg
 from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 
-__all__ = ["describe_plumes", "peak_and_mean", "pixel_lonlat_area"]
+__all__ = ["describe_plumes", "ground_size_problem", "peak_and_mean", "pixel_lonlat_area"]
 
 _IME_GROW_PX = 3  # the IME region extends this far beyond the detected plume (faint tails)
 
@@ -48,15 +48,30 @@ def pixel_lonlat_area(
     return np.asarray(lon), np.asarray(lat), np.asarray(area, dtype=np.float64)
 
 
+def ground_size_problem(source: SceneSource) -> str | None:
+    """Why the scene's pixels have no ground size (so no plume area, mass or emission rate), or None.
+
+    A GeoTIFF or ENVI cube without a CRS has pixel coordinates only; an in-memory cube needs ``pixel_size_m``.
+    """
+    if source.lat is not None and source.transform is not None:
+        return None
+    if source.kind == "array":
+        return None if source.transform is not None else "no ground pixel size (pass pixel_size_m)"
+    if source.crs is None or source.transform is None:
+        return "no ground pixel size: the file has no CRS (pixel coordinates only)"
+    return None
+
+
 def _ime(unbiased: np.ndarray, sigma: np.ndarray, region: np.ndarray, source: SceneSource) -> dict[str, Any]:
-    """IME (kg) of the region and its 1 sigma; None for both where pixel areas are unknown."""
+    """IME (kg) of the region and its 1 sigma; None for both, with the reason, where pixel areas are unknown."""
     rows, cols = np.nonzero(region)
     _, _, area = pixel_lonlat_area(source, rows, cols)
     values = unbiased[rows, cols]
     if not np.isfinite(area).all():
-        return {"ime_kg": None, "ime_sigma_kg": None}
+        reason = ground_size_problem(source) or "a pixel of the plume region has no ground area"
+        return {"ime_kg": None, "ime_sigma_kg": None, "ime_null_reason": reason}
     return {"ime_kg": ime_kg(np.where(np.isfinite(values), values, 0.0), area),
-            "ime_sigma_kg": ime_sigma_kg(sigma[rows, cols], area)}  # fmt: skip
+            "ime_sigma_kg": ime_sigma_kg(sigma[rows, cols], area), "ime_null_reason": None}  # fmt: skip
 
 
 def _emission(attrs: dict[str, Any], cfg: DetectConfig) -> dict[str, Any]:

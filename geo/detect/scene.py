@@ -25,13 +25,14 @@ from hyperplex.geo.detect.outputs import (
     is_complete,
     naming,
     new_run_id,
-    other_method,
     product_paths,
+    refuse_other_method,
+    remove_stale_products,
     write_cog,
     write_geojson,
     write_json,
 )
-from hyperplex.geo.detect.plume_table import describe_plumes
+from hyperplex.geo.detect.plume_table import describe_plumes, ground_size_problem
 from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
 from hyperplex.geo.geodesy import cell_area_m2
@@ -110,6 +111,45 @@ def _units_hint(masks: SceneMasks, cfg: DetectConfig) -> str:
         "in uW/cm2/sr/nm (scaled integers or reflectance). Convert them, or set --saturation-threshold and "
         "--flare-threshold for their units."
     )
+
+
+#: Fewest valid pixels per detector column for per-column statistics (one line has no variance at all).
+MIN_COLUMN_PIXELS = 2
+
+
+def _require_statistics(source: SceneSource, cfg: DetectConfig, excluded: np.ndarray, bands: int) -> None:
+    """Refuse a scene too small for background statistics (a 1x1 scene, one line, a few pixels).
+
+    The filters estimate a mean and a covariance of the ``bands`` filter bands from the valid pixels, and
+    delineation a background level and spread: with no more valid pixels than bands the covariance is
+    singular, and a column of one pixel has no variance, so the map would be zero or NaN, not a result.
+
+    Raises:
+        NoValidDataError: Naming the file, the count found and the count needed.
+    """
+    valid = ~excluded
+    count, need = int(valid.sum()), bands + 1
+    if count < need:
+        raise NoValidDataError(
+            f"{source.path}: too few pixels for background statistics: {count} valid pixel(s) in "
+            f"{valid.shape[0]}x{valid.shape[1]}, need >= {need} (more than the {bands} filter bands); "
+            "use a larger scene (or a narrower --window)."
+        )
+    spec = cfg.method_spec
+    per_column = (cfg.group or (spec.grouping[0] if spec.grouping else None)) == "column"
+    if per_column and int(valid.sum(axis=0).max()) < MIN_COLUMN_PIXELS:
+        raise NoValidDataError(
+            f"{source.path}: too few lines for per-column background statistics: {valid.shape[0]} line(s), need "
+            f">= {MIN_COLUMN_PIXELS} valid pixels in a detector column; pass --group tile or a longer scene."
+        )
+
+
+def _warn_no_ground_size(source: SceneSource) -> None:
+    """Warn when plume masses (IME) and emission rates will be null: the grid has no ground pixel size."""
+    reason = ground_size_problem(source)
+    if reason:
+        warnings.warn(f"{source.path}: {reason}: plume masses (ime_kg) and emission rates are null.",
+                      UserWarning, stacklevel=3)  # fmt: skip
 
 
 def _short(stem: str, width: int = 30) -> str:
@@ -219,7 +259,8 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
         The analysis in the data's geometry.
 
     Raises:
-        NoValidDataError: If every pixel is fill or masked.
+        NoValidDataError: If every pixel is fill or masked, or too few pixels are left for the statistics
+            (more valid pixels than filter bands, and two per detector column for per-column statistics).
     """
     cfg = config or DetectConfig()
     timings: dict[str, float] = {}
@@ -235,6 +276,8 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
         raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).{hint}")
     if hint:
         warnings.warn(f"{source.path}:{hint}", UserWarning, stacklevel=2)
+    _require_statistics(source, cfg, excluded, filt.size)
+    _warn_no_ground_size(source)
     t = time.perf_counter()
     enh = _run_filter(cube, source, filt, excluded, cfg)
     timings["filter"] = time.perf_counter() - t
@@ -266,19 +309,17 @@ def detect_scene(
         Summary: scene, status ('complete' or 'skipped'), plume count, plumes, outputs, timings.
 
     Raises:
-        NoValidDataError: If every pixel is fill or masked.
+        NoValidDataError: If every pixel is fill or masked, or too few are left for the statistics.
+        OutputExistsError: If ``out_dir`` holds this scene's products of another method (without ``overwrite``).
     """
     cfg = config or DetectConfig()
     source = open_source(path)
     paths = product_paths(Path(out_dir), source.stem, score=cfg.method_spec.is_score)
     clean_stale_temporaries(Path(out_dir), source.stem)
-    previous = other_method(paths, cfg.method)
-    if previous and not cfg.overwrite:
-        raise InvalidParameterError(
-            f"{paths['run']}: {out_dir} holds {source.stem}'s products of method {previous!r}; "
-            f"write --method {cfg.method} into another --out folder, or pass --overwrite to replace them."
-        )
+    if not cfg.overwrite:
+        refuse_other_method(paths, cfg.method, source.stem)
     if not cfg.overwrite and is_complete(paths, cfg.to_dict()):
+        remove_stale_products(paths, source.stem)  # a run killed after its run.json, before its cleanup
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
     fault_point("opened")
     result = analyze(source, cfg, client=client)
@@ -299,6 +340,7 @@ def detect_scene(
     summary.update(run_id=run_id, products={k: fingerprint(p) for k, p in paths.items() if k != "run"})
     write_json(paths["run"], summary)  # last: its presence marks the scene complete
     fault_point("run")
+    remove_stale_products(paths, source.stem)  # another method's map, only now that this run is complete
     return summary
 
 
@@ -347,7 +389,7 @@ def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dic
         "bands_used": source.channels[result.bands].wavelengths.round(3).tolist(),
         "masked_pixels": result.masks.counts(),
         "background": {"median": found.background[0], "sigma": found.background[1], "threshold": found.threshold},
-        "ime_method": "plume-excluded, albedo-corrected matched filter over the plume region grown by 3 px",
+        "ime_method": _ime_note(source),
         "uncertainty_method": "1 sigma = 1 / (R sqrt(t' C^-1 t)) per pixel, column-wise plume-free statistics",
         "emission_rate_method": _emission_note(cfg),
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
@@ -356,6 +398,14 @@ def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dic
         "rejected": result.rejected,
         "outputs": {k: str(v) for k, v in paths.items()},
     }
+
+
+def _ime_note(source: SceneSource) -> str:
+    """How plume masses (IME) were estimated, or why there are none."""
+    reason = ground_size_problem(source)
+    if reason:
+        return f"none: {reason}; ime_kg, ime_sigma_kg and emission rates are null"
+    return "plume-excluded, albedo-corrected matched filter over the plume region grown by 3 px"
 
 
 def _emission_note(cfg: DetectConfig) -> str:

@@ -12,9 +12,10 @@ detection pipeline's path). Whatever the band subset, every stored chunk is read
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -24,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hyperplex.common.channels import ChannelSet
-from hyperplex.common.errors import DataNotFoundError, FileFormatError, InvalidParameterError
+from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
+from hyperplex.common.lazyread import guarded_getter, read_failures
 from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -79,6 +81,22 @@ class EmitGeometry:
     lon: np.ndarray | None = None
 
 
+def _reports_damage(read: Callable[..., Any]) -> Callable[..., Any]:
+    """A reader whose damaged-HDF5 errors (bad object headers, metadata checksums) name the file."""
+
+    @functools.wraps(read)
+    def checked(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return read(path, *args, **kwargs)
+        except (OSError, RuntimeError, KeyError, ValueError) as err:
+            if isinstance(err, HyperplexError):
+                raise
+            raise FileFormatError(f"{path}: damaged NetCDF4/HDF5 structure ({type(err).__name__}: {err}); "
+                                  "download the granule again.") from err  # fmt: skip
+
+    return checked
+
+
 def _require_file(path: Path) -> None:
     if not path.exists():
         raise DataNotFoundError(f"{path}: no such file; check the path (EMIT granules end in .nc).")
@@ -101,15 +119,19 @@ def is_emit(path: str | Path) -> bool:
 
 
 def _open_group(path: Path, group: str | None, chunks: Any) -> xr.Dataset:
+    """One group as xarray; with ``chunks``, dask blocks whose read errors name the file (a corrupt chunk)."""
     import xarray as xr
 
+    what = f"group {group!r}" if group else "a variable"
+    guard = {} if chunks is None else {"from_array_kwargs": {"getitem": guarded_getter(path, what)}}
     try:
-        return xr.open_dataset(path, engine="h5netcdf", group=group, chunks=chunks, mask_and_scale=True)
+        return xr.open_dataset(path, engine="h5netcdf", group=group, chunks=chunks, mask_and_scale=True, **guard)
     except OSError as err:
         where = f"group '{group}'" if group else "root"
         raise FileFormatError(f"{path}: cannot read {where} as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
 
 
+@_reports_damage
 def emit_channels(path: str | Path) -> ChannelSet:
     """Band centres, FWHM and (where present) good-band flags of an EMIT granule.
 
@@ -165,6 +187,7 @@ def _data_variable(f: Any, path: Path) -> str:
     raise FileFormatError(f"{path}: no 3-D 'radiance' or 'reflectance' variable at the root; not an EMIT granule.")
 
 
+@_reports_damage
 def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeometry:
     """Read an EMIT granule's layout, GLT and (optionally) per-pixel latitude/longitude, but no pixel values.
 
@@ -397,16 +420,18 @@ class EmitReader:
         r0, r1, idx = self._check(rows, bands)
         out = np.empty((idx.size, max(r1 - r0, 0), self.layout.shape[1]), np.float32)
         pos, jobs = 0, []
-        for lo, hi, sel in band_spans(idx, band_chunk=None if self.layout.chunks is None else self.layout.chunks[2]):
-            part = out[pos : pos + sel.size]
-            if self.layout.direct:
-                jobs += self._read_direct(r0, r1, sel, part)
-            else:
-                part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[_as_slice(sel - lo)]
-                part[part == FILL_VALUE] = np.nan
-            pos += sel.size
-        for job in jobs:
-            job.result()
+        band_chunk = None if self.layout.chunks is None else self.layout.chunks[2]
+        with read_failures(self.path, f"'{self._data.name.lstrip('/')}' lines {r0}:{r1}"):  # a corrupt chunk
+            for lo, hi, sel in band_spans(idx, band_chunk=band_chunk):
+                part = out[pos : pos + sel.size]
+                if self.layout.direct:
+                    jobs += self._read_direct(r0, r1, sel, part)
+                else:
+                    part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[_as_slice(sel - lo)]
+                    part[part == FILL_VALUE] = np.nan
+                pos += sel.size
+            for job in jobs:
+                job.result()
         return out
 
     def _check(self, rows: slice, bands: slice | Sequence[int] | np.ndarray) -> tuple[int, int, np.ndarray]:
@@ -462,6 +487,7 @@ def read_emit_block(
         return reader.read(rows, bands)
 
 
+@_reports_damage
 def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> xr.Dataset:
     """Open an EMIT L1B RAD (or L2A RFL) granule lazily as an xarray Dataset.
 
@@ -495,6 +521,10 @@ def open_emit(path: str | Path, *, chunks: Any = None, ortho: bool = False) -> x
     geometry = read_emit_geometry(p, geolocation=False)
     root, loc = _open_group(p, None, chunks), _open_group(p, "location", None)
     name = geometry.variable
+    if chunks is None:  # lazily indexed: a corrupt chunk found by .values names the file
+        from hyperplex.geo.io.guarded import guarded_variable
+
+        root[name] = guarded_variable(root[name].variable, p, f"'{name}'")
     cube = root[name].rename({"bands": "band"}).transpose("band", "downtrack", "crosstrack")
     ds = xr.Dataset({name: cube.assign_coords(channels.to_xarray_coords("band"))})
     ds = ds.assign_coords({var: loc[var] for var in ("lat", "lon", "elev") if var in loc})

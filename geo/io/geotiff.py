@@ -14,6 +14,7 @@ from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError
 from hyperplex.common.filechecks import check_tiff_extent
 from hyperplex.common.formats import tiff_header
+from hyperplex.common.lazyread import guarded_getter
 from hyperplex.geo.io.envi import channels_from_envi_header
 from hyperplex.geo.io.validate import check_band_order, spacing_fwhm
 
@@ -125,13 +126,33 @@ def open_geotiff(path: str | Path, *, chunks: Any = None) -> xr.DataArray:
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(p) as src:
                 channels = check_band_order(_file_channels(src, p), p)
-            da = rioxarray.open_rasterio(p, chunks=chunks if chunks is not None else True, masked=True, lock=False)
+                blocks = (1, *src.block_shapes[0])
+            da = rioxarray.open_rasterio(p, masked=True, lock=False, cache=False)  # lazily indexed, not dask
     except rasterio.errors.RasterioIOError as err:
         raise FileFormatError(f"{p}: not a raster GDAL can read ({err}).") from err
+    da = _chunked(da, p, blocks, chunks)
     channels, extra = spacing_fwhm(channels, p)
     da = da.drop_vars("band").assign_coords(channels.to_xarray_coords("band"))
     da.attrs.update(source_path=str(p), **_georeference(da, p), **extra)
     return da
+
+
+def _chunked(da: xr.DataArray, p: Path, blocks: tuple[int, ...], chunks: Any) -> xr.DataArray:
+    """``da`` as dask blocks (rioxarray's automatic ones: one band, whole tiles) whose read errors name the file.
+
+    A corrupt compressed tile is found only when its block is computed; its GDAL error then becomes a
+    FileFormatError naming the file and the block (:func:`hyperplex.common.lazyread.guarded_getter`).
+    """
+    import os
+
+    from dask.array.core import normalize_chunks
+    from dask.base import tokenize
+
+    if chunks is None or chunks is True or chunks == "auto":
+        chunks = normalize_chunks((1, "auto", "auto"), shape=da.shape, dtype=da.dtype, previous_chunks=blocks)
+    token = tokenize(str(p.resolve()), os.path.getmtime(p), chunks)
+    return da.chunk(chunks, name_prefix=f"open_geotiff-{token}", token=token,
+                    from_array_kwargs={"getitem": guarded_getter(p, "GeoTIFF bands")})  # fmt: skip
 
 
 def _file_channels(src: Any, p: Path) -> ChannelSet:

@@ -31,7 +31,7 @@ __all__ = [
 
 #: Fewest bands a filter accepts inside its window.
 MIN_BANDS = 3
-#: Rows sampled to find constant (zero-variance) bands.
+#: Rows sampled first to clear the bands that vary (the constant-band check is then exact on the rest).
 SAMPLE_ROWS = 16
 #: Bytes of float32 data read per chunk of rows.
 CHUNK_BYTES = 16 * 2**20
@@ -168,32 +168,113 @@ def prepare_cube(
     return without_constant_bands(prepared)
 
 
-def _row_sample(prepared: PreparedCube) -> np.ndarray:
-    """Up to :data:`SAMPLE_ROWS` evenly spaced rows of the selected bands, as (C, pixels) float32."""
+def _row_sample(prepared: PreparedCube) -> tuple[np.ndarray, np.ndarray]:
+    """Up to :data:`SAMPLE_ROWS` evenly spaced rows of the selected bands: ``(C, pixels)`` float32 and the rows."""
     height = prepared.shape[0]
     rows = np.unique(np.linspace(0, height - 1, min(height, SAMPLE_ROWS)).astype(int))
-    return np.concatenate([prepared.read(r, r + 1) for r in rows], axis=1).reshape(prepared.n_bands, -1)
+    sample = np.concatenate([prepared.read(r, r + 1) for r in rows], axis=1).reshape(prepared.n_bands, -1)
+    return sample, rows
+
+
+def _statistics_pixels(spectra: np.ndarray, prepared: PreparedCube) -> np.ndarray:
+    """Which of the ``(C, n)`` spectra are valid (finite, not all zero, no fill value), as the filters judge."""
+    ok = np.isfinite(spectra).all(0) & (spectra != 0).any(0)
+    if prepared.fill_value is not None:
+        ok &= (spectra != prepared.fill_value).all(0)
+    return ok
+
+
+def _excluded(prepared: PreparedCube) -> np.ndarray | None:
+    """(H, W) pixels left out of the statistics by ``mask`` or ``stats_mask``; None when neither is given."""
+    masks = [m for m in (prepared.mask, prepared.stats_mask) if m is not None]
+    return None if not masks else np.logical_or.reduce(masks)
+
+
+def _sample_candidates(prepared: PreparedCube) -> tuple[np.ndarray, np.ndarray]:
+    """Bands constant over the statistics pixels of a row sample, and their value there (NaN: no such pixel).
+
+    A band that varies in the sample varies in the data; one that does not is only a candidate.
+    """
+    sample, rows = _row_sample(prepared)
+    ok = _statistics_pixels(sample, prepared)
+    excluded = _excluded(prepared)
+    if excluded is not None:
+        ok &= ~excluded[rows].ravel()
+    if not ok.any():
+        return np.ones(prepared.n_bands, bool), np.full(prepared.n_bands, np.nan)
+    values = sample[:, ok]
+    return values.max(1) == values.min(1), values[:, 0].astype(np.float64)
+
+
+def _varies_somewhere(prepared: PreparedCube, band: int, value: float, excluded: np.ndarray | None) -> bool:
+    """Whether a statistics pixel of band ``band`` (in-memory source) differs from ``value``; exact.
+
+    Only pixels whose value differs (and is finite, not fill, not masked) are read in full, a batch at a
+    time, until one is a valid spectrum: a dead band costs one comparison of its plane.
+    """
+    index = np.arange(int(prepared.source.shape[0]))[prepared.bands][band]
+    plane = np.asarray(prepared.source[index])
+    with np.errstate(invalid="ignore"):
+        differ = (plane != value) & np.isfinite(plane)
+    if prepared.fill_value is not None:
+        differ &= plane != prepared.fill_value
+    if excluded is not None:
+        differ &= ~excluded
+    rows, cols = np.nonzero(differ)
+    for start in range(0, rows.size, 4096):
+        spectra = prepared.gather(rows[start : start + 4096], cols[start : start + 4096]).T
+        if _statistics_pixels(spectra, prepared).any():
+            return True
+    return False
+
+
+def _constant_bands(prepared: PreparedCube) -> tuple[np.ndarray, PreparedCube]:
+    """Bands constant over every statistics pixel (exact), and the cube (read into memory if it was lazy).
+
+    A row sample clears most bands; the rest are checked on the whole image. A lazy source with such a
+    candidate is read once into memory here, and the filter then uses that copy (no second read).
+    """
+    candidates, values = _sample_candidates(prepared)
+    if not candidates.any():
+        return candidates, prepared
+    prepared = prepared.in_memory()
+    excluded = _excluded(prepared)
+    if np.isnan(values).any():  # no statistics pixel in the sample: take the first one of the whole image
+        values = _first_statistics_spectrum(prepared, excluded)
+        if values is None:
+            return np.zeros(prepared.n_bands, bool), prepared
+    constant = candidates.copy()
+    for band in np.flatnonzero(candidates):
+        constant[band] = not _varies_somewhere(prepared, int(band), float(values[band]), excluded)
+    return constant, prepared
+
+
+def _first_statistics_spectrum(prepared: PreparedCube, excluded: np.ndarray | None) -> np.ndarray | None:
+    """The spectrum of the first statistics pixel in row order (in-memory source), or None if there is none."""
+    for r0, r1 in prepared.row_chunks():
+        block = prepared.read(r0, r1).reshape(prepared.n_bands, -1)
+        ok = _statistics_pixels(block, prepared)
+        if excluded is not None:
+            ok &= ~excluded[r0:r1].ravel()
+        if ok.any():
+            return block[:, int(np.argmax(ok))].astype(np.float64)
+    return None
 
 
 def without_constant_bands(prepared: PreparedCube) -> PreparedCube:
-    """Leave out bands that are constant over the valid pixels of a row sample (a dead or clipped band), with a warning.
+    """Leave out bands that are constant over the statistics pixels (a dead or clipped band), with a warning.
 
     A band without variance makes the covariance singular and the whitened target collapse onto it, which
-    flattens a matched filter's whole output; dropped, it costs nothing (it carries no information).
+    flattens a matched filter's whole output; dropped, it costs nothing (it carries no information). The
+    check is exact over the pixels the statistics use (valid, not in ``mask`` or ``stats_mask``): a row
+    sample clears the bands that vary, and only the remaining ones are compared on the whole image.
 
     Raises:
         InvalidParameterError: If fewer than :data:`MIN_BANDS` bands are left.
     """
     if prepared.n_bands < 2 or 0 in prepared.shape:
         return prepared
-    sample = _row_sample(prepared)
-    ok = np.isfinite(sample).all(0) & (sample != 0).any(0)
-    if prepared.fill_value is not None:
-        ok &= (sample != prepared.fill_value).all(0)
-    if ok.sum() < 2:
-        return prepared
-    values = sample[:, ok]
-    constant = values.max(1) == values.min(1)
+    constant, prepared = _constant_bands(prepared)
     if not constant.any() or constant.all():  # all constant: degenerate data, left to the filter's own checks
         return prepared
     keep = np.flatnonzero(~constant)

@@ -210,28 +210,6 @@ def test_analyze_cube_rejects_unknown_method_and_bad_window(emit128):
         analyze_cube("mf", stack.levels[0], scene.wavelengths, scene.fwhm, window=(2400.0, 2100.0))
 
 
-def test_plugin_he_prediction_equals_the_library_tiled_inference():
-    """The widget's per-tile generator (progress, cancel) gives exactly the library's predict_markers result."""
-    torch = pytest.importorskip("torch")
-    from hyperplex.common.models import create_model, predict_markers
-    from hyperplex.plugins._models import predict_channels
-
-    torch.manual_seed(0)
-    model = create_model("miphei_test").eval()
-    rgb = np.random.default_rng(0).integers(0, 256, size=(3, 70, 90), dtype=np.uint8)
-    steps = predict_channels(model, "miphei_test", np.moveaxis(rgb, 0, -1), tile_size=32, overlap=8)
-    fractions = []
-    try:
-        while True:
-            fractions.append(next(steps)[0])
-    except StopIteration as stop:
-        result = stop.value
-    reference, channels = predict_markers(model, rgb, 32, 8)
-    np.testing.assert_allclose(result.image, reference, atol=1e-6)
-    assert result.channels == channels and result.channels.names[0] == "Hoechst"
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-
-
 # ---------------------------------------------------------------- models: presets suited to the image
 def _run(steps):
     try:
