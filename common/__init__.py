@@ -17,6 +17,7 @@ from hyperplex.common.errors import (
     MissingDependencyError,
     ModelCompatibilityError,
     NoValidDataError,
+    OutputExistsError,
 )
 from hyperplex.common.progress import progress, quiet
 from hyperplex.common.tiling import Stitcher, Tiler, Window, apply_tiled, iter_tiles
@@ -31,6 +32,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelCompatibilityError",
     "NoValidDataError",
+    "OutputExistsError",
     "Stitcher",
     "Tiler",
     "Window",
