@@ -100,12 +100,17 @@ def test_ime_sigma_adds_pixels_in_quadrature():
     assert ime_sigma_kg(np.array([100.0, np.nan]), 3600.0) == pytest.approx(100 * 3600 * CH4_KG_PER_PPMM_M2)
 
 
-def test_pixel_uncertainty_matches_the_scatter_of_the_unbiased_estimate():
-    """Statistics from the top half of a methane-free scene; the bottom half scatters by the predicted sigma."""
-    scene = emit_scene(lines=800, samples=16, plumes=0, seed=4)
+def _methane_free_window(lines: int) -> tuple:
+    """A methane-free 16-sample scene, its 2122-2488 nm window, that window's (B, H, W) cube and template."""
+    scene = emit_scene(lines=lines, samples=16, plumes=0, seed=4)
     window = (scene.wavelengths >= 2122) & (scene.wavelengths <= 2488)
     cube = np.moveaxis(scene.radiance[..., window], -1, 0).astype(np.float32)
-    template = target_spectrum(scene.wavelengths[window], scene.fwhm[window])
+    return scene, window, cube, target_spectrum(scene.wavelengths[window], scene.fwhm[window])
+
+
+def test_pixel_uncertainty_matches_the_scatter_of_the_unbiased_estimate():
+    """Statistics from the top half of a methane-free scene; the bottom half scatters by the predicted sigma."""
+    scene, window, cube, template = _methane_free_window(lines=800)
     top = np.zeros(cube.shape[1:], dtype=bool)
     top[:400] = True
     sigma = enhancement_sigma(cube, template, top)
@@ -145,10 +150,7 @@ def test_pooled_column_statistics_equal_the_scene_statistics():
 
 def test_pixel_uncertainty_ignores_a_constant_band():
     """A dead (constant) band is left out of the statistics, as the filters do: the uncertainty stays finite."""
-    scene = emit_scene(lines=200, samples=16, plumes=0, seed=4)
-    window = (scene.wavelengths >= 2122) & (scene.wavelengths <= 2488)
-    cube = np.moveaxis(scene.radiance[..., window], -1, 0).astype(np.float32)
-    template = target_spectrum(scene.wavelengths[window], scene.fwhm[window])
+    _, _, cube, template = _methane_free_window(lines=200)
     background = np.ones(cube.shape[1:], dtype=bool)
     clean = enhancement_sigma(cube, template, background)
     cube[3] = 1.0
