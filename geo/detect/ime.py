@@ -2,9 +2,10 @@
 
 Detection maps are biased for mass: Mag1c's sparsity prior shrinks a plume's faint tails to zero and
 a matched filter whose statistics include the plume underestimates it (HyperGas issue #60). For the
-IME, plume pixels are therefore re-estimated with the library's albedo-corrected matched filter
-(:func:`hyperplex.geo.methane.classic.matched_filter_image` with ``albedo=True``) whose mean and
-covariance come from the same detector column *with the plumes excluded* (its ``stats_mask``):
+IME, plume pixels are therefore re-estimated with an albedo-corrected matched filter whose mean and
+covariance come from the same detector column *with the plumes excluded*
+(:mod:`hyperplex.geo.detect.background_filter`; for ``group='tile'`` one set for the scene,
+:func:`hyperplex.geo.methane.classic.matched_filter_image` with ``albedo=True`` and a ``stats_mask``):
 
     alpha_i = (x_i - mu)^T C^-1 t / (R_i t^T C^-1 t),  t = k * mu,  R_i = x_i . mu / mu . mu
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperplex.geo.detect.background_filter import BackgroundFilter
+from hyperplex.geo.detect.background_filter import BackgroundFilter, background_filter
 from hyperplex.geo.methane.classic import matched_filter_image
 from hyperplex.geo.methane.options import FilterOptions
 from hyperplex.geo.methane.runner import setup
@@ -46,29 +47,20 @@ def debiased_enhancement(
         group: 'column' (statistics per detector column) or 'tile' (one set for the scene).
         shrinkage: Covariance shrinkage towards the diagonal (keeps short columns solvable).
         column_filter: For ``group='column'``: the plume-free filter of every column when already made
-            (:func:`hyperplex.geo.detect.background_filter.background_filter` with the same arguments); the
-            region's pixels are then estimated from it without another pass over the cube.
+            (:func:`hyperplex.geo.detect.background_filter.background_filter` with the same arguments), so
+            that the caller's other uses (the uncertainty) share its pass over the cube.
 
     Returns:
         ``(H, W)`` float32.
     """
     out = np.full(region.shape, np.nan, dtype=np.float32)
-    if group == "column" and column_filter is not None:
+    if group == "column":  # one streamed pass of column statistics (short columns: the pooled ones)
+        f = column_filter or background_filter(cube, template, background, shrinkage=shrinkage)
         rows, cols = np.nonzero(region)
-        out[rows, cols] = column_filter.enhancement(cube[:, rows, cols].T, cols)
+        out[rows, cols] = f.enhancement(cube[:, rows, cols].T, cols)
         return out
-    cols = np.flatnonzero(region.any(axis=0))
-    if cols.size == 0:
-        return out
-    usable = (background & np.isfinite(cube).all(axis=0)).sum(axis=0)
-    own = cols[usable[cols] > cube.shape[0]] if group == "column" else cols[:0]
-    if own.size:  # per-column statistics: only the columns that hold region pixels are read
-        values = _estimate(cube[:, :, own], template, background[:, own], "column", shrinkage)
-        out[:, own] = np.where(region[:, own], values, np.nan)
-    pooled = np.setdiff1d(cols, own)
-    if pooled.size and usable.any():  # scene-wide statistics from every plume-free pixel (none: stays NaN)
-        values = _estimate(cube, template, background, "tile", shrinkage)
-        out[:, pooled] = np.where(region[:, pooled], values[:, pooled], np.nan)
+    if region.any() and (background & np.isfinite(cube).all(axis=0)).any():  # one set for the scene
+        out[region] = _estimate(cube, template, background, "tile", shrinkage)[region]
     return out
 
 
