@@ -28,6 +28,7 @@ from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.common.lazyread import guarded_getter, read_failures
+from hyperplex.geo.io.emit_raw import ContiguousRows, contiguous_offset
 from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -131,22 +132,48 @@ def _open_group(path: Path, group: str | None, chunks: Any) -> xr.Dataset:
         raise FileFormatError(f"{path}: cannot read {where} as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
 
 
+def _cf_values(variable: Any) -> np.ndarray:
+    """An HDF5 variable's values as the CF conventions mean them: ``_FillValue`` as NaN, scale and offset applied."""
+    values = np.asarray(variable[...])
+    attrs = variable.attrs
+    fill = attrs.get("_FillValue")
+    if "scale_factor" in attrs or "add_offset" in attrs or (fill is not None and values.dtype.kind in "fiu"):
+        missing = values == np.asarray(fill).ravel()[0] if fill is not None else np.zeros(values.shape, bool)
+        scale = float(np.asarray(attrs.get("scale_factor", 1.0)).ravel()[0])
+        offset = float(np.asarray(attrs.get("add_offset", 0.0)).ravel()[0])
+        values = np.where(missing, np.nan, values * scale + offset)
+    return values
+
+
 @_reports_damage
 def emit_channels(path: str | Path) -> ChannelSet:
     """Band centres, FWHM and (where present) good-band flags of an EMIT granule.
 
+    Read with h5py (CF masking and scaling applied, as xarray would): opening the band table does not
+    import xarray, which the detection pipeline does not otherwise need.
+
     Raises:
         FileFormatError: If the ``sensor_band_parameters`` group or its variables are missing.
     """
+    import h5py
+
     p = Path(path)
     _require_file(p)
-    sbp = _open_group(p, "sensor_band_parameters", None)
-    missing = [v for v in ("wavelengths", "fwhm") if v not in sbp]
-    if missing:
-        raise FileFormatError(f"{p}: group 'sensor_band_parameters' lacks {missing}; not an EMIT L1B/L2A granule.")
-    good = sbp["good_wavelengths"].values.astype(bool) if "good_wavelengths" in sbp else None
     try:
-        channels = ChannelSet.from_wavelengths(sbp["wavelengths"].values, sbp["fwhm"].values, good=good)
+        f = h5py.File(p, "r")
+    except OSError as err:
+        raise FileFormatError(f"{p}: cannot read it as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
+    with f:
+        if "sensor_band_parameters" not in f:
+            raise FileFormatError(f"{p}: no group 'sensor_band_parameters'; not an EMIT L1B/L2A granule.")
+        sbp = f["sensor_band_parameters"]  # a damaged header raises here: named by _reports_damage
+        missing = [v for v in ("wavelengths", "fwhm") if v not in sbp]
+        if missing:
+            raise FileFormatError(f"{p}: group 'sensor_band_parameters' lacks {missing}; not an EMIT L1B/L2A granule.")
+        wavelengths, fwhm = _cf_values(sbp["wavelengths"]), _cf_values(sbp["fwhm"])
+        good = _cf_values(sbp["good_wavelengths"]).astype(bool) if "good_wavelengths" in sbp else None
+    try:
+        channels = ChannelSet.from_wavelengths(wavelengths, fwhm, good=good)
     except ValueError as err:
         raise FileFormatError(f"{p}: bad 'sensor_band_parameters' ({err}).") from err
     return check_band_order(channels, p)
@@ -362,7 +389,9 @@ class EmitReader:
     hyperslab per band span where spans that share a chunk are merged (:func:`band_spans`), and the
     HDF5 chunk cache holds one row of chunks. Deflate/shuffle chunks are read raw and decompressed in
     ``threads`` threads (zlib releases the GIL; h5py serialises its own calls); other filters are
-    decoded by h5py. Contiguous data is read as one hyperslab per band span. Use as a context manager.
+    decoded by h5py. Contiguous, unfiltered data is read straight from the file a few lines at a time
+    (:class:`~hyperplex.geo.io.emit_raw.ContiguousRows`); other contiguous data as one hyperslab per
+    band span. Use as a context manager.
 
     Args:
         path: The granule.
@@ -388,6 +417,9 @@ class EmitReader:
         slots = max(1009, 101 * (nbytes // self.layout.chunk_bytes() + 1))
         self._file = h5py.File(self.path, "r", rdcc_nbytes=nbytes, rdcc_nslots=slots, rdcc_w0=1.0)
         self._data = self._file[variable]
+        offset = contiguous_offset(self._data)
+        self._raw = None if offset is None else ContiguousRows(self.path, offset, self.layout.shape,
+                                                                self.layout.dtype, variable)  # fmt: skip
         self.threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.threads) if self.layout.direct and self.threads > 1 else None
 
@@ -401,6 +433,8 @@ class EmitReader:
         """Stop the threads and close the file."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        if self._raw is not None:
+            self._raw.close()
         self._file.close()
 
     def row_blocks(self, lines: int) -> list[slice]:
@@ -422,6 +456,9 @@ class EmitReader:
         pos, jobs = 0, []
         band_chunk = None if self.layout.chunks is None else self.layout.chunks[2]
         with read_failures(self.path, f"'{self._data.name.lstrip('/')}' lines {r0}:{r1}"):  # a corrupt chunk
+            if self._raw is not None and idx.size:  # contiguous, unfiltered: straight from the file
+                self._raw.read(r0, r1, idx, out)
+                return out
             for lo, hi, sel in band_spans(idx, band_chunk=band_chunk):
                 part = out[pos : pos + sel.size]
                 if self.layout.direct:

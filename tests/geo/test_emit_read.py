@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import h5py
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 import hyperplex.geo.io.emit as emit_module
-from hyperplex.common.errors import InvalidParameterError
+import hyperplex.geo.io.emit_raw as emit_raw
+from hyperplex.common.errors import FileFormatError, InvalidParameterError
 from hyperplex.geo.detect.source import open_source, prefetch
 from hyperplex.geo.io import read_emit_block
 from hyperplex.geo.io.emit import EmitReader, band_spans
@@ -32,10 +34,11 @@ def layouts(emit_small, tmp_path_factory):
     scene, paths = emit_small
     out = tmp_path_factory.mktemp("emit_layouts")
     gzip = write_emit_scene(scene, out, "gzip", chunks=CHUNKS, compression=4)["radiance"]
-    lzf = out / "lzf.nc"
-    with h5py.File(gzip, "r") as src, h5py.File(lzf, "w") as dst:
+    lzf, big = out / "lzf.nc", out / "big_endian.nc"
+    with h5py.File(gzip, "r") as src, h5py.File(lzf, "w") as dst, h5py.File(big, "w") as dst_be:
         dst.create_dataset("radiance", data=src["radiance"][...], chunks=CHUNKS, compression="lzf")
-    return {"contiguous": paths["radiance"], "gzip": gzip, "lzf": lzf}
+        dst_be.create_dataset("radiance", data=src["radiance"][...].astype(">f4"))  # contiguous, big-endian
+    return {"contiguous": paths["radiance"], "gzip": gzip, "lzf": lzf, "contiguous_be": big}
 
 
 def test_writer_stores_the_requested_chunks(layouts):
@@ -74,7 +77,7 @@ def test_unneeded_band_chunks_are_not_read(layouts, monkeypatch):
     assert {b for _, _, b in calls} == {100} and len(calls) == 3 * 4
 
 
-@pytest.mark.parametrize("layout", ["contiguous", "gzip", "lzf"])
+@pytest.mark.parametrize("layout", ["contiguous", "gzip", "lzf", "contiguous_be"])
 def test_every_layout_equals_plain_h5py(layouts, layout):
     path = layouts[layout]
     with EmitReader(path) as reader:
@@ -82,6 +85,29 @@ def test_every_layout_equals_plain_h5py(layouts, layout):
     np.testing.assert_array_equal(got, _plain(path, BANDS))
     part = read_emit_block(path, slice(10, 77), slice(140, 160))
     np.testing.assert_array_equal(part, _plain(path, np.arange(140, 160))[:, 10:77])
+
+
+def test_contiguous_data_is_read_from_the_file_not_hdf5(layouts, monkeypatch):
+    """Contiguous, unfiltered radiance bypasses h5py's hyperslab reads; blocks cross several raw reads."""
+    monkeypatch.setattr(emit_raw, "LINES_PER_READ", 7)
+    with EmitReader(layouts["contiguous_be"]) as reader:
+        assert reader._raw is not None
+        monkeypatch.setattr(reader, "_data", type("NoHyperslabs", (), {"name": "/radiance"})())
+        got = reader.read(slice(3, 96), BANDS)
+    np.testing.assert_array_equal(got, _plain(layouts["contiguous_be"], BANDS)[:, 3:96])
+    with EmitReader(layouts["gzip"]) as reader:
+        assert reader._raw is None
+
+
+def test_granule_cut_while_read_names_the_file(layouts, tmp_path):
+    """HDF5 refuses to open a truncated file; one cut after opening (a copy still running) fails by name too."""
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(layouts["contiguous_be"].read_bytes())
+    with EmitReader(cut) as reader:
+        reader.read(slice(0, 90), BANDS)
+        os.truncate(cut, cut.stat().st_size - 80 * 285 * 4 * 3)  # the last three lines are gone
+        with pytest.raises(FileFormatError, match=r"cut\.nc.*'radiance' lines 9[0-6]:9[0-6].*truncated"):
+            reader.read(slice(90, 96), BANDS)
 
 
 def test_scene_source_blocks_equal_plain_read(layouts):
