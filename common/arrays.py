@@ -8,7 +8,7 @@ import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["as_channel_first", "is_lazy", "materialize", "unwrap"]
+__all__ = ["as_channel_first", "index_slice", "is_lazy", "materialize", "unwrap"]
 
 
 def unwrap(array: Any) -> Any:
@@ -68,3 +68,8 @@ def as_channel_first(array: Any, channel_axis: int = 0, *, name: str = "array") 
 def _order(axis: int) -> tuple[int, int, int]:
     rest = [i for i in range(3) if i != axis]
     return (axis, rest[0], rest[1])
+
+
+def index_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive indices as a slice (indexing with it is a view, not a gather copy); others unchanged."""
+    return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size else idx

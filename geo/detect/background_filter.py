@@ -22,6 +22,7 @@ from hyperplex.geo.methane.linalg import group_shrinkage, solve
 from hyperplex.geo.methane.options import FilterOptions
 from hyperplex.geo.methane.runner import setup
 from hyperplex.geo.methane.stats import GroupStats, accumulate
+from hyperplex.geo.methane.stats_capture import CapturedStats, subset_stats
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["BackgroundFilter", "background_filter"]
@@ -61,7 +62,12 @@ class BackgroundFilter:
 
 
 def background_filter(
-    cube: np.ndarray, template: np.ndarray, background: np.ndarray, *, shrinkage: float = 1e-4
+    cube: np.ndarray,
+    template: np.ndarray,
+    background: np.ndarray,
+    *,
+    shrinkage: float = 1e-4,
+    captured: list[CapturedStats] | None = None,
 ) -> BackgroundFilter:
     """The plume-free filter of every detector column of ``cube`` (see the module's docstring).
 
@@ -70,6 +76,9 @@ def background_filter(
         template: Unit CH4 absorption of the bands (x 1e5), ``(B,)``.
         background: Pixels allowed in the statistics (valid, not plume, not masked), ``(H, W)`` bool.
         shrinkage: Covariance shrinkage towards the diagonal (keeps short columns solvable).
+        captured: Column statistics the filter run published over this ``cube``
+            (:func:`~hyperplex.geo.methane.stats_capture.capture_column_stats`): when one covers every
+            background pixel, its sums are downdated by the other pixels instead of a pass over the cube.
 
     Returns:
         The filter.
@@ -77,7 +86,9 @@ def background_filter(
     usable = background & np.isfinite(cube).all(axis=0)
     options = FilterOptions(stats_mask=~usable, window=None, fill_value=None, group="column")
     run = setup(cube, None, None, options, template=template)
-    stats = accumulate(run.prepared, run.grouping, run.device)
+    stats = subset_stats(captured or [], run.prepared, usable)
+    if stats is None:
+        stats = accumulate(run.prepared, run.grouping, run.device)
     mean, weights, precision = _weights(stats, run.template, shrinkage)
     n_bands = run.prepared.n_bands
     short = stats.count <= n_bands

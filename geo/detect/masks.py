@@ -41,12 +41,14 @@ class SceneMasks:
 
     def update(self, rows: slice, filt: np.ndarray, sat: np.ndarray, flare_band: np.ndarray, cfg: MaskConfig) -> None:
         """Record one chunk: filter bands, saturation-window bands and the 2389 nm band."""
-        fill = ~np.isfinite(filt).all(axis=0) | (filt == 0).all(axis=0)
+        fill = ~np.isfinite(filt).all(axis=0) | ~filt.any(axis=0)  # NaN counts as "any": caught by isfinite
         self.layers["fill"][rows] = fill
-        with np.errstate(invalid="ignore"):
-            self.layers["saturated"][rows] = np.nanmax(sat, axis=0, initial=-np.inf) > cfg.saturation_threshold
+        with np.errstate(invalid="ignore", over="ignore"):
+            # fmax skips NaN without nanmax's copy of the block; all-NaN pixels stay at -inf
+            self.layers["saturated"][rows] = np.fmax.reduce(sat, axis=0, initial=-np.inf) > cfg.saturation_threshold
             self.layers["flare"][rows] = flare_band > cfg.flare_threshold
-        self.brightness[rows] = np.where(fill, np.nan, np.nanmean(np.where(fill, 0, filt), axis=0))
+            mean = filt.mean(axis=0)  # = nanmean wherever ``fill`` is False (every band finite there)
+        self.brightness[rows] = np.where(fill, np.nan, mean)
 
     def finish(self, cfg: MaskConfig) -> None:
         """Dilate, find dark surfaces relative to the scene median, add the L2A flags."""

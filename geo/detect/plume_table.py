@@ -16,6 +16,7 @@ from hyperplex.geo.detect.source import SceneSource
 from hyperplex.geo.detect.uncertainty import enhancement_sigma, ime_sigma_kg
 from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
+from hyperplex.geo.methane.stats_capture import CapturedStats
 
 __all__ = ["describe_plumes", "ground_size_problem", "peak_and_mean", "pixel_lonlat_area"]
 
@@ -120,8 +121,12 @@ def describe_plumes(
     filt: np.ndarray,
     excluded: np.ndarray,
     cfg: DetectConfig,
+    captured: list[CapturedStats] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray, np.ndarray]:
     """Vet the candidates and describe the kept plumes.
+
+    ``captured``: the column statistics the filter run published (see :func:`background_filter`), so that the
+    plume-free filter needs no second pass over the cube.
 
     Returns:
         ``(plumes, rejected, labels, sigma)``: attribute dicts of kept plumes (ids 1..n), of rejected
@@ -139,7 +144,7 @@ def describe_plumes(
     regions = grown * ~excluded
     plume_free = ~excluded & (grown == 0)
     ime_group = cfg.group or "column"  # the IME's matched filter is per column unless the run asks for tiles
-    column_filter = background_filter(cube, template, plume_free)  # one pass: the IME's filter and the sigma
+    column_filter = background_filter(cube, template, plume_free, captured=captured)  # the IME's filter, the sigma
     unbiased = debiased_enhancement(
         cube, template, regions > 0, plume_free, group=ime_group, column_filter=column_filter
     )

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from hyperplex.common._version import __version__
+from hyperplex.common.arrays import index_slice
 from hyperplex.common.errors import InvalidParameterError, NoValidDataError
 from hyperplex.common.progress import progress
 from hyperplex.geo.detect.config import DetectConfig
@@ -37,6 +38,7 @@ from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source
 from hyperplex.geo.geodesy import cell_area_m2
 from hyperplex.geo.io.emit import require_glt
+from hyperplex.geo.methane.stats_capture import capture_column_stats
 from hyperplex.geo.ortho import gather_glt, glt_index, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
 
@@ -87,11 +89,12 @@ def _read(
     masks = SceneMasks((h, w))
     chunks = source.iter_bands(needed, cfg.chunk_lines, client)
     total = len(source.row_blocks(cfg.chunk_lines))
+    at = {name: index_slice(np.array([pos[b] for b in bands], int)) for name, bands in (("filt", filt), *aux.items())}
     for rows, block in progress(chunks, total=total, desc=f"read {_short(source.stem)}", unit="chunk"):
-        cube[:, rows] = block[[pos[b] for b in filt]]
+        cube[:, rows] = block[at["filt"]]
         if rgb is not None:
-            rgb[:, rows] = block[[pos[b] for b in aux["rgb"]]]
-        sat = block[[pos[b] for b in aux["saturation"]]] if aux["saturation"].size else block[:0]
+            rgb[:, rows] = block[at["rgb"]]
+        sat = block[at["saturation"]] if aux["saturation"].size else block[:0]
         flare = block[pos[aux["flare"][0]]] if aux["flare"].size else np.zeros(block.shape[1:], np.float32)
         masks.update(rows, cube[:, rows], sat, flare, cfg.masks)
     masks.finish(cfg.masks)
@@ -279,12 +282,13 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     _require_statistics(source, cfg, excluded, filt.size)
     _warn_no_ground_size(source)
     t = time.perf_counter()
-    enh = _run_filter(cube, source, filt, excluded, cfg)
+    with capture_column_stats() as captured:  # reused by the plume-free filter (no second statistics pass)
+        enh = _run_filter(cube, source, filt, excluded, cfg)
     timings["filter"] = time.perf_counter() - t
     fault_point("filtered")
     t = time.perf_counter()
     found = _delineate(enh, ~excluded, cfg)
-    plumes, rejected, labels, sigma = describe_plumes(found, enh, cube, source, filt, excluded, cfg)
+    plumes, rejected, labels, sigma = describe_plumes(found, enh, cube, source, filt, excluded, cfg, captured)
     timings["delineate"] = time.perf_counter() - t
     return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings, sigma)
 

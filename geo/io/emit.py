@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperplex.common.arrays import index_slice
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
@@ -345,11 +346,6 @@ def _unshuffle(buf: Any, size: int) -> np.ndarray:
     return out
 
 
-def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
-    """A run of consecutive indices as a slice (a view, no gather), anything else unchanged."""
-    return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size else idx
-
-
 def _decode(raw: bytes, mask: int, layout: _Layout) -> np.ndarray:
     """Undo the filter pipeline (deflate, shuffle) of one raw chunk; a set ``mask`` bit skips that filter."""
     buf: Any = raw
@@ -464,7 +460,7 @@ class EmitReader:
                 if self.layout.direct:
                     jobs += self._read_direct(r0, r1, sel, part)
                 else:
-                    part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[_as_slice(sel - lo)]
+                    part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[index_slice(sel - lo)]
                     part[part == FILL_VALUE] = np.nan
                 pos += sel.size
             for job in jobs:
@@ -495,7 +491,7 @@ class EmitReader:
                     if k.size == 0:
                         continue
                     raw = _read_chunk(self._data.id, (y, x, b))
-                    where = (rows, slice(0, min(cc, width - x)), _as_slice(sel[k] - b))
+                    where = (rows, slice(0, min(cc, width - x)), index_slice(sel[k] - b))
                     target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
                     if self._pool is None:
                         _place(raw, self.layout, where, target)

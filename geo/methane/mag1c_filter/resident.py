@@ -16,6 +16,7 @@ import torch
 from hyperplex.geo.methane.grouping import Grouping, block_validity, statistics_validity
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 from hyperplex.geo.methane.stats import GroupStats, estimate_shift
+from hyperplex.geo.methane.stats_capture import publish_column_stats
 
 __all__ = [
     "COLUMNS_PER_STEP",
@@ -67,7 +68,9 @@ def read_torch(
     """The resident cube, shifted, and its column statistics, by torch operations."""
     buffer, valid, stats = read_pixel_major(prepared, device, lead)
     resident = ResidentCube(buffer, lead, valid, stats)
-    return resident, accumulate_columns(resident, prepared, grouping)
+    column = accumulate_columns(resident, prepared, grouping)
+    publish_column_stats(column, resident.stats, prepared, grouping)
+    return resident, column
 
 
 def read_compiled(prepared: PreparedCube, grouping: Grouping) -> tuple[ResidentCube, GroupStats]:
@@ -77,7 +80,9 @@ def read_compiled(prepared: PreparedCube, grouping: Grouping) -> tuple[ResidentC
     shift = estimate_shift(prepared, grouping, torch.device("cpu"))
     buffer, valid, stats, (sums, counts) = ingest_columns(prepared, grouping.column_groups(), shift)
     resident = ResidentCube(buffer, 0, valid, valid if prepared.stats_mask is None else stats)
-    return resident, column_stats(resident, sums, counts, shift, grouping)
+    column = column_stats(resident, sums, counts, shift, grouping)
+    publish_column_stats(column, resident.stats, prepared, grouping)
+    return resident, column
 
 
 def read_pixel_major(
