@@ -5,7 +5,7 @@ A contiguous HDF5 dataset without filters is one run of bytes at a known file of
 the reader then had to transpose the result band-first: 3.2 s for the 77 bands the detection pipeline
 needs from a full 1280 x 1242 x 285 granule. Here a few lines at a time are read with one ``preadv``
 into a reused buffer (page-cache speed) and each line is transposed while it is in cache:
-about 1.2 s for the same bands (``benchmarks/emit_read.py``).
+about 1.5 s for the same bands, measured in a fresh process with other work paused.
 """
 
 from __future__ import annotations
