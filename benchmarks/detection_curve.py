@@ -29,9 +29,12 @@ import numpy as np
 
 RECORDS = Path("/tmp/detect/records")
 FILTERS = ("mag1c", "mag1c-sas", "mf", "cem", "ace")
-#: Methods without a vetting model: their raster is already a plume probability (thresholded at 0.5 by the
-#: delineation), so every candidate they delineate is kept in the report stage.
+#: Learned methods: their raster is already a plume probability (thresholded at 0.5 by the delineation) and
+#: no vetting model was fitted for them, so the report keeps every candidate they delineate (row ``METHOD``),
+#: and shows next to it what ``hyperplex methane detect`` does by default (row ``METHOD+vet``: the committed
+#: vetting model's pooled ``*`` model applied to their candidates).
 LEARNED = ("hypersegformer", "hyperefficientvit")
+VETTED = "+vet"
 METHODS = (*FILTERS, *LEARNED)
 PIXEL_PPMM = 100.0  # truth enhancement at or above which a pixel counts as plume for pixel F1 (the training mask's)
 PEAK_BINS = (300.0, 480.0, 700.0, 1000.0, 1500.0, 2600.0)
@@ -124,12 +127,17 @@ def load_records(out: Path, family: str) -> list[dict[str, Any]]:
 
 
 def _kept(cands: list[dict[str, Any]], method: str, threshold: float) -> list[dict[str, Any]]:
-    """Candidates the committed vetting model keeps (probability >= threshold); all of a learned method's."""
+    """Candidates the committed vetting model keeps (probability >= threshold); all of a learned method's.
+
+    ``method`` may be ``NAME@TAG`` (a learned method run with other weights) and end in ``+vet`` (a
+    learned method's candidates vetted like the CLI does by default).
+    """
     from hyperplex.geo.detect.vetting import plume_probability
 
-    if method.split("@")[0] in LEARNED:
+    name = method.removesuffix(VETTED).split("@")[0]
+    if name in LEARNED and not method.endswith(VETTED):
         return list(cands)
-    return [c for c in cands if plume_probability(c, method) >= threshold]
+    return [c for c in cands if plume_probability(c, name) >= threshold]
 
 
 def evaluate(records: list[dict[str, Any]], method: str, threshold: float = 0.5) -> dict[str, Any]:
@@ -146,7 +154,7 @@ def evaluate(records: list[dict[str, Any]], method: str, threshold: float = 0.5)
     rows, false, free_scenes, false_plume_scenes, kept_total = [], 0, 0, 0, 0
     pixels = np.zeros(3)  # true positives, predicted, truth
     for rec in records:
-        kept = _kept(rec["methods"][method]["candidates"], method, threshold)
+        kept = _kept(rec["methods"][method.removesuffix(VETTED)]["candidates"], method, threshold)
         kept_total += len(kept)
         pixels += _pixel_counts(rec, kept)
         if rec["methane_free"]:
@@ -263,7 +271,10 @@ def _methods_in(records: list[dict[str, Any]], methods: tuple[str, ...] | None) 
     """``methods`` present in every record; None: every method present in all of them (filters first)."""
     common = set.intersection(*(set(r["methods"]) for r in records))
     order = list(methods) if methods else [*METHODS, *sorted(common - set(METHODS))]
-    return [m for m in order if m in common]
+    found = [m for m in order if m.removesuffix(VETTED) in common]
+    if methods:
+        return found
+    return [v for m in found for v in ((m, m + VETTED) if m.split("@")[0] in LEARNED else (m,))]
 
 
 def report(out: Path, methods: tuple[str, ...] | None, readme: Path | None, learned_readme: Path | None = None) -> str:

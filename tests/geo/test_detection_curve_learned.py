@@ -39,6 +39,8 @@ def test_learned_method_keeps_every_candidate_and_scores_f1_by_hand():
     assert (p, rec) == pytest.approx((90 / 150, 90 / 200)) and f1 == pytest.approx(2 * p * rec / (p + rec))
     tagged = detection_curve.evaluate(_records("hyperefficientvit@v2"), "hyperefficientvit@v2")
     assert tagged["plume_f1"] == r["plume_f1"]
+    vetted = detection_curve.evaluate(_records(), "hypersegformer+vet")  # as the CLI does: vetting rejects them
+    assert vetted["false_per_free_scene"] == 0.0 and vetted["pod_peak"][2] == (0.0, 1)
 
 
 def test_filters_are_vetted_and_old_records_have_no_pixel_f1():
@@ -68,7 +70,7 @@ def test_weights_option_and_method_selection():
         {"methods": {"mag1c": {}, "hypersegformer@v2": {}, "ace": {}}},
         {"methods": {"mag1c": {}, "hypersegformer@v2": {}}},
     ]
-    assert detection_curve._methods_in(recs, None) == ["mag1c", "hypersegformer@v2"]
+    assert detection_curve._methods_in(recs, None) == ["mag1c", "hypersegformer@v2", "hypersegformer@v2+vet"]
     assert detection_curve._methods_in(recs, ("hypersegformer@v2", "cem")) == ["hypersegformer@v2"]
 
 
