@@ -7,12 +7,23 @@ Stage ``report`` applies the committed vetting model (:mod:`hyperplex.geo.detect
 tuning family only by ``benchmarks/fit_vetting.py``) to the records and prints, per family and method:
 probability of detection (POD) per truth-peak bin and per IME bin, the two target cells (peak >= 700
 ppm·m and >= 100 px; 480-700 ppm·m and >= 60 px), false plumes per methane-free scene and the median IME
-ratio (detected / true). ``--readme`` rewrites the table between the README's detection-validity markers.
+ratio (detected / true), plume-level F1 and pixel F1 (truth >= 100 ppm·m). ``--readme`` rewrites the table
+between the README's detection-validity markers.
+
+The learned methods (``hypersegformer``, ``hyperefficientvit``) have no vetting model: the report keeps all
+their candidates (row ``METHOD``) and also shows them vetted as ``hyperplex methane detect`` does by default
+(row ``METHOD+vet``). A record that exists gets only the methods it lacks (``--refresh`` reruns them), and
+``--weights METHOD@TAG=FILE`` runs a learned method with other weights under the name ``METHOD@TAG``.
+``--learned-readme`` writes the evaluation family's compact table (POD per peak bin, false plumes per
+free scene, plume and pixel F1, and the best filter per bin) between the learned-plume markers.
 
     OMP_NUM_THREADS=1 nice -n 15 python benchmarks/detection_curve.py collect --family tuning --scenes 16 --free 8
     OMP_NUM_THREADS=1 nice -n 15 python benchmarks/detection_curve.py collect --family evaluation --scenes 16 --free 8
     python benchmarks/fit_vetting.py                      # tuning records -> geo/detect/vetting_model.json
     python benchmarks/detection_curve.py report --readme README.md
+    OMP_NUM_THREADS=1 python benchmarks/detection_curve.py collect --family evaluation --methods mag1c \
+        hypersegformer hyperefficientvit --refresh        # learned methods added, Mag1c with pixel counts
+    python benchmarks/detection_curve.py report --learned-readme README.md
 """
 
 from __future__ import annotations
@@ -316,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=int, default=16, help="plume scenes per family")
     parser.add_argument("--free", type=int, default=8, help="methane-free scenes (look-alikes, water)")
     parser.add_argument("--methods", nargs="+", default=None,
-                        help="collect: default all registered ones here; report: default all in every record; "
+                        help="collect: default the filters (the vetting fit reads every method collected on tuning); "
+                        "report: default all in every record; "
                         "METHOD@TAG names a learned method run with --weights METHOD@TAG=FILE")  # fmt: skip
     parser.add_argument("--weights", nargs="*", default=[], help="METHOD[@TAG]=FILE: a learned method's model file")
     parser.add_argument("--refresh", action="store_true", help="collect: rerun the methods already in a record")
@@ -325,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learned-readme", type=Path, default=None, help="write the learned-plume table here")
     args = parser.parse_args(argv)
     if args.stage == "collect":
-        collect(args.family, args.scenes, args.free, tuple(args.methods or METHODS), args.records,
+        collect(args.family, args.scenes, args.free, tuple(args.methods or FILTERS), args.records,
                 refresh=args.refresh, options=_weights(args.weights))  # fmt: skip
     else:
         report(args.records, tuple(args.methods) if args.methods else None, args.readme, args.learned_readme)
