@@ -1,8 +1,10 @@
 """Training tiles for learned plume segmentation, cut from synthetic EMIT scenes with known truth.
 
-Each scene comes from :func:`hyperplex.geo.synth.emit_scene` (the tuning family: its current generator)
-with settings drawn from the scene's own seed (:func:`scene_settings`): 0-4 plumes with peaks drawn
-log-uniformly in 200-5000 ppm·m, sizes 1.5-5 px, look-alike surfaces, water, fill columns, saturated
+Each scene comes from :func:`hyperplex.geo.synth.emit_scene` with the physics of the *tuning* scene
+family (:data:`hyperplex.geo.synth.settings.FAMILIES`, :data:`TRAINING_FAMILY`), so the evaluation family
+stays unseen by the models, and with scene contents drawn from the scene's own seed
+(:func:`scene_settings`): up to ``max_plumes`` plumes with peaks drawn log-uniformly in 200-5000 ppm·m,
+cross-wind sizes 1.5-7 px (less in scenes under 50 px), look-alike surfaces, water, fill columns, saturated
 spots and flares, and varied albedo. Scene ``i`` of a set with seed ``S`` uses seed ``S * 100003 + i``,
 so the set is deterministic and two sets with different seeds share no scene.
 
@@ -29,12 +31,22 @@ from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.progress import progress
 from hyperplex.geo.methane.plume_features import PLUME_WINDOW_NM, feature_channels, plume_features, window_bands
 
-__all__ = ["MASK_CLASSES", "MASK_IGNORE", "TileRecipe", "methane_tiles", "scene_settings", "scene_tile_arrays"]
+__all__ = [
+    "MASK_CLASSES",
+    "MASK_IGNORE",
+    "TRAINING_FAMILY",
+    "TileRecipe",
+    "methane_tiles",
+    "scene_settings",
+    "scene_tile_arrays",
+]
 
 #: Classes of the per-pixel mask.
 MASK_CLASSES = ["background", "plume"]
 #: Mask value of pixels left out of the loss (fill).
 MASK_IGNORE = 255
+#: Scene family (:mod:`hyperplex.geo.synth.settings`) whose physics the training scenes use.
+TRAINING_FAMILY = "tuning"
 _SEED_STRIDE = 100003
 
 
@@ -75,7 +87,12 @@ class TileRecipe:
 
 
 def scene_settings(recipe: TileRecipe, index: int) -> dict[str, Any]:
-    """Keyword arguments of :func:`~hyperplex.geo.synth.emit_scene` for scene ``index`` of the set."""
+    """Keyword arguments of :func:`~hyperplex.geo.synth.emit_scene` for scene ``index`` of the set.
+
+    ``settings`` is the :data:`TRAINING_FAMILY`'s :class:`~hyperplex.geo.synth.settings.SceneSettings`.
+    """
+    from hyperplex.geo.synth.settings import FAMILIES
+
     seed = recipe.seed * _SEED_STRIDE + index
     rng = np.random.default_rng(seed)
     lo, hi = np.log(recipe.strength)
@@ -85,7 +102,7 @@ def scene_settings(recipe: TileRecipe, index: int) -> dict[str, Any]:
         "samples": recipe.size,
         "plumes": int(rng.integers(0, recipe.max_plumes + 1)),
         "plume_strength": (peak, min(peak * 1.5, recipe.strength[1])),
-        "plume_size": (1.5, 5.0),
+        "plume_size": (1.5, min(7.0, (recipe.size / 2 - 2) / 3 - 0.5)),  # fits small scenes
         "seed": seed,
         "fill_columns": int(rng.integers(0, 4)),
         "saturated": int(rng.integers(0, 3)),
@@ -93,6 +110,7 @@ def scene_settings(recipe: TileRecipe, index: int) -> dict[str, Any]:
         "water": int(rng.integers(0, 2)),
         "lookalikes": int(rng.integers(0, 4)),
         "albedo_variation": float(rng.uniform(0.05, 0.25)),
+        "settings": FAMILIES[TRAINING_FAMILY],
     }
 
 
@@ -126,7 +144,8 @@ def _scene_part(recipe: TileRecipe, index: int) -> tuple[dict[str, np.ndarray], 
     scene = emit_scene(**settings)
     tiles = scene_tile_arrays(scene, recipe)
     plumes = [{k: p[k] for k in ("id", "peak_ppmm", "pixels", "ime_kg")} for p in scene.plumes]
-    described = {"settings": settings, "plumes": plumes, "tiles": len(tiles["image"])}
+    drawn = {k: v for k, v in settings.items() if k != "settings"}
+    described = {"settings": {**drawn, "family": TRAINING_FAMILY}, "plumes": plumes, "tiles": len(tiles["image"])}
     return tiles, described, feature_channels(scene.wavelengths[window_bands(scene.wavelengths)])
 
 
@@ -161,7 +180,8 @@ def methane_tiles(out: str | os.PathLike[str], recipe: TileRecipe | None = None,
     recipe = recipe or TileRecipe()
     parts = _scene_parts(recipe, workers)
     meta = {
-        "generator": "hyperplex.geo.methane.plume_tiles", "recipe": asdict(recipe), "window_nm": PLUME_WINDOW_NM,
+        "generator": "hyperplex.geo.methane.plume_tiles", "family": TRAINING_FAMILY, "recipe": asdict(recipe),
+        "window_nm": PLUME_WINDOW_NM,
         "features": "plume_features: column-centred, band-standardised log radiance + matched-filter SNR",
         "scenes": [described for _, described, _ in parts],
     }  # fmt: skip
