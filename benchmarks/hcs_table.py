@@ -164,7 +164,9 @@ def ceiling_accuracy(cells: dict, keep: tuple[int, ...], c: int, test_idx: np.nd
     xtr, xte = (torch.tensor((v - mu) / sd, dtype=torch.float32) for v in (xtr, xte))
     ytr, yte = torch.as_tensor(cells["train_y"]), torch.as_tensor(cells["test_y"][test_idx])
     torch.manual_seed(seed)
-    mlp = torch.nn.Sequential(torch.nn.Linear(xtr.shape[1], 64), torch.nn.GELU(), torch.nn.Linear(64, int(ytr.max()) + 1))
+    mlp = torch.nn.Sequential(
+        torch.nn.Linear(xtr.shape[1], 64), torch.nn.GELU(), torch.nn.Linear(64, int(ytr.max()) + 1)
+    )
     opt = torch.optim.Adam(mlp.parameters(), lr=1e-2, weight_decay=1e-4)
     for _ in range(400):
         loss = torch.nn.functional.cross_entropy(mlp(xtr), ytr)
@@ -218,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--size", type=int, default=768, help="tissue side in pixels")
     parser.add_argument("--train-tissues", type=int, default=4, help="training tissues (seeds 1..n; test: 0)")
-    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
