@@ -13,7 +13,8 @@ W / feature_stride); see :class:`HyperplexModel` for the whole contract.
 images larger than memory; :class:`HierarchicalChannelSampler` draws ChannelViT's channel subsets.
 
 Preset prefixes: ``channelvit_``, ``chadavit_``, ``lessvit_`` (and ``lessvit_hypermae_``),
-``hypersegformer_``, ``hyperefficientvit_``, ``miphei_``; each family has a tiny ``<prefix>test``
+``hypersegformer_``, ``hyperefficientvit_``, ``miphei_``, and ``vit_`` (the plain fixed-channel ViT
+baseline); each family has a tiny ``<prefix>test``
 preset. Layers live in :mod:`hyperplex.common.layers`; converters of official checkpoints and
 family helpers stay in their family modules (e.g. :mod:`hyperplex.common.models.chada_vit`);
 :func:`channelvit_from_official`, :func:`chadavit_from_official` and :func:`lessvit_from_official` build
@@ -46,6 +47,7 @@ from hyperplex.common.models.inference import predict_markers, tiled_feature_map
 from hyperplex.common.models.less_vit import LESSViT, lessvit_from_official
 from hyperplex.common.models.miphei import MIPHEI
 from hyperplex.common.models.segformer import HyperSegFormer
+from hyperplex.common.models.vit import ViT
 
 __all__ = [
     "INPUT_KINDS",
@@ -62,6 +64,7 @@ __all__ = [
     "LESSViT",
     "MIPHEI",
     "PresetInfo",
+    "ViT",
     "chadavit_from_official",
     "channelvit_from_official",
     "create_model",

@@ -26,6 +26,7 @@ def _markers(n: int) -> ChannelSet:
 def test_every_builtin_preset_declares_its_input():
     expected = {"chadavit": "microscopy", "channelvit": "microscopy", "lessvit": "hyperspectral"}
     expected |= {"hypersegformer": "hyperspectral", "hyperefficientvit": "hyperspectral", "miphei": "he"}
+    expected |= {"vit": "microscopy"}
     training_only = {"chadavit_mim_tiny"}  # hyperplex.common.train.chada_mim: a pretraining wrapper, no input kind
     for name in list_models():
         if name.startswith("_") or name in training_only:
