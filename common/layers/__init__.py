@@ -5,7 +5,7 @@ Attention everywhere uses fused :func:`torch.nn.functional.scaled_dot_product_at
 
 from hyperplex.common.layers.attention import Attention, key_padding_to_attn_mask
 from hyperplex.common.layers.block import Block
-from hyperplex.common.layers.drop_path import DropPath, drop_path
+from hyperplex.common.layers.drop_path import DropPath, drop_path, drop_path_rates
 from hyperplex.common.layers.init import trunc_normal_init
 from hyperplex.common.layers.layer_scale import LayerScale
 from hyperplex.common.layers.less_block import LESSBlock, LowDimPool, less_dims
@@ -36,6 +36,7 @@ __all__ = [
     "activation",
     "check_patchable",
     "drop_path",
+    "drop_path_rates",
     "key_padding_to_attn_mask",
     "less_dims",
     "perception_field_mask",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DropPath", "drop_path"]
+__all__ = ["DropPath", "drop_path", "drop_path_rates"]
 
 
 def drop_path(x: torch.Tensor, prob: float = 0.0, training: bool = False) -> torch.Tensor:
@@ -25,6 +25,11 @@ def drop_path(x: torch.Tensor, prob: float = 0.0, training: bool = False) -> tor
     shape = (x.shape[0],) + (1,) * (x.ndim - 1)
     mask = x.new_empty(shape).bernoulli_(keep)
     return x * mask / keep
+
+
+def drop_path_rates(drop_path_rate: float, depth: int) -> list[float]:
+    """Per-block stochastic-depth probabilities rising linearly from 0 to ``drop_path_rate`` (timm's rule)."""
+    return [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
 
 
 class DropPath(nn.Module):

@@ -26,7 +26,7 @@ from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ChannelMismatchError, InvalidParameterError
-from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, trunc_normal_init
+from hyperplex.common.layers import Attention, Mlp, PatchEmbedPerChannel, drop_path_rates, trunc_normal_init
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._official_pos import check_pos_embed_interp, official_patch_pos
 from hyperplex.common.models._registry import register_model
@@ -131,7 +131,7 @@ class ChAdaViT(ChannelTokenModel):
         self.channel_token = nn.Parameter(torch.zeros(self.max_channels, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
+        rates = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(ChAdaBlock(embed_dim, num_heads, ffn_dim, r) for r in rates)
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()

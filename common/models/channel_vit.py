@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
-from hyperplex.common.layers import Block, PatchEmbedPerChannel, trunc_normal_init
+from hyperplex.common.layers import Block, PatchEmbedPerChannel, drop_path_rates, trunc_normal_init
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._official_pos import check_pos_embed_interp, official_patch_pos
 from hyperplex.common.models._registry import register_model
@@ -89,7 +89,7 @@ class ChannelViT(ChannelTokenModel):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         self.hcs = HierarchicalChannelSampler(enabled=hcs)
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
+        rates = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r, norm_eps=norm_eps)
             for r in rates

@@ -24,6 +24,7 @@ from hyperplex.common.errors import ChannelMismatchError
 from hyperplex.common.layers import (
     LESSBlock,
     check_patchable,
+    drop_path_rates,
     less_dims,
     perception_field_mask,
     positional_channel_embed,
@@ -131,7 +132,7 @@ class LESSViT(PatchFeatures, HyperplexModel):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.spatial_cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.channel_cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
+        rates = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             LESSBlock(
                 embed_dim, num_heads, channel_dim, spatial_dim, mlp_ratio, qkv_bias, proj_drop_rate,

@@ -15,6 +15,7 @@ from torch import nn
 
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers.block import Block
+from hyperplex.common.layers.drop_path import drop_path_rates
 from hyperplex.common.layers.glu_mlp import GluMlp
 from hyperplex.common.layers.init import trunc_normal_init
 from hyperplex.common.layers.pos_embed import resample_pos_embed
@@ -81,7 +82,7 @@ class RegisterViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.reg_token = nn.Parameter(torch.zeros(1, reg_tokens, embed_dim)) if reg_tokens else None
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1], embed_dim))
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear decay rule
+        rates = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=r, init_values=init_values) for r in rates
         )

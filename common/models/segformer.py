@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperplex.common.errors import InvalidParameterError
+from hyperplex.common.layers.drop_path import drop_path_rates
 from hyperplex.common.layers.segformer_blocks import OverlapPatchEmbed, SegFormerLayer, tokens_to_map
 from hyperplex.common.layers.upscale import UpscaleBlock
 from hyperplex.common.models._fixed_channels import FixedChannelSegmenter
@@ -62,7 +63,7 @@ class MiTEncoder(nn.Module):
         drop_path_rate: float = 0.0,
     ):
         super().__init__()
-        rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]  # linear decay rule
+        rates = drop_path_rates(drop_path_rate, sum(depths))
         dims_in = [in_chans, *embed_dims[:-1]]
         self.patch_embeds = nn.ModuleList(
             OverlapPatchEmbed(c, d, k, s, spectral_conv == "all" or (spectral_conv == "first" and i == 0))

@@ -16,7 +16,14 @@ import torch
 from torch import nn
 
 from hyperplex.common.channels import ChannelLike
-from hyperplex.common.layers import Block, PatchEmbed, check_patchable, resample_pos_embed, trunc_normal_init
+from hyperplex.common.layers import (
+    Block,
+    PatchEmbed,
+    check_patchable,
+    drop_path_rates,
+    resample_pos_embed,
+    trunc_normal_init,
+)
 from hyperplex.common.models._base import PatchFeatures
 from hyperplex.common.models._fixed_channels import FixedChannelModel
 from hyperplex.common.models._registry import register_model
@@ -66,7 +73,7 @@ class ViT(PatchFeatures, FixedChannelModel):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear schedule
+        rates = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r, norm_eps=norm_eps)
             for r in rates
