@@ -150,7 +150,9 @@ class MifRun:
         from hyperplex.bio.cell_table import measure_slide, write_cell_table
 
         names = tuple(self.model.output_channels.names)
-        blocks = yield from measure_slide(self.rgb, self.markers(), labels, _decode, self.pixel_size)
+        blocks = yield from measure_slide(
+            self.rgb, self.markers(), labels, _decode, self.pixel_size, spill_dir=self.work
+        )  # on the output's disk, removed with the work folder
         stem = self.out.name.split(".")[0]
         csv_path, json_path = self.out.with_name(f"{stem}.cells.csv"), self.out.with_name(f"{stem}.cells.json")
         extra = {"model": self.state["settings"]["model"], "source": self.source, "tile": self.tile,
