@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.common.arrays import index_slice
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import ChannelMismatchError
 from hyperplex.geo.methane.plume_features import PLUME_WINDOW_NM, feature_channels, plume_features, window_bands
@@ -100,10 +101,12 @@ def learned_segmentation(
     net = load_segmenter(model, weights, device)
     channels = _model_channels(net, wl[bands])
     valid = None if mask is None else ~np.asarray(mask, dtype=bool)
-    features = plume_features(data[bands], wl[bands], np.asarray(fwhm, dtype=np.float64)[bands], valid)
+    window_cube = data[index_slice(bands)]  # a view when the window's bands are consecutive (they are in EMIT)
+    features = plume_features(window_cube, wl[bands], np.asarray(fwhm, dtype=np.float64)[bands], valid)
     logits = _predict(net, features, channels, tile_size, overlap)
+    del features
     prob = _plume_probability(logits)
-    invalid = ~np.all(np.isfinite(data[bands]) & (data[bands] > 0), axis=0)
+    invalid = ~np.all(np.isfinite(window_cube) & (window_cube > 0), axis=0)
     prob[invalid if valid is None else invalid | ~valid] = np.nan
     return prob
 

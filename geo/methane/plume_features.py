@@ -52,14 +52,21 @@ def feature_channels(wavelengths: np.ndarray) -> ChannelSet:
     return ChannelSet.from_names([*names, MF_CHANNEL])
 
 
-def _centred_logs(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Column-centred log radiance (C, H, W), 0 where not ``ok``."""
+def _centred_logs(x: np.ndarray, ok: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Column-centred log radiance (C, H, W) written into ``out`` (no full-size temporaries), 0 where not ``ok``."""
     with np.errstate(invalid="ignore"):
-        logs = np.where(ok, np.log(np.maximum(x, _TINY)), np.float32(0.0))
+        np.maximum(x, _TINY, out=out)
+        np.log(out, out=out)
+    np.copyto(out, np.float32(0.0), where=~ok)
     count = ok.sum(axis=0)
-    logs -= (logs.sum(axis=1) / np.maximum(count, 1))[:, None, :]
-    logs *= ok
-    return logs
+    out -= (out.sum(axis=1) / np.maximum(count, 1))[:, None, :]
+    out *= ok
+    return out
+
+
+def _band_sum_squares(logs: np.ndarray) -> np.ndarray:
+    """Per band, the float64 sum of squares (one band at a time: no float64 copy of the cube)."""
+    return np.array([np.square(band, dtype=np.float64).sum() for band in logs])
 
 
 def _matched_filter(logs: np.ndarray, ok: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -100,9 +107,10 @@ def plume_features(cube: np.ndarray, wavelengths: np.ndarray, fwhm: np.ndarray,
         if valid.shape != ok.shape:
             raise InvalidParameterError(f"`valid` must have shape {ok.shape}; got {valid.shape}.")
         ok &= valid
-    logs = _centred_logs(x, ok)
+    out = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=np.float32)
+    logs = _centred_logs(x, ok, out[:-1])
     template = np.asarray(target_spectrum(np.asarray(wavelengths), np.asarray(fwhm)), dtype=np.float64)
-    mf = _matched_filter(logs, ok, template)
-    std = np.sqrt((logs.astype(np.float64) ** 2).sum(axis=(1, 2)) / max(int(ok.sum()), 1))
+    out[-1] = _matched_filter(logs, ok, template)
+    std = np.sqrt(_band_sum_squares(logs) / max(int(ok.sum()), 1))
     logs /= np.where(std > 0, std, 1.0).astype(np.float32)[:, None, None]
-    return np.concatenate([logs, mf[None]])
+    return out
