@@ -4,7 +4,7 @@ Attention everywhere uses fused :func:`torch.nn.functional.scaled_dot_product_at
 """
 
 from hyperplex.common.layers.attention import Attention, key_padding_to_attn_mask
-from hyperplex.common.layers.block import Block
+from hyperplex.common.layers.block import Block, vit_blocks
 from hyperplex.common.layers.drop_path import DropPath, drop_path, drop_path_rates
 from hyperplex.common.layers.init import trunc_normal_init
 from hyperplex.common.layers.layer_scale import LayerScale
@@ -21,6 +21,7 @@ from hyperplex.common.layers.pos_embed import positional_channel_embed, resample
 
 __all__ = [
     "trunc_normal_init",
+    "vit_blocks",
     "Attention",
     "AttentionBranch",
     "AttentionPool",

@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from hyperplex.common.layers.attention import Attention
-from hyperplex.common.layers.drop_path import DropPath
+from hyperplex.common.layers.drop_path import DropPath, drop_path_rates
 from hyperplex.common.layers.layer_scale import LayerScale
 from hyperplex.common.layers.mlp import Mlp
 
-__all__ = ["Block"]
+__all__ = ["Block", "vit_blocks"]
 
 
 class Block(nn.Module):
@@ -58,3 +58,14 @@ class Block(nn.Module):
         """Apply the block to tokens ``x`` (B, L, D); ``attn_mask`` as in :class:`Attention`."""
         x = x + self.drop_path(self.ls1(self.attn(self.norm1(x), attn_mask=attn_mask)))
         return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
+
+
+def vit_blocks(
+    dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
+    drop_path_rate: float, norm_eps: float,
+) -> nn.ModuleList:  # fmt: skip
+    """``depth`` plain ViT blocks with stochastic depth rising linearly to ``drop_path_rate`` (keys ``N.*``)."""
+    return nn.ModuleList(
+        Block(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, rate, norm_eps=norm_eps)
+        for rate in drop_path_rates(drop_path_rate, depth)
+    )

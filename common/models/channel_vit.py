@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from hyperplex.common.channels import ChannelLike, ChannelSet
-from hyperplex.common.layers import Block, PatchEmbedPerChannel, drop_path_rates, trunc_normal_init
+from hyperplex.common.layers import PatchEmbedPerChannel, trunc_normal_init, vit_blocks
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._official_pos import check_pos_embed_interp, official_patch_pos
 from hyperplex.common.models._registry import register_model
@@ -89,11 +89,8 @@ class ChannelViT(ChannelTokenModel):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         self.hcs = HierarchicalChannelSampler(enabled=hcs)
-        rates = drop_path_rates(drop_path_rate, depth)
-        self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r, norm_eps=norm_eps)
-            for r in rates
-        )
+        self.blocks = vit_blocks(embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
+                                 drop_path_rate, norm_eps)  # fmt: skip
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self.reset_parameters()

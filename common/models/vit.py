@@ -17,12 +17,11 @@ from torch import nn
 
 from hyperplex.common.channels import ChannelLike
 from hyperplex.common.layers import (
-    Block,
     PatchEmbed,
     check_patchable,
-    drop_path_rates,
     resample_pos_embed,
     trunc_normal_init,
+    vit_blocks,
 )
 from hyperplex.common.models._base import PatchFeatures
 from hyperplex.common.models._fixed_channels import FixedChannelModel
@@ -73,11 +72,8 @@ class ViT(PatchFeatures, FixedChannelModel):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1], embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = drop_path_rates(drop_path_rate, depth)
-        self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r, norm_eps=norm_eps)
-            for r in rates
-        )
+        self.blocks = vit_blocks(embed_dim, depth, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
+                                 drop_path_rate, norm_eps)  # fmt: skip
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         trunc_normal_init(self.modules(), (self.pos_embed, self.cls_token))

@@ -29,7 +29,7 @@ from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.common.lazyread import guarded_getter, read_failures
-from hyperplex.geo.io.emit_raw import ContiguousRows, contiguous_offset
+from hyperplex.geo.io.emit_raw import ContiguousRows
 from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -413,11 +413,16 @@ class EmitReader:
         slots = max(1009, 101 * (nbytes // self.layout.chunk_bytes() + 1))
         self._file = h5py.File(self.path, "r", rdcc_nbytes=nbytes, rdcc_nslots=slots, rdcc_w0=1.0)
         self._data = self._file[variable]
-        offset = contiguous_offset(self._data)
-        self._raw = None if offset is None else ContiguousRows(self.path, offset, self.layout.shape,
-                                                                self.layout.dtype, variable)  # fmt: skip
+        self._raw = self._raw_rows(variable)
         self.threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.threads) if self.layout.direct and self.threads > 1 else None
+
+    def _raw_rows(self, variable: str) -> ContiguousRows | None:
+        """A direct file reader when the data are one contiguous, unfiltered run of numbers in the file."""
+        raw = self.layout.chunks is None and not self.layout.filters and self.layout.dtype.kind in "fiu"
+        offset = self._data.id.get_offset() if raw else None
+        return None if offset is None else ContiguousRows(self.path, int(offset), self.layout.shape,
+                                                          self.layout.dtype, variable)  # fmt: skip
 
     def __enter__(self) -> EmitReader:
         return self

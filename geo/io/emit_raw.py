@@ -19,21 +19,10 @@ import numpy as np
 from hyperplex.common.errors import FileFormatError
 from hyperplex.geo.nodata import FILL_VALUE
 
-__all__ = ["ContiguousRows", "contiguous_offset"]
+__all__ = ["ContiguousRows"]
 
 #: Lines per ``preadv`` (16 x 1242 x 285 float32: 23 MB of buffer).
 LINES_PER_READ = 16
-
-
-def contiguous_offset(dataset: object) -> int | None:
-    """The file offset of ``dataset``'s data when it is contiguous, unfiltered and allocated, else None."""
-    if getattr(dataset, "chunks", None) is not None or getattr(dataset, "compression", None) is not None:
-        return None
-    plist = dataset.id.get_create_plist()
-    if plist.get_nfilters() or dataset.dtype.kind not in "fiu":
-        return None
-    offset = dataset.id.get_offset()
-    return None if offset is None else int(offset)
 
 
 class ContiguousRows:
@@ -41,7 +30,7 @@ class ContiguousRows:
 
     Args:
         path: The file.
-        offset: Byte offset of the data (:func:`contiguous_offset`).
+        offset: Byte offset of the data (``dataset.id.get_offset()`` of a contiguous, unfiltered dataset).
         shape: ``(lines, samples, bands)``.
         dtype: Stored element type (any byte order).
         name: The variable's name, for messages.
