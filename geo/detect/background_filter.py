@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
+from hyperplex.geo.methane.backend import einsum, like, to_numpy
+from hyperplex.geo.methane.group_stats import GroupStats
 from hyperplex.geo.methane.linalg import group_shrinkage, solve
 from hyperplex.geo.methane.options import FilterOptions
-from hyperplex.geo.methane.runner import setup
-from hyperplex.geo.methane.stats import GroupStats, accumulate
+from hyperplex.geo.methane.run_setup import setup
 from hyperplex.geo.methane.stats_capture import CapturedStats, subset_stats
 from hyperplex.geo.methane.target import TARGET_SCALING
 
@@ -87,22 +88,25 @@ def background_filter(
     options = FilterOptions(stats_mask=~usable, window=None, fill_value=None, group="column")
     run = setup(cube, None, None, options, template=template)
     stats = subset_stats(captured or [], run.prepared, usable)
-    if stats is None:
+    if stats is None:  # a pass of its own (torch)
+        from hyperplex.geo.methane.stats import accumulate
+
         stats = accumulate(run.prepared, run.grouping, run.device)
-    mean, weights, precision = _weights(stats, run.template, shrinkage)
+    template = like(stats.count, np.asarray(run.prepared.template, dtype=np.float64))
+    mean, weights, precision = _weights(stats, template, shrinkage)
     n_bands = run.prepared.n_bands
     short = stats.count <= n_bands
     if short.any() and stats.count.sum() > n_bands:
-        pooled = _weights(stats.merged(), run.template, shrinkage)
+        pooled = _weights(stats.merged(), template, shrinkage)
         mean[short], weights[short], precision[short] = (v[0] for v in pooled)
     elif short.any():
         precision[short] = float("nan")
     kept = np.arange(cube.shape[0])[run.prepared.bands]
-    return BackgroundFilter(*(_full(v.cpu().numpy(), kept, cube.shape[0]) for v in (mean, weights)),
-                            precision.cpu().numpy())  # fmt: skip
+    return BackgroundFilter(*(_full(to_numpy(v), kept, cube.shape[0]) for v in (mean, weights)),
+                            to_numpy(precision))  # fmt: skip
 
 
-def _weights(stats: GroupStats, template: torch.Tensor, shrinkage: float) -> tuple[torch.Tensor, ...]:
+def _weights(stats: GroupStats, template: Any, shrinkage: float) -> tuple[Any, ...]:
     """Mean (G, B), weights (G, B) and precision (G,) per group of ``stats``."""
     mean, cov = stats.mean, stats.covariance(ddof=1)
     t = template * mean
@@ -110,8 +114,9 @@ def _weights(stats: GroupStats, template: torch.Tensor, shrinkage: float) -> tup
         warnings.simplefilter("ignore", RuntimeWarning)
         alpha = group_shrinkage(stats.count, mean.shape[1], float(shrinkage), "plume-free filter")
         cit, _ = solve(cov, t, alpha, "plume-free filter", stats.count)
-    w = cit / (t * cit).sum(-1, keepdim=True) * TARGET_SCALING
-    return mean, w, 1.0 / torch.einsum("gi,gij,gj->g", w, cov, w)
+    w = cit / (t * cit).sum(-1)[:, None] * TARGET_SCALING
+    with np.errstate(divide="ignore"):  # a zero variance gives an infinite precision, as in torch
+        return mean, w, 1.0 / einsum("gi,gij,gj->g", w, cov, w)
 
 
 def _full(values: np.ndarray, kept: np.ndarray, n_bands: int) -> np.ndarray:

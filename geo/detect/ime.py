@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from hyperplex.geo.detect.background_filter import BackgroundFilter, background_filter
-from hyperplex.geo.methane.classic import matched_filter_image
 from hyperplex.geo.methane.options import FilterOptions
-from hyperplex.geo.methane.runner import setup
+from hyperplex.geo.methane.run_setup import setup
 
 __all__ = ["debiased_enhancement"]
 
@@ -70,4 +69,6 @@ def _estimate(
     """The albedo-corrected matched filter of ``cube`` with statistics from ``background`` only."""
     options = FilterOptions(stats_mask=~background, window=None, fill_value=None, group=group)
     run = setup(cube, None, None, options, template=template)
+    from hyperplex.geo.methane.classic import matched_filter_image  # torch: only the tile path needs it
+
     return matched_filter_image(run, shrinkage=shrinkage, albedo=True)

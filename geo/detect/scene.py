@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -360,6 +361,19 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
         "geometry": "ortho" if crs is not None else "sensor",
     }
     what = "CH4 enhancement (ppm·m)" if cfg.units == "ppm·m" else f"CH4 detection score ({cfg.method}, unitless)"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quicklook") as pool:  # overlaps the COG writes
+        quicklook = pool.submit(_write_quicklook, paths["quicklook"], grid, cfg, result.source,
+                                0.5 * result.found.threshold, result.plumes, transform, crs)  # fmt: skip
+        _write_rasters(paths, grid, crs, transform, polygons, result, cfg, tags, what, run_id)
+        with naming(paths["quicklook"]):
+            quicklook.result()
+    fault_point("quicklook")
+
+
+def _write_rasters(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any,
+                   polygons: dict[int, Any], result: Analysis, cfg: DetectConfig, tags: dict[str, str], what: str,
+                   run_id: str) -> None:  # fmt: skip
+    """The three COGs and the plume GeoJSON, in order (each followed by its fault point)."""
     write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan, description=what,
               tags=tags, units=cfg.units)  # fmt: skip
     fault_point("enhancement")
@@ -373,10 +387,6 @@ def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, tr
     features = _features(result.plumes, polygons)
     write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units, "run_id": run_id})
     fault_point("plumes_vector")
-    with naming(paths["quicklook"]):
-        _write_quicklook(paths["quicklook"], grid, cfg, result.source, 0.5 * result.found.threshold, result.plumes,
-                         transform, crs)  # fmt: skip
-    fault_point("quicklook")
 
 
 def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dict[str, Any]:

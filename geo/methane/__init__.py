@@ -4,7 +4,8 @@ All filters take a 3-D radiance cube (numpy, memmap, dask, zarr or an xarray Dat
 its band centres and FWHM (nm), and return an (H, W) float32 image with NaN where pixels are invalid (fill
 -9999, non-finite, all-zero or masked). MF, Mag1c and Mag1c-SAS return CH4 enhancement in ppm·m; CEM and
 ACE return detection scores. Computation runs on torch (CUDA when available, CPU otherwise); Mag1c runs
-compiled kernels on the CPU (:mod:`.mag1c_filter`, algorithm note in ``mag1c_filter/ALGORITHM.md``).
+compiled kernels on the CPU (:mod:`.mag1c_filter`, algorithm note in ``mag1c_filter/ALGORITHM.md``) with
+its statistics in numpy, so that path never imports torch (:mod:`.backend`).
 
 The filters share their input, validity and grouping options (:class:`.options.FilterOptions`, e.g.
 ``stats_mask`` to keep known plumes out of the background statistics) and the plumbing that reads, groups

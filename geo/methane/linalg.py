@@ -1,11 +1,16 @@
-"""Batched covariance regularisation and Cholesky solves, one system per statistics group."""
+"""Batched covariance regularisation and Cholesky solves, one system per statistics group.
+
+Numpy arrays or torch tensors alike (:mod:`.backend`): the compiled CPU path of Mag1c runs without torch.
+"""
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
-import torch
+
+from hyperplex.geo.methane.backend import cholesky_ex, cholesky_solve, eye_like, is_tensor, where
 
 __all__ = ["FALLBACK_SHRINKAGE", "batched_inverse", "group_shrinkage", "shrink", "solve", "warn_singular"]
 
@@ -13,7 +18,7 @@ __all__ = ["FALLBACK_SHRINKAGE", "batched_inverse", "group_shrinkage", "shrink",
 FALLBACK_SHRINKAGE = 0.1
 
 
-def group_shrinkage(count: torch.Tensor, n_bands: int, shrinkage: float, what: str) -> torch.Tensor:
+def group_shrinkage(count: Any, n_bands: int, shrinkage: float, what: str) -> Any:
     """Per-group shrinkage: ``shrinkage``, raised to :data:`FALLBACK_SHRINKAGE` where a group is too small.
 
     Args:
@@ -25,7 +30,7 @@ def group_shrinkage(count: torch.Tensor, n_bands: int, shrinkage: float, what: s
     Returns:
         Shrinkage per group, float64 (G,).
     """
-    alpha = torch.full_like(count, float(shrinkage), dtype=torch.float64)
+    alpha = count * 0.0 + float(shrinkage)  # float64, of count's kind and device
     small = (count > 0) & (count < n_bands + 1)
     if bool(small.any()) and shrinkage < FALLBACK_SHRINKAGE:
         warnings.warn(
@@ -35,22 +40,21 @@ def group_shrinkage(count: torch.Tensor, n_bands: int, shrinkage: float, what: s
             RuntimeWarning,
             stacklevel=3,
         )
-        alpha = torch.where(small, torch.full_like(alpha, FALLBACK_SHRINKAGE), alpha)
+        alpha = where(small, FALLBACK_SHRINKAGE, alpha)
     return alpha
 
 
-def shrink(cov: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+def shrink(cov: Any, alpha: Any) -> Any:
     """``(1 - alpha) * C + alpha * diag(C)`` per group (mag1c's lerp)."""
     if not bool((alpha != 0).any()):
         return cov
     out = cov * (1.0 - alpha)[:, None, None]
-    torch.diagonal(out, dim1=-2, dim2=-1).copy_(torch.diagonal(cov, dim1=-2, dim2=-1))
+    diagonal = list(range(cov.shape[-1]))
+    out[:, diagonal, diagonal] = cov[:, diagonal, diagonal]
     return out
 
 
-def solve(
-    cov: torch.Tensor, rhs: torch.Tensor, alpha: torch.Tensor, what: str, count: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def solve(cov: Any, rhs: Any, alpha: Any, what: str, count: Any = None) -> tuple[Any, Any]:
     """Solve ``shrink(C, alpha) z = rhs`` for every group with one batched Cholesky.
 
     Groups whose matrix is not positive definite are retried with :data:`FALLBACK_SHRINKAGE` and a small
@@ -70,24 +74,23 @@ def solve(
     b = rhs[:, :, None] if vector else rhs
     matrix = shrink(cov, alpha)
     if count is not None and bool((count == 0).any()):
-        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-        matrix = torch.where((count == 0)[:, None, None], eye, matrix)
-    factor, info = torch.linalg.cholesky_ex(matrix)
-    bad = info > 0
+        matrix = where((count == 0)[:, None, None], eye_like(cov, cov.shape[-1]), matrix)
+    factor, bad = cholesky_ex(matrix)
     if bool(bad.any()):
         factor = _repair(cov, factor, bad, what)
-    out = torch.cholesky_solve(b, factor)
+    out = cholesky_solve(b, factor)
     return (out[:, :, 0] if vector else out), factor
 
 
-def _repair(cov: torch.Tensor, factor: torch.Tensor, bad: torch.Tensor, what: str) -> torch.Tensor:
-    sub = shrink(cov[bad], torch.full((int(bad.sum()),), FALLBACK_SHRINKAGE, dtype=cov.dtype, device=cov.device))
-    scale = torch.diagonal(sub, dim1=-2, dim2=-1).mean(-1).clamp(min=torch.finfo(cov.dtype).tiny)
-    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
-    fixed, info = torch.linalg.cholesky_ex(sub + 1e-9 * scale[:, None, None] * eye)
-    fixed[info > 0] = float("nan")
-    warn_singular(what, int(bad.sum()), int((info > 0).sum()), stacklevel=5)
-    factor = factor.clone()
+def _repair(cov: Any, factor: Any, bad: Any, what: str) -> Any:
+    """The ``bad`` groups' factors again, with :data:`FALLBACK_SHRINKAGE` and a small ridge (NaN if still bad)."""
+    sub = shrink(cov[bad], cov[bad][:, 0, 0] * 0.0 + FALLBACK_SHRINKAGE)
+    diagonal = list(range(cov.shape[-1]))
+    scale = sub[:, diagonal, diagonal].mean(-1).clip(min=np.finfo(np.float64).tiny)
+    fixed, failed = cholesky_ex(sub + 1e-9 * scale[:, None, None] * eye_like(cov, cov.shape[-1]))
+    fixed[failed] = float("nan")
+    warn_singular(what, int(bad.sum()), int(failed.sum()), stacklevel=5)
+    factor = factor.clone() if is_tensor(factor) else factor.copy()
     factor[bad] = fixed
     return factor
 
@@ -102,8 +105,12 @@ def warn_singular(what: str, singular: int, failed: int, stacklevel: int = 4) ->
     )
 
 
-def batched_inverse(matrix: torch.Tensor) -> torch.Tensor:
+def batched_inverse(matrix: Any) -> Any:
     """Inverse of a batch of small matrices (numpy's batched LAPACK on CPU: torch's CPU path loops slowly)."""
+    if not is_tensor(matrix):
+        return np.linalg.inv(matrix)
+    import torch
+
     if matrix.device.type == "cpu":
         return torch.from_numpy(np.linalg.inv(matrix.numpy()))
     return torch.linalg.inv(matrix)

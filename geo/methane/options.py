@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from hyperplex.geo.methane.inputs import FILL_VALUE
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DEFAULT_WINDOW", "FilterOptions", "Window"]
 

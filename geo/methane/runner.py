@@ -1,42 +1,18 @@
-"""Shared plumbing of the filters: setup, applying per-group linear functionals, assembling outputs."""
+"""Shared plumbing of the filters: setup (:mod:`.run_setup`, re-exported), applying per-group linear functionals."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from hyperplex.common.progress import progress
-from hyperplex.geo.methane.grouping import Grouping, chunk_groups, iter_blocks, iter_chunks, resolve_device
-from hyperplex.geo.methane.inputs import PreparedCube, prepare_cube, wrap_output
-from hyperplex.geo.methane.options import FilterOptions
+from hyperplex.geo.methane.grouping import chunk_groups, iter_blocks, iter_chunks
+from hyperplex.geo.methane.run_setup import Setup, setup, wrap
 from hyperplex.geo.methane.stats import project
 
 __all__ = ["Setup", "apply_functionals", "setup", "wrap"]
-
-
-@dataclass
-class Setup:
-    """A prepared cube with its grouping, compute device and template tensor."""
-
-    prepared: PreparedCube
-    grouping: Grouping
-    device: torch.device
-
-    @property
-    def template(self) -> torch.Tensor:
-        """The unit CH4 absorption (x 1e5) of the used bands, float64 on the device."""
-        return torch.as_tensor(self.prepared.template, dtype=torch.float64, device=self.device)
-
-
-def setup(cube: Any, wavelengths: Any, fwhm: Any, options: FilterOptions, template: Any = None) -> Setup:
-    """Validate a filter's inputs (see :func:`prepare_cube`) and build its grouping and device."""
-    prepared = prepare_cube(cube, wavelengths, fwhm, options, template=template)
-    grouping = Grouping.create(options.group, prepared.shape, options.group_columns, options.tile_size)
-    return Setup(prepared, grouping, resolve_device(options.device))
 
 
 def apply_functionals(
@@ -90,8 +66,3 @@ def _apply_tiles(
             image = finish(values, gid).to(torch.float32).T  # (h, w)
             image = torch.where(block.valid[:, c0:c1], image, float("nan"))
             out[block.r0 : block.r1, c0:c1] = image.cpu().numpy()
-
-
-def wrap(run: Setup, image: np.ndarray, name: str, units: str) -> Any:
-    """The filter's output: the image, or a DataArray for xarray input."""
-    return wrap_output(run.prepared, image, name, units)

@@ -90,7 +90,8 @@ def mag1c_sas(
     options = FilterOptions(channel_axis=channel_axis, mask=mask, stats_mask=stats_mask, window=window, bands=bands,
                             fill_value=fill_value, group="tile", tile_size=tile_size, device=device)  # fmt: skip
     run = setup(cube, wavelengths, fwhm, options)
-    mean, cit, norm = run_mag1c(_sample_setup(run, float(sample)), settings).final
+    final = run_mag1c(_sample_setup(run, float(sample)), settings).final  # numpy from the compiled engine
+    mean, cit, norm = (torch.as_tensor(v, device=run.device) for v in final)
     enhancement, factor = _apply(run, mean, cit, norm, int(apply_iter), albedo, return_albedo)
     out = wrap(run, enhancement, "ch4_enhancement", "ppm·m")
     return (out, wrap(run, factor, "albedo_factor", "1")) if return_albedo else out

@@ -10,64 +10,15 @@ cancellation.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from hyperplex.geo.methane.group_stats import SHIFT_SAMPLE_ROWS, GroupStats
 from hyperplex.geo.methane.grouping import Chunk, Grouping, chunk_groups, iter_blocks, iter_chunks, read_chunk
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 
 __all__ = ["GroupStats", "accumulate", "estimate_shift", "group_add", "project"]
-
-#: Rows read (at most) to estimate the per-group reference spectra.
-SHIFT_SAMPLE_ROWS = 64
-
-
-@dataclass
-class GroupStats:
-    """Per-group sufficient statistics of shifted data ``y = x - shift``.
-
-    Attributes:
-        shift: Reference spectra, float64 (G, C).
-        count: Valid pixels per group, float64 (G,).
-        sum: Sum of y over valid pixels, float64 (G, C).
-        gram: Sum of y y^T over valid pixels, float64 (G, C, C).
-    """
-
-    shift: torch.Tensor
-    count: torch.Tensor
-    sum: torch.Tensor
-    gram: torch.Tensor
-
-    @property
-    def mean(self) -> torch.Tensor:
-        """Per-group mean spectrum (G, C), float64 (the shift where a group is empty)."""
-        return self.shift + self.sum / self.count.clamp(min=1)[:, None]
-
-    def merged(self) -> GroupStats:
-        """All groups pooled into one, shifted by the count-weighted mean of the shifts (exact for any shifts)."""
-        n = self.count[:, None]
-        common = (self.shift * n).sum(0) / self.count.sum().clamp(min=1)
-        d = self.shift - common  # x - common = y + d per group
-        total = self.sum + n * d
-        gram = (self.gram + d[:, :, None] @ self.sum[:, None, :] + self.sum[:, :, None] @ d[:, None, :]
-                + n[:, :, None] * d[:, :, None] @ d[:, None, :])  # fmt: skip
-        return GroupStats(common[None], self.count.sum()[None], total.sum(0)[None], gram.sum(0)[None])
-
-    def covariance(self, ddof: int = 0) -> torch.Tensor:
-        """Per-group covariance (G, C, C), float64, dividing by ``count - ddof``."""
-        n = self.count.clamp(min=1)[:, None, None]
-        mu = self.sum[:, :, None] / n
-        scatter = self.gram - n * mu @ mu.transpose(1, 2)
-        return scatter / (self.count[:, None, None] - ddof).clamp(min=1)
-
-    def correlation(self) -> torch.Tensor:
-        """Per-group second moment E[x x^T] (G, C, C), float64 (exact for any shift)."""
-        n = self.count.clamp(min=1)[:, None, None]
-        s = self.shift[:, :, None]
-        raw = self.gram + s @ self.sum[:, None, :] + self.sum[:, :, None] @ s.transpose(1, 2)
-        return raw / n + s @ s.transpose(1, 2) * (self.count[:, None, None] > 0)
 
 
 def group_add(out: torch.Tensor, gid: torch.Tensor, partial: torch.Tensor) -> torch.Tensor:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from hyperplex.common.arrays import materialize
-from hyperplex.geo.methane.grouping import Grouping
+from hyperplex.geo.methane.backend import like, to_numpy
+from hyperplex.geo.methane.group_stats import GroupStats
+from hyperplex.geo.methane.groups import Grouping
 from hyperplex.geo.methane.inputs import PreparedCube
-from hyperplex.geo.methane.stats import GroupStats
 
 __all__ = ["CapturedStats", "capture_column_stats", "publish_column_stats", "subset_stats"]
 
@@ -62,14 +62,12 @@ def capture_column_stats() -> Iterator[list[CapturedStats]]:
         _BOX.reset(token)
 
 
-def publish_column_stats(
-    stats: GroupStats, pixels_wh: torch.Tensor, prepared: PreparedCube, grouping: Grouping
-) -> None:
+def publish_column_stats(stats: GroupStats, pixels_wh: Any, prepared: PreparedCube, grouping: Grouping) -> None:
     """Record a run's statistics when a capture is active and they are one group per detector column."""
     box = _BOX.get()
     if box is None or grouping.kind != "column" or grouping.columns != 1:
         return
-    box.append(CapturedStats(stats, pixels_wh.T.cpu().numpy(), prepared.source, _band_indices(prepared)))
+    box.append(CapturedStats(stats, to_numpy(pixels_wh.T), prepared.source, _band_indices(prepared)))
 
 
 def subset_stats(captured: list[CapturedStats], prepared: PreparedCube, usable: np.ndarray) -> GroupStats | None:
@@ -88,19 +86,17 @@ def _downdate(item: CapturedStats, prepared: PreparedCube, removed: np.ndarray) 
     rows, cols = np.nonzero(removed)
     order = np.argsort(cols, kind="stable")
     rows, cols = rows[order], cols[order]
-    shift32 = stats.shift.to(torch.float32).cpu().numpy()
+    shift32 = to_numpy(stats.shift).astype(np.float32)
     x = np.asarray(materialize(prepared.source[:, rows, cols]), dtype=np.float32)[item.bands].T  # (N, B)
     y = (x - shift32[cols]).astype(np.float64)  # as the resident cube: float32 difference, float64 products
-    count, total, gram = (v.cpu().numpy().copy() for v in (stats.count, stats.sum, stats.gram))
+    count, total, gram = (to_numpy(v).copy() for v in (stats.count, stats.sum, stats.gram))
     starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]]) if cols.size else np.zeros(0, int)
     for a, b in zip(starts, [*starts[1:], cols.size]):
         c = cols[a]
         count[c] -= b - a
         total[c] -= y[a:b].sum(0)
         gram[c] -= y[a:b].T @ y[a:b]
-    device = stats.count.device
-    as_tensor = lambda v: torch.from_numpy(v).to(device)  # noqa: E731
-    return GroupStats(stats.shift, as_tensor(count), as_tensor(total), as_tensor(gram))
+    return GroupStats(stats.shift, like(stats.count, count), like(stats.count, total), like(stats.count, gram))
 
 
 def _band_indices(prepared: PreparedCube) -> np.ndarray:

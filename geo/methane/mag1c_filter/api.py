@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.geo.methane.inputs import FILL_VALUE
@@ -13,10 +11,12 @@ from hyperplex.geo.methane.mag1c_filter.compiled_engine import CompiledEngine, k
 from hyperplex.geo.methane.mag1c_filter.engine import Mag1cEngine, Mag1cResult
 from hyperplex.geo.methane.mag1c_filter.jit import preload
 from hyperplex.geo.methane.mag1c_filter.settings import ENGINES, Mag1cSettings
-from hyperplex.geo.methane.mag1c_filter.torch_engine import TorchEngine
 from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
 from hyperplex.geo.methane.provenance import records_method
-from hyperplex.geo.methane.runner import Setup, setup, wrap
+from hyperplex.geo.methane.run_setup import Setup, setup, wrap
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["mag1c", "preload_kernels", "run_mag1c", "select_engine"]
 
@@ -118,6 +118,8 @@ def select_engine(engine: str, run: Setup, settings: Mag1cSettings) -> Mag1cEngi
     _check_engine(engine)
     if engine == "auto" and CompiledEngine.supports(run, settings):
         return CompiledEngine()
+    from hyperplex.geo.methane.mag1c_filter.torch_engine import TorchEngine
+
     return TorchEngine()
 
 

@@ -15,7 +15,8 @@ pass: each call still has many groups per thread) so that a progress bar ("mag1c
 between calls; results are the same as one call over all groups, since every task touches only its own
 group's entries and pixels.
 
-Needs numba (a core dependency); :func:`available` says whether it imports.
+Needs numba (a core dependency); :func:`available` says whether it imports. Everything here is numpy (the
+statistics too, :mod:`hyperplex.geo.methane.backend`): a run imports no torch.
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from hyperplex.common.progress import progress
+from hyperplex.geo.methane.group_stats import GroupStats
 from hyperplex.geo.methane.linalg import warn_singular
+from hyperplex.geo.methane.mag1c_filter.compiled_reader import read_compiled
 from hyperplex.geo.methane.mag1c_filter.engine import Mag1cResult, output_images
 from hyperplex.geo.methane.mag1c_filter.filter_vectors import FilterVectors
 from hyperplex.geo.methane.mag1c_filter.jit import numba_or_none, run_kernel
-from hyperplex.geo.methane.mag1c_filter.resident import ResidentCube, read_compiled
+from hyperplex.geo.methane.mag1c_filter.resident_cube import ResidentCube
 from hyperplex.geo.methane.mag1c_filter.settings import Mag1cSettings
-from hyperplex.geo.methane.runner import Setup
-from hyperplex.geo.methane.stats import GroupStats
+from hyperplex.geo.methane.run_setup import Setup
 
 __all__ = ["ColumnCandidates", "CompiledEngine", "available", "group_batches", "kernels"]
 
@@ -73,13 +74,14 @@ class CompiledEngine:
 
         (The bound that skips pixels at 0 needs the reweighting and the clip.)
         """
-        eligible = run.grouping.kind == "column" and run.device.type == "cpu"
-        return eligible and settings.sparsity and settings.nonnegative and available()
+        eligible = run.grouping.kind == "column" and settings.sparsity and settings.nonnegative
+        return eligible and run.on_cpu and available()
 
     def run(self, run: Setup, settings: Mag1cSettings) -> Mag1cResult:
         """Read the cube into the resident buffer, then the first pass and all iterations by kernels."""
         resident, stats = read_compiled(run.prepared, run.grouping)
-        vectors = FilterVectors(stats, run.template, settings.shrinkage, settings.what)
+        template = np.asarray(run.prepared.template, dtype=np.float64)
+        vectors = FilterVectors(stats, template, settings.shrinkage, settings.what)
         mu_y, t, cov = vectors.initial()
         cit, norm = vectors.dense(t, cov, clamp=False)
         final = (stats.shift + mu_y, cit, norm)
@@ -88,13 +90,13 @@ class CompiledEngine:
         passes = 2 if settings.num_iter else 1
         with progress(total=passes * run.grouping.n_groups, desc="mag1c", unit="group") as bar:
             candidates.advance = bar.update
-            unit = mean / (mean * mean).sum(-1, keepdim=True)
+            unit = mean / (mean * mean).sum(-1)[:, None]
             moments = candidates.first_pass(mu_y, cit, norm, unit, settings.albedo)
             if settings.num_iter:
                 inverses = (*vectors.second_moment_inverses(), vectors.shrinkage)
-                final, _ = candidates.iterate(stats, inverses, run.template, (t, moments), settings)
+                final, _ = candidates.iterate(stats, inverses, template, (t, moments), settings)
         alpha, ratio = candidates.images()
-        return Mag1cResult(*output_images(alpha, ratio, resident.valid.T.numpy()), final)
+        return Mag1cResult(*output_images(alpha, ratio, resident.valid.T), final)
 
 
 class ColumnCandidates:
@@ -109,10 +111,10 @@ class ColumnCandidates:
     def __init__(self, resident: ResidentCube, column_groups: np.ndarray, scaling: float) -> None:
         width, height = resident.valid.shape
         self.shape = (height, width)
-        self.rows = resident.cube.reshape(-1, resident.cube.shape[-1]).numpy()
-        self.valid = resident.valid.reshape(-1).numpy()
+        self.rows = resident.cube.reshape(-1, resident.cube.shape[-1])
+        self.valid = resident.valid.reshape(-1)
         #: Pixels in the statistics, or an empty array where they are all the valid ones.
-        self.stats = resident.stats.reshape(-1).numpy() if resident.masked_stats else np.zeros(0, dtype=bool)
+        self.stats = resident.stats.reshape(-1) if resident.masked_stats else np.zeros(0, dtype=bool)
         n_groups = int(column_groups.max()) + 1 if column_groups.size else 0
         first = np.searchsorted(column_groups, np.arange(n_groups + 1))
         self.lo, self.hi = first[:-1] * height, first[1:] * height
@@ -121,13 +123,13 @@ class ColumnCandidates:
         #: Per-pixel alpha and R, column-major, float64.
         self.alpha, self.ratio = np.zeros(size), np.ones(size)
         #: Per group: max R |y - m| and max R over valid pixels with R > 0 (the bound of the iterations).
-        self.bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.bounds: tuple[np.ndarray, np.ndarray] | None = None
         #: Called with the number of groups each kernel call has finished (a progress bar's ``update``).
         self.advance: Callable[[int], object] = lambda n: None
 
     def first_pass(
-        self, mu_y: torch.Tensor, cit: torch.Tensor, norm: torch.Tensor, unit: torch.Tensor, albedo: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, mu_y: np.ndarray, cit: np.ndarray, norm: np.ndarray, unit: np.ndarray, albedo: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mag1c's first estimate for every pixel (clipped at 0); sets alpha, R and :attr:`bounds`.
 
         Args:
@@ -143,7 +145,7 @@ class ColumnCandidates:
         from hyperplex.geo.methane.mag1c_filter.compiled_first_pass import first
 
         n_groups, n_bands = cit.shape
-        offsets = torch.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], dim=1).numpy()
+        offsets = np.stack([(mu_y * cit).sum(-1), (mu_y * unit).sum(-1)], axis=1)
         a1, a2, v = np.zeros(n_groups), np.zeros(n_groups), np.zeros((n_groups, n_bands))
         scaled_max, ratio_max = np.zeros(n_groups), np.zeros(n_groups)
         per_group = (self.lo, self.hi, _f64(cit), _f64(unit), offsets, _f64(norm))
@@ -153,11 +155,11 @@ class ColumnCandidates:
             run_kernel(first, self.rows, self.valid, self.stats, lo, hi, cit_b, unit_b, offsets_b, norm_b,
                        bool(albedo), self.scaling, self.alpha, self.ratio, *(x[b] for x in outputs))  # fmt: skip
             self.advance(b.stop - b.start)
-        self.bounds = (torch.from_numpy(scaled_max), torch.from_numpy(ratio_max))
-        return torch.from_numpy(a1), torch.from_numpy(a2), torch.from_numpy(v)
+        self.bounds = (scaled_max, ratio_max)
+        return a1, a2, v
 
-    def iterate(self, stats: GroupStats, solver: tuple, template: torch.Tensor, start: tuple,
-                settings: Mag1cSettings) -> tuple[tuple[torch.Tensor, ...], int]:  # fmt: skip
+    def iterate(self, stats: GroupStats, solver: tuple, template: np.ndarray, start: tuple,
+                settings: Mag1cSettings) -> tuple[tuple[np.ndarray, ...], int]:  # fmt: skip
         """All reweighting iterations, fused per group (:func:`.compiled_iterations.iterate`).
 
         Runs after :meth:`first_pass`.
@@ -182,7 +184,7 @@ class ColumnCandidates:
         relisted, status = np.zeros(n_groups, dtype=np.int64), np.zeros(n_groups, dtype=np.int64)
         inverse, dense, shrinkage = solver
         arrays = (inverse, dense, stats.gram, shrinkage, stats.sum, stats.count, stats.shift)
-        inputs = (*(np.ascontiguousarray(x.numpy()) for x in arrays), *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)))
+        inputs = (*(np.ascontiguousarray(x) for x in arrays), *(_f64(x) for x in (t0, a1, a2, v, *self.bounds)))
         outputs = (mean, cit, norm, relisted, status)
         for b in group_batches(n_groups):
             group_in = [x[b] for x in inputs]
@@ -191,10 +193,9 @@ class ColumnCandidates:
                        *(x[b] for x in outputs))  # fmt: skip
             self.advance(b.stop - b.start)
         _warn_status(settings.what, status)
-        final = (torch.from_numpy(mean), torch.from_numpy(cit), torch.from_numpy(norm))
-        return final, int(relisted.sum())
+        return (mean, cit, norm), int(relisted.sum())
 
-    def images(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def images(self) -> tuple[np.ndarray, np.ndarray]:
         """The per-pixel alpha and R in image order (H * W), float64."""
         height, width = self.shape
         return _image_order(self.alpha, height, width), _image_order(self.ratio, height, width)
@@ -214,10 +215,10 @@ def _warn_status(what: str, status: np.ndarray) -> None:
         )
 
 
-def _f64(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.numpy(), dtype=np.float64)
+def _f64(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
 
 
-def _image_order(values: np.ndarray, height: int, width: int) -> torch.Tensor:
-    """A column-major (W * H) array as an image-order (H * W) tensor."""
-    return torch.from_numpy(values).view(width, height).T.contiguous().view(-1)
+def _image_order(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A column-major (W * H) array in image order (H * W)."""
+    return np.ascontiguousarray(values.reshape(width, height).T).reshape(-1)

@@ -1,10 +1,12 @@
-"""The cube read once into a resident pixel-major tensor, validated and shifted, by a compiled kernel (CPU).
+"""The cube read once into a resident pixel-major array, validated and shifted, by a compiled kernel (CPU).
 
 Column-wise Mag1c keeps the selected bands in memory as (W, H, C) float32 (one detector column after the
 other). The torch path builds it in three passes (transpose, validity, then shift and sums); here one
 kernel reads each row chunk of the (C, H, W) cube once and writes ``y = x - m[group]`` (zero where invalid),
 the validity and the per-column sums and counts. Values are the same as the torch path's: float32
-subtraction of the same float32 reference spectra, float64 sums.
+subtraction of the same float32 reference spectra (:func:`sampled_shift`, the rows and sums of
+:func:`hyperplex.geo.methane.stats.estimate_shift`), float64 sums. Everything here is numpy: the compiled
+path imports no torch.
 
 Validity is that of :func:`.resident.read_pixel_major`: every band finite (the float64 sum of the bands is
 finite), not all zero, no band equal to the fill value, not masked; the sums and counts cover the valid
@@ -17,12 +19,28 @@ import functools
 from typing import Any
 
 import numpy as np
-import torch
 
-from hyperplex.geo.methane.inputs import PreparedCube
+from hyperplex.geo.methane.group_stats import SHIFT_SAMPLE_ROWS, GroupStats
+from hyperplex.geo.methane.groups import Grouping
+from hyperplex.geo.methane.inputs import PreparedCube, require_valid
 from hyperplex.geo.methane.mag1c_filter.jit import kernel, numba_or_none, run_kernel
+from hyperplex.geo.methane.mag1c_filter.resident_cube import ResidentCube
+from hyperplex.geo.methane.stats_capture import publish_column_stats
 
-__all__ = ["ingest_columns", "ingest_kernel"]
+__all__ = ["GRAM_COLUMNS", "column_stats", "ingest_columns", "ingest_kernel", "read_compiled", "sampled_shift"]
+
+#: Detector columns per float64 product in :func:`column_stats` (a 2-4 MiB float64 block stays in cache).
+GRAM_COLUMNS = 8
+
+
+def read_compiled(prepared: PreparedCube, grouping: Grouping) -> tuple[ResidentCube, GroupStats]:
+    """The resident cube, shifted, and its column statistics (numpy), read by one compiled kernel (CPU, numba)."""
+    shift = sampled_shift(prepared, grouping)
+    buffer, valid, stats, (sums, counts) = ingest_columns(prepared, grouping.column_groups(), shift)
+    resident = ResidentCube(buffer, 0, valid, valid if prepared.stats_mask is None else stats)
+    column = column_stats(resident, sums, counts, shift, grouping)
+    publish_column_stats(column, resident.stats, prepared, grouping)
+    return resident, column
 
 
 @functools.cache
@@ -68,8 +86,8 @@ def ingest_kernel() -> Any:
 
 
 def ingest_columns(
-    prepared: PreparedCube, column_groups: np.ndarray, shift: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    prepared: PreparedCube, column_groups: np.ndarray, shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Read the selected bands into a shifted pixel-major buffer (needs numba).
 
     Args:
@@ -84,19 +102,91 @@ def ingest_columns(
     """
     height, width = prepared.shape
     n_bands = prepared.n_bands
-    buffer = torch.empty(width * height, n_bands, dtype=torch.float32)
-    cube = buffer.view(width, height, n_bands).numpy()
+    buffer = np.empty((width * height, n_bands), dtype=np.float32)
+    cube = buffer.reshape(width, height, n_bands)
     valid, stats = np.empty((width, height), dtype=bool), np.empty((width, height), dtype=bool)
     sums, counts = np.zeros((width, n_bands)), np.zeros(width)
-    shift32 = shift.to(torch.float32).numpy()
-    groups = np.ascontiguousarray(column_groups, dtype=np.int64)
-    fill = np.float32(np.nan if prepared.fill_value is None else prepared.fill_value)
-    kernel = ingest_kernel()
     for r0, r1 in prepared.row_chunks():
-        masks = (_rows(prepared.mask, r0, r1, width), _rows(prepared.stats_mask, r0, r1, width))
-        run_kernel(kernel, prepared.read(r0, r1), r0, *masks, fill, shift32, groups, cube, valid, stats, sums, counts)
-    out = (torch.from_numpy(valid), torch.from_numpy(stats))
-    return buffer, *out, (torch.from_numpy(sums), torch.from_numpy(counts))
+        _ingest(prepared, r0, r1, column_groups, shift, (cube, valid, stats, sums, counts))
+    return buffer, valid, stats, (sums, counts)
+
+
+def _ingest(prepared: PreparedCube, r0: int, r1: int, column_groups: np.ndarray, shift: np.ndarray,
+            out: tuple[np.ndarray, ...], at: int | None = None) -> None:  # fmt: skip
+    """Run the ingest kernel on rows ``r0:r1`` into ``out = (cube, valid, stats, sums, counts)``.
+
+    The rows land at row ``at`` of ``cube``, ``valid`` and ``stats`` (default ``r0``).
+    """
+    width = prepared.shape[1]
+    masks = (_rows(prepared.mask, r0, r1, width), _rows(prepared.stats_mask, r0, r1, width))
+    fill = np.float32(np.nan if prepared.fill_value is None else prepared.fill_value)
+    groups = np.ascontiguousarray(column_groups, dtype=np.int64)
+    shift32 = np.ascontiguousarray(shift, dtype=np.float32)
+    run_kernel(ingest_kernel(), prepared.read(r0, r1), r0 if at is None else at, *masks, fill, shift32, groups, *out)
+
+
+def sampled_shift(prepared: PreparedCube, grouping: Grouping) -> np.ndarray:
+    """Approximate per-group mean spectra from a strided sample of rows, float64 (G, C), float32-representable.
+
+    The rows, the statistics pixels and the order of the float64 sums are those of
+    :func:`hyperplex.geo.methane.stats.estimate_shift` (column groups), so both give the same spectra.
+    """
+    (height, width), n_bands, n_groups = prepared.shape, prepared.n_bands, grouping.n_groups
+    groups = grouping.column_groups()
+    total, count = np.zeros((n_groups, n_bands)), np.zeros(n_groups)
+    scratch = (np.empty((width, 1, n_bands), np.float32), np.empty((width, 1), bool), np.empty((width, 1), bool))
+    zero = np.zeros((n_groups, n_bands))
+    for r in range(0, height, max(1, height // SHIFT_SAMPLE_ROWS)):
+        sums, counts = np.zeros((width, n_bands)), np.zeros(width)
+        _ingest(prepared, r, r + 1, groups, zero, (*scratch, sums, counts), at=0)
+        _add_groups(total, groups, sums)
+        _add_groups(count, groups, counts)
+    overall = total.sum(0) / max(count.sum(), 1.0)
+    shift = np.where(count[:, None] > 0, total / count.clip(min=1)[:, None], overall[None, :])
+    return shift.astype(np.float32).astype(np.float64)
+
+
+def column_stats(
+    resident: ResidentCube, sums: np.ndarray, counts: np.ndarray, shift: np.ndarray, grouping: Grouping
+) -> GroupStats:
+    """Column-mode statistics of a resident cube that already holds ``y = x - shift`` (zero where invalid).
+
+    Args:
+        resident: The resident cube (numpy).
+        sums: Per-column sums of y over the statistics pixels (W, C), float64.
+        counts: Per-column statistics pixels (W,), float64.
+        shift: Per-group reference spectra (G, C).
+        grouping: Column grouping.
+
+    Returns:
+        The statistics (Gram matrices from a few whole columns per float64 product), numpy.
+
+    Raises:
+        NoValidDataError: If no pixel is left for the statistics.
+    """
+    require_valid(int(counts.sum()))
+    cube = resident.cube
+    width, height, n_bands = cube.shape
+    groups = grouping.column_groups()
+    gram = np.zeros((grouping.n_groups, n_bands, n_bands))
+    work = np.empty(min(GRAM_COLUMNS, width) * height * n_bands)
+    for c0 in range(0, width, GRAM_COLUMNS):
+        block = cube[c0 : c0 + GRAM_COLUMNS]
+        y = work[: block.size].reshape(block.shape)
+        y[...] = block
+        if resident.masked_stats:
+            y *= resident.stats[c0 : c0 + GRAM_COLUMNS, :, None]
+        _add_groups(gram, groups[c0 : c0 + GRAM_COLUMNS], y.mT @ y)
+    total, count = np.zeros((grouping.n_groups, n_bands)), np.zeros(grouping.n_groups)
+    _add_groups(total, groups, sums)
+    _add_groups(count, groups, counts)
+    return GroupStats(shift, count, total, gram)
+
+
+def _add_groups(out: np.ndarray, groups: np.ndarray, values: np.ndarray) -> None:
+    """``out[g] += values[i]`` for every ``i`` with ``groups[i] == g`` (``groups`` non-decreasing)."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    out[groups[starts]] += values if starts.size == groups.size else np.add.reduceat(values, starts, axis=0)
 
 
 def _rows(mask: np.ndarray | None, r0: int, r1: int, width: int) -> np.ndarray:

@@ -8,11 +8,12 @@ and (G,) tensors in torch (a (3, 3, G) view, see :func:`solve3_batched`).
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from hyperplex.geo.methane.mag1c_filter.jit import jitable
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["det3", "solve3", "solve3_batched"]
 
@@ -37,4 +38,6 @@ def solve3(a: Any, b: Any) -> tuple[Any, Any, Any]:
 
 def solve3_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Solve the (G, 3, 3) systems ``a z = b`` for (G, 3) right-hand sides; returns (G, 3)."""
+    import torch
+
     return torch.stack(solve3(a.permute(1, 2, 0), b.T), dim=1)

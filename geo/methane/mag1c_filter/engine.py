@@ -11,13 +11,13 @@ returns the enhancement and albedo factor images. Engines differ only in how the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 
+from hyperplex.geo.methane.backend import to_numpy
 from hyperplex.geo.methane.mag1c_filter.settings import Mag1cSettings
-from hyperplex.geo.methane.runner import Setup
+from hyperplex.geo.methane.run_setup import Setup
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["Mag1cEngine", "Mag1cResult", "output_images"]
@@ -31,12 +31,13 @@ class Mag1cResult:
         enhancement: (H, W) float32 CH4 enhancement in ppm·m, NaN where invalid.
         albedo: (H, W) float32 albedo factor R, NaN where invalid.
         final: The last iteration's statistics per group: mean (G, C), C^-1 t (G, C) and the normaliser
-            t.C^-1 t (G,), float64 (Mag1c-SAS applies them to every pixel).
+            t.C^-1 t (G,), float64 (Mag1c-SAS applies them to every pixel): numpy arrays from the compiled
+            engine, tensors on the device from the torch engine.
     """
 
     enhancement: np.ndarray
     albedo: np.ndarray
-    final: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    final: tuple[Any, Any, Any]
 
 
 class Mag1cEngine(Protocol):
@@ -51,14 +52,14 @@ class Mag1cEngine(Protocol):
         ...
 
 
-def output_images(alpha: torch.Tensor, ratio: torch.Tensor, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel alpha and R (image order, H * W, float64) as the (H, W) float32 output images.
+def output_images(alpha: Any, ratio: Any, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel alpha and R (image order, H * W, float64; numpy or tensors) as the (H, W) float32 images.
 
     alpha is scaled to ppm·m; both are NaN where ``valid`` (H, W) is False.
     """
     shape = valid.shape
-    enhancement = (alpha * TARGET_SCALING).to(torch.float32).cpu().numpy().reshape(shape)
-    factor = ratio.to(torch.float32).cpu().numpy().reshape(shape)
+    enhancement = (to_numpy(alpha) * TARGET_SCALING).astype(np.float32).reshape(shape)
+    factor = to_numpy(ratio).astype(np.float32).reshape(shape)
     enhancement[~valid] = np.nan
     factor[~valid] = np.nan
     return enhancement, factor

@@ -13,22 +13,26 @@ inverted once per group: ``C^-1 t = B^-1 t - B^-1 U (I + M U^T B^-1 U)^-1 M U^T 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from hyperplex.geo.methane.backend import cholesky_ex, cholesky_inverse, eye_like
+from hyperplex.geo.methane.group_stats import GroupStats
 from hyperplex.geo.methane.linalg import group_shrinkage, solve
-from hyperplex.geo.methane.mag1c_filter.cramer import solve3_batched
-from hyperplex.geo.methane.stats import GroupStats
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["FilterVectors", "LowRank"]
 
 #: A covariance ``G / N + U M U^T`` as ``(U (G, C, 3), M (G, 3, 3))``.
-LowRank = tuple[torch.Tensor, torch.Tensor]
+LowRank = tuple[Any, Any]
 
 
 class FilterVectors:
     """C^-1 t and t.C^-1 t per group, from the first pass's sums and each iteration's moments.
+
+    Numpy arrays (the compiled engine) or tensors (the torch engine), as the statistics; :meth:`updated` and
+    :meth:`woodbury` serve the torch engine only (the compiled kernels do their own updates).
 
     Args:
         stats: Sums of the statistics pixels (shift m, count N, S, G).
@@ -37,13 +41,13 @@ class FilterVectors:
         what: Method name for warnings.
     """
 
-    def __init__(self, stats: GroupStats, template: torch.Tensor, shrinkage: float, what: str) -> None:
+    def __init__(self, stats: GroupStats, template: Any, shrinkage: float, what: str) -> None:
         self.stats, self.template, self.what = stats, template, what
         self.shrinkage = group_shrinkage(stats.count, stats.sum.shape[-1], shrinkage, what)
 
-    def initial(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def initial(self) -> tuple[Any, Any, Any]:
         """Mean offset mu_y (G, C), target t (G, C) and covariance (G, C, C) of the raw data."""
-        n = self.stats.count.clamp(min=1)[:, None]
+        n = self.stats.count.clip(min=1)[:, None]
         mu_y = self.stats.sum / n
         cov = self.stats.gram / n[:, :, None] - mu_y[:, :, None] * mu_y[:, None, :]
         return mu_y, self.template * (self.stats.shift + mu_y), cov
@@ -52,6 +56,8 @@ class FilterVectors:
         self, t_prev: torch.Tensor, moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, LowRank]:
         """Mean offset, target and low-rank covariance of x - a t_prev, from the moments (A1, A2, V)."""
+        import torch
+
         a1, a2, v = moments
         n = self.stats.count.clamp(min=1)
         mu_y = (self.stats.sum - a1[:, None] * t_prev) / n[:, None]
@@ -68,13 +74,11 @@ class FilterVectors:
         n = self.stats.count[groups].clamp(min=1)[:, None, None]
         return self.stats.gram[groups] / n + basis @ coef @ basis.transpose(1, 2)
 
-    def dense(
-        self, t: torch.Tensor, cov: torch.Tensor, clamp: bool, groups: Any = slice(None)
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def dense(self, t: Any, cov: Any, clamp: bool, groups: Any = slice(None)) -> tuple[Any, Any]:
         """C^-1 t and t.C^-1 t (clamped at 1 inside the iterations, like mag1c) by Cholesky, per group."""
         cit, _ = solve(cov, t, self.shrinkage[groups], self.what, self.stats.count[groups])
         norm = (t * cit).sum(-1)
-        return cit, (norm.clamp(min=1.0) if clamp else norm)
+        return cit, (norm.clip(min=1.0) if clamp else norm)
 
     def woodbury(
         self, t: torch.Tensor, low_rank: LowRank, inverses: tuple[torch.Tensor, torch.Tensor] | None
@@ -86,6 +90,10 @@ class FilterVectors:
             low_rank: The covariance as ``(U, M)``.
             inverses: :meth:`second_moment_inverses`, or None to factorize every dense covariance.
         """
+        import torch
+
+        from hyperplex.geo.methane.mag1c_filter.cramer import solve3_batched
+
         if inverses is None:
             return self.dense(t, self.covariance(low_rank), clamp=True)
         inverse, dense = inverses
@@ -100,18 +108,17 @@ class FilterVectors:
             cit[dense], norm[dense] = self.dense(t[dense], self.covariance(low_rank, dense), True, dense)
         return cit, norm
 
-    def second_moment_inverses(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def second_moment_inverses(self) -> tuple[Any, Any]:
         """``(G / N)^-1`` per group (row-major) and the (G,) groups that need a dense solve every iteration.
 
         Those are the groups with shrinkage or a singular G / N; their inverse is the identity (unused).
         """
-        n = self.stats.count.clamp(min=1)[:, None, None]
-        eye = torch.eye(self.stats.gram.shape[-1], dtype=torch.float64, device=n.device)
+        n = self.stats.count.clip(min=1)[:, None, None]
+        eye = eye_like(n, self.stats.gram.shape[-1])
         matrix = self.stats.gram / n  # in-place edits below: few (G, C, C) temporaries
         matrix[self.stats.count == 0] = eye
-        factor, info = torch.linalg.cholesky_ex(matrix)
+        factor, singular = cholesky_ex(matrix)
         del matrix
-        singular = info > 0
         if bool(singular.any()):
             factor[singular] = eye
-        return torch.cholesky_inverse(factor).mT, singular | (self.shrinkage != 0)
+        return cholesky_inverse(factor).mT, singular | (self.shrinkage != 0)

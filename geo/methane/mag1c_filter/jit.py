@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 import sys
 import threading
@@ -30,11 +31,11 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import torch
 
 __all__ = [
     "jitable",
     "kernel",
+    "compute_threads",
     "kernel_cache_class",
     "match_threads",
     "numba_or_none",
@@ -67,14 +68,26 @@ def numba_or_none() -> ModuleType | None:
 
 
 def match_threads() -> None:
-    """Use as many numba threads as torch does (benchmarks compare at equal thread counts)."""
+    """Use as many numba threads as torch does where it is loaded (benchmarks compare at equal thread counts)."""
     numba = numba_or_none()
     if numba is not None:
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(max(1, min(compute_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def compute_threads() -> int:
+    """Torch's thread count when torch is loaded; else ``OMP_NUM_THREADS`` when set, else the CPU count.
+
+    (The compiled path does not import torch just to ask it.)
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
 def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
-    """Call a parallel compiled kernel with torch's thread count, one kernel at a time per process."""
+    """Call a parallel compiled kernel with :func:`compute_threads` threads, one kernel at a time per process."""
     with _KERNEL_LOCK:
         match_threads()
         return kernel(*args)
