@@ -112,35 +112,42 @@ def ingest_columns(
 
 
 def _ingest(prepared: PreparedCube, r0: int, r1: int, column_groups: np.ndarray, shift: np.ndarray,
-            out: tuple[np.ndarray, ...], at: int | None = None) -> None:  # fmt: skip
-    """Run the ingest kernel on rows ``r0:r1`` into ``out = (cube, valid, stats, sums, counts)``.
+            out: tuple[np.ndarray, ...]) -> None:  # fmt: skip
+    """Run the ingest kernel on rows ``r0:r1`` into ``out = (cube, valid, stats, sums, counts)``."""
+    rows = slice(r0, r1)
+    _run_ingest(prepared.read(r0, r1), r0, prepared, rows, column_groups, shift, out)
 
-    The rows land at row ``at`` of ``cube``, ``valid`` and ``stats`` (default ``r0``).
-    """
+
+def _run_ingest(data: np.ndarray, at: int, prepared: PreparedCube, rows: slice | np.ndarray,
+                column_groups: np.ndarray, shift: np.ndarray, out: tuple[np.ndarray, ...]) -> None:  # fmt: skip
+    """The ingest kernel on ``data`` (C, h, W), the cube's ``rows``, written from row ``at`` of ``out``."""
     width = prepared.shape[1]
-    masks = (_rows(prepared.mask, r0, r1, width), _rows(prepared.stats_mask, r0, r1, width))
+    masks = (_rows(prepared.mask, rows, width), _rows(prepared.stats_mask, rows, width))
     fill = np.float32(np.nan if prepared.fill_value is None else prepared.fill_value)
     groups = np.ascontiguousarray(column_groups, dtype=np.int64)
     shift32 = np.ascontiguousarray(shift, dtype=np.float32)
-    run_kernel(ingest_kernel(), prepared.read(r0, r1), r0 if at is None else at, *masks, fill, shift32, groups, *out)
+    run_kernel(ingest_kernel(), data, at, *masks, fill, shift32, groups, *out)
 
 
 def sampled_shift(prepared: PreparedCube, grouping: Grouping) -> np.ndarray:
     """Approximate per-group mean spectra from a strided sample of rows, float64 (G, C), float32-representable.
 
-    The rows, the statistics pixels and the order of the float64 sums are those of
-    :func:`hyperplex.geo.methane.stats.estimate_shift` (column groups), so both give the same spectra.
+    The rows, the statistics pixels and the order of the float64 sums (row by row) are those of
+    :func:`hyperplex.geo.methane.stats.estimate_shift` (column groups), so both give the same spectra; the
+    sampled rows go through the ingest kernel in one call.
     """
     (height, width), n_bands, n_groups = prepared.shape, prepared.n_bands, grouping.n_groups
+    rows = np.arange(0, height, max(1, height // SHIFT_SAMPLE_ROWS))
+    data = np.stack([prepared.read(int(r), int(r) + 1)[:, 0] for r in rows], axis=1)  # (C, n, W)
+    values = np.empty((width, rows.size, n_bands), np.float32)
+    valid, counted = np.empty((width, rows.size), bool), np.empty((width, rows.size), bool)
+    scratch = (values, valid, counted, np.zeros((width, n_bands)), np.zeros(width))
     groups = grouping.column_groups()
+    _run_ingest(data, 0, prepared, rows, groups, np.zeros((n_groups, n_bands)), scratch)
     total, count = np.zeros((n_groups, n_bands)), np.zeros(n_groups)
-    scratch = (np.empty((width, 1, n_bands), np.float32), np.empty((width, 1), bool), np.empty((width, 1), bool))
-    zero = np.zeros((n_groups, n_bands))
-    for r in range(0, height, max(1, height // SHIFT_SAMPLE_ROWS)):
-        sums, counts = np.zeros((width, n_bands)), np.zeros(width)
-        _ingest(prepared, r, r + 1, groups, zero, (*scratch, sums, counts), at=0)
-        _add_groups(total, groups, sums)
-        _add_groups(count, groups, counts)
+    for k in range(rows.size):
+        _add_groups(total, groups, (values[:, k] * counted[:, k, None]).astype(np.float64))
+        _add_groups(count, groups, counted[:, k].astype(np.float64))
     overall = total.sum(0) / max(count.sum(), 1.0)
     shift = np.where(count[:, None] > 0, total / count.clip(min=1)[:, None], overall[None, :])
     return shift.astype(np.float32).astype(np.float64)
@@ -189,6 +196,6 @@ def _add_groups(out: np.ndarray, groups: np.ndarray, values: np.ndarray) -> None
     out[groups[starts]] += values if starts.size == groups.size else np.add.reduceat(values, starts, axis=0)
 
 
-def _rows(mask: np.ndarray | None, r0: int, r1: int, width: int) -> np.ndarray:
-    """Rows ``r0:r1`` of a (H, W) mask for the kernel; an empty (0, W) array stands for no mask."""
-    return np.zeros((0, width), dtype=bool) if mask is None else np.ascontiguousarray(mask[r0:r1], dtype=bool)
+def _rows(mask: np.ndarray | None, rows: slice | np.ndarray, width: int) -> np.ndarray:
+    """The ``rows`` of a (H, W) mask for the kernel; an empty (0, W) array stands for no mask."""
+    return np.zeros((0, width), dtype=bool) if mask is None else np.ascontiguousarray(mask[rows], dtype=bool)
