@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hyperplex.geo.methane.backend import cholesky_ex, cholesky_inverse, eye_like
 from hyperplex.geo.methane.group_stats import GroupStats
 from hyperplex.geo.methane.linalg import group_shrinkage, solve
+from hyperplex.geo.methane.mag1c_filter.cramer import solve3_batched
 
 if TYPE_CHECKING:
     import torch
@@ -91,8 +92,6 @@ class FilterVectors:
             inverses: :meth:`second_moment_inverses`, or None to factorize every dense covariance.
         """
         import torch
-
-        from hyperplex.geo.methane.mag1c_filter.cramer import solve3_batched
 
         if inverses is None:
             return self.dense(t, self.covariance(low_rank), clamp=True)

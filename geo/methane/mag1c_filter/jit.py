@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import re
 import sys
@@ -87,7 +88,14 @@ def compute_threads() -> int:
 
 
 def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
-    """Call a parallel compiled kernel with :func:`compute_threads` threads, one kernel at a time per process."""
+    """Call a parallel compiled kernel with :func:`compute_threads` threads, one kernel at a time per process.
+
+    A :func:`preload` still running is waited for first: a call that raced it would load the kernel itself
+    through numba's compile path (its extension scan and compiler lock), which costs more than the wait.
+    """
+    thread = _PRELOAD_THREAD
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
     with _KERNEL_LOCK:
         match_threads()
         return kernel(*args)
@@ -237,17 +245,21 @@ def preload(kernels: Callable[[], Iterable[Any]]) -> threading.Thread | None:
     """
     global _PRELOADED
     with _PRELOAD_LOCK:
-        if _PRELOADED or numba_or_none() is None:
+        if _PRELOADED or importlib.util.find_spec("numba") is None:  # numba itself is imported in the thread
             return None
         _PRELOADED = True
+    global _PRELOAD_THREAD
     thread = threading.Thread(target=_load_all, args=(kernels,), name="hyperplex-kernel-load")
     thread.start()
+    _PRELOAD_THREAD = thread
     return thread
 
 
 #: Whether :func:`preload` has started (it runs once per process), and the lock guarding that flag.
 _PRELOADED = False
 _PRELOAD_LOCK = threading.Lock()
+#: The preload thread (joined by :func:`run_kernel` before the first kernel call).
+_PRELOAD_THREAD: threading.Thread | None = None
 
 
 def _load_all(kernels: Callable[[], Iterable[Any]]) -> None:
@@ -255,6 +267,7 @@ def _load_all(kernels: Callable[[], Iterable[Any]]) -> None:
         for dispatcher in kernels():
             for signature in cached_signatures(dispatcher):
                 _load_cached(dispatcher, signature)
+        numba_or_none().get_num_threads()  # starts the parallel thread pool, as a first parallel call would
     except Exception:  # an optimisation only: the first call loads or compiles as usual
         return
 
