@@ -28,6 +28,7 @@ from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
 from hyperplex.geo.methane.provenance import records_method
 from hyperplex.geo.methane.runner import Setup, apply_functionals, setup, wrap
 from hyperplex.geo.methane.stats import GroupStats, accumulate
+from hyperplex.geo.methane.stats_capture import publish_column_stats
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["TARGETS", "ace", "cem", "matched_filter", "matched_filter_image"]
@@ -175,7 +176,7 @@ def cem(
                             fill_value=fill_value, group=group, group_columns=group_columns, tile_size=tile_size,
                             device=device)  # fmt: skip
     run = setup(cube, wavelengths, fwhm, options)
-    stats = accumulate(run.prepared, run.grouping, run.device)
+    stats = _group_statistics(run)
     t = run.template * stats.mean  # (groups, bands): unit absorption times the group mean
     rit, _ = _solve(run, stats, stats.correlation(), t, shrinkage, "cem")
     weights = rit / (t * rit).sum(-1, keepdim=True)
@@ -257,11 +258,24 @@ def _whitened_target(
 ) -> tuple[GroupStats, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Group statistics, target t_c, C^-1 t_c and the Cholesky factor of C (ddof 1), per group."""
     _check_target(target)
-    stats = accumulate(run.prepared, run.grouping, run.device)
+    stats = _group_statistics(run)
     mean = stats.mean
     t = run.template * mean if target == "multiplicative" else run.template - mean
     cit, factor = _solve(run, stats, stats.covariance(ddof=1), t, shrinkage, what)
     return stats, t, cit, factor
+
+
+def _group_statistics(run: Setup) -> GroupStats:
+    """The run's group statistics (one pass), published for the pipeline's plume-free filter when per column.
+
+    (:func:`~hyperplex.geo.methane.stats_capture.publish_column_stats`: inside a capture, the detection
+    pipeline downdates them by the plume pixels instead of a second pass over the cube.)
+    """
+    valid = np.zeros(run.prepared.shape, dtype=bool)
+    stats = accumulate(run.prepared, run.grouping, run.device, valid_out=valid)
+    pixels = valid if run.prepared.stats_mask is None else valid & ~np.asarray(run.prepared.stats_mask, dtype=bool)
+    publish_column_stats(stats, pixels.T, run.prepared, run.grouping)
+    return stats
 
 
 def _solve(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hyperplex.geo.detect.background_filter import background_filter
-from hyperplex.geo.methane import mag1c, target_spectrum
+from hyperplex.geo.methane import ace, cem, mag1c, matched_filter, target_spectrum
 from hyperplex.geo.methane.backend import to_numpy
 from hyperplex.geo.methane.options import FilterOptions
 from hyperplex.geo.methane.runner import setup
@@ -34,11 +34,21 @@ def _fresh(cube, usable):
     return setup(cube, None, None, options, template=target_spectrum(WL, FWHM))
 
 
-@pytest.mark.parametrize("engine", ["auto", "torch"])
-def test_downdated_statistics_equal_a_fresh_pass(scene, engine):
+#: Filters that publish per-column statistics: both Mag1c engines, and MF, CEM and ACE run per column.
+PUBLISHERS = {
+    "mag1c": lambda cube, mask: mag1c(cube, WL, FWHM, mask=mask, window=None, num_iter=2),
+    "mag1c-torch": lambda cube, mask: mag1c(cube, WL, FWHM, mask=mask, window=None, engine="torch", num_iter=2),
+    "mf": lambda cube, mask: matched_filter(cube, WL, FWHM, mask=mask, window=None, group="column"),
+    "cem": lambda cube, mask: cem(cube, WL, FWHM, mask=mask, window=None, group="column"),
+    "ace": lambda cube, mask: ace(cube, WL, FWHM, mask=mask, window=None, group="column"),
+}
+
+
+@pytest.mark.parametrize("method", sorted(PUBLISHERS))
+def test_downdated_statistics_equal_a_fresh_pass(scene, method):
     cube, mask, usable = scene
     with capture_column_stats() as captured:
-        mag1c(cube, WL, FWHM, mask=mask, window=None, engine=engine, num_iter=2)
+        PUBLISHERS[method](cube, mask)
     assert len(captured) == 1 and captured[0].pixels.tolist() == (~mask).tolist()
     run = _fresh(cube, usable)
     got = subset_stats(captured, run.prepared, usable)
@@ -72,3 +82,11 @@ def test_background_filter_is_the_same_with_captured_statistics(scene):
     reused = background_filter(cube, template, usable, captured=captured)
     for name in ("mean", "weights", "precision"):
         np.testing.assert_allclose(getattr(reused, name), getattr(fresh, name), rtol=1e-8, err_msg=name)
+
+
+def test_tile_statistics_are_not_published(scene):
+    cube, mask, _ = scene
+    with capture_column_stats() as captured:
+        matched_filter(cube, WL, FWHM, mask=mask, window=None, group="tile")
+        cem(cube, WL, FWHM, mask=mask, window=None)  # tiles by default
+    assert captured == []
