@@ -30,7 +30,7 @@ from pathlib import Path
 from hyperplex.bio.synth import MARKERS, tissue
 from hyperplex.common.models import load_model
 from hyperplex.common.train import train, write_tiles
-from hyperplex.common.train.chada_mim import chadavit_mim_tiny
+from hyperplex.common.train.chada_mim import PATCH_INITS, chadavit_mim_tiny
 from hyperplex.common.train.panels import random_panel_tiles, slot_names
 
 PRESET = "chadavit_tiny_patch8"
@@ -67,9 +67,16 @@ def main() -> None:
                         help="fixed mask ratio, or LOW HIGH: drawn per image")  # fmt: skip
     parser.add_argument("--distance-weight", type=float, default=0.0, help="weight of the distance-matching term")
     parser.add_argument("--slot-std", type=float, default=None, help="initial std of the channel-slot embeddings")
+    parser.add_argument("--patch-init", default="default", choices=PATCH_INITS,
+                        help="patch projection: default, mean (reads the patch mean only) or mean-frozen")  # fmt: skip
     args = parser.parse_args()
     ratio = args.mask_ratio[0] if len(args.mask_ratio) == 1 else tuple(args.mask_ratio)
-    model_args = {"mask_ratio": ratio, "distance_weight": args.distance_weight, "slot_std": args.slot_std}
+    model_args = {
+        "mask_ratio": ratio,
+        "distance_weight": args.distance_weight,
+        "slot_std": args.slot_std,
+        "patch_init": args.patch_init,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     store = make_store(args.out, args)
