@@ -25,12 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
 
 from hyperplex.bio.synth import MARKERS, tissue
 from hyperplex.common.models import load_model
 from hyperplex.common.train import train, write_tiles
 from hyperplex.common.train.chada_mim import PATCH_INITS, chadavit_mim_tiny
+from hyperplex.common.train.nuisance import Nuisance, add_nuisance
 from hyperplex.common.train.panels import random_panel_tiles, slot_names
 
 PRESET = "chadavit_tiny_patch8"
@@ -38,13 +42,17 @@ PRESET = "chadavit_tiny_patch8"
 
 def make_store(out: Path, args: argparse.Namespace) -> Path:
     """The varying-panel tile store (written once; reused when it exists)."""
-    path = out / "tiles.zarr"
+    path = out / ("tiles-nuisance.zarr" if args.nuisance else "tiles.zarr")
     if path.exists():
         return path
     seeds = range(args.first_seed, args.first_seed + args.tissues)
     images = (tissue(size=args.size, markers=len(MARKERS), seed=s, he=False).image for s in seeds)
+    if args.nuisance:
+        rng = np.random.default_rng([args.seed, 4242])
+        images = (add_nuisance(image, rng) for image in images)
     tiles = random_panel_tiles(images, args.tile, args.panel, stride=args.stride, seed=args.seed)
     meta = {"generator": "hyperplex.bio.synth.tissue", "seeds": [seeds.start, seeds.stop], "size": args.size}
+    meta["nuisance"] = asdict(Nuisance()) if args.nuisance else None
     return write_tiles(path, tiles, slot_names(args.panel), meta=meta, tiles_per_chunk=16)
 
 
@@ -69,6 +77,8 @@ def main() -> None:
     parser.add_argument("--slot-std", type=float, default=None, help="initial std of the channel-slot embeddings")
     parser.add_argument("--patch-init", default="default", choices=PATCH_INITS,
                         help="patch projection: default, mean (reads the patch mean only) or mean-frozen")  # fmt: skip
+    parser.add_argument("--nuisance", action="store_true",
+                        help="degrade each training tissue with generic nuisances (train.nuisance)")  # fmt: skip
     args = parser.parse_args()
     ratio = args.mask_ratio[0] if len(args.mask_ratio) == 1 else tuple(args.mask_ratio)
     model_args = {
