@@ -12,7 +12,9 @@ Each cell gets a vector from every method, averaged over its mask:
 - ``intensity``: the per-cell mean of each (standardised) channel;
 - ``patch means``: channel means pooled over the model's own patch grid (8x8 px), upsampled bilinearly;
 - ``untrained``: the same architecture with random weights;
-- ``untrained, slots std 1``: the same, with channel-slot embeddings drawn with std 1 (the pretraining's start);
+- ``untrained, slots std 1``: the same, with channel-slot embeddings drawn with std 1;
+- ``untrained, slots std 1, mean patches``: the same again with a patch projection that reads only each
+  channel's patch mean (``--patch-init mean`` of the pretraining, its starting point);
 - ``pretrained``: ``create_model("chadavit_tiny_patch8", pretrained=True)``;
 - ``candidate`` (with ``--checkpoint``): an encoder file, e.g. a new pretraining run before it is shipped;
 
@@ -38,7 +40,14 @@ import numpy as np
 from scipy import ndimage
 
 PRESET = "chadavit_tiny_patch8"
-METHODS = ("intensity", "patch means", "untrained", "untrained, slots std 1", "pretrained")
+METHODS = (
+    "intensity",
+    "patch means",
+    "untrained",
+    "untrained, slots std 1",
+    "untrained, slots std 1, mean patches",
+    "pretrained",
+)
 #: Standard deviation of the channel-slot embeddings the pretraining starts from (``--slot-std``; the
 #: architecture's own initialisation is 0.02); the "untrained, slots std 1" row is that starting point.
 SLOT_STD = 1.0
@@ -261,6 +270,7 @@ def load_models(checkpoint: Path | None = None) -> dict:
     import torch
 
     from hyperplex.common.models import create_model, load_model
+    from hyperplex.common.train.chada_mim import mean_patch_projection
 
     pretrained = create_model(PRESET, pretrained=True)
     candidate = {} if checkpoint is None else {"candidate": load_model(checkpoint).eval()}
@@ -269,7 +279,17 @@ def load_models(checkpoint: Path | None = None) -> dict:
     torch.manual_seed(0)
     large_slots = create_model(PRESET).eval()
     torch.nn.init.normal_(large_slots.channel_token, std=SLOT_STD)
-    return {"pretrained": pretrained, "untrained": untrained, "untrained, slots std 1": large_slots, **candidate}
+    torch.manual_seed(0)
+    mean_patches = create_model(PRESET).eval()
+    torch.nn.init.normal_(mean_patches.channel_token, std=SLOT_STD)
+    mean_patch_projection(mean_patches.patch_embed.proj)
+    untrained_rows = {"untrained": untrained, "untrained, slots std 1": large_slots}
+    return {
+        "pretrained": pretrained,
+        **untrained_rows,
+        "untrained, slots std 1, mean patches": mean_patches,
+        **candidate,
+    }
 
 
 def panel_scores(tissues: list[Tissue], keep: np.ndarray, models: dict) -> dict:

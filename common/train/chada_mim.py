@@ -21,9 +21,13 @@ slot is trained and slots carry no marker identity: at inference (slots ``0..C-1
 What the shipped weights showed (``benchmarks/microscopy_embeddings.py``): at the encoder's default
 initialisation (slot embeddings of std 0.02, far smaller than a patch's content) the pooled feature is
 nearly symmetric in the channels, so it hardly says which marker is bright (kNN cell typing near chance);
-``slot_std=1`` makes every channel's token depend on its slot from the start. A mask ratio drawn per image
-from ``(0, 0.5)`` also trains the fully visible case that inference is. The optional distance-matching term
-(``distance_weight``) lowered the kNN score in a short run, so the shipped run leaves it off.
+``slot_std=1`` makes every channel's token depend on its slot from the start. The default patch projection
+(a random 8 x 8 filter bank) makes the tokens, and so the features, follow the pattern inside each patch
+(pixel noise, blur, cell edges) more than the marker's brightness there; ``patch_init="mean"`` starts it
+as a reader of the patch mean, which lifted kNN cell typing on the benchmark's foreign tissue from 0.53 to
+0.83. A mask ratio drawn per image from ``(0, 0.5)`` also trains the fully visible case that inference is.
+The optional distance-matching term (``distance_weight``) and longer training lowered the kNN score in
+short runs, so the shipped run (200 steps) leaves the term off.
 
 The preset ``chadavit_mim_tiny`` is trained with ``hyperplex train --task mae`` (the ``mae`` task takes
 any model whose forward returns ``{"loss": ...}``); the trainer exports the encoder as
@@ -43,7 +47,7 @@ from hyperplex.common.models import ChAdaViT, HyperplexModel, register_model
 from hyperplex.common.models._channel_tokens import token_mask
 from hyperplex.common.train.distance_match import patch_distance_loss
 
-__all__ = ["ChAdaMIM", "chadavit_mim_tiny", "patch_pixels"]
+__all__ = ["PATCH_INITS", "ChAdaMIM", "chadavit_mim_tiny", "mean_patch_projection", "patch_pixels"]
 
 
 def patch_pixels(x: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -71,6 +75,32 @@ def _mask_range(mask_ratio: float | tuple[float, float] | list[float]) -> tuple[
     return low, high
 
 
+PATCH_INITS = ("default", "mean", "mean-frozen")
+
+
+def mean_patch_projection(proj: nn.Conv2d, gain_std: float = 1.0) -> None:
+    """Make a (D, 1, p, p) patch projection read only the patch mean: dimension ``d`` is ``g_d * mean``.
+
+    The gains ``g_d`` are drawn from N(0, ``gain_std``); the bias is zeroed. Any within-patch pattern with
+    zero mean (pixel noise, blur, an edge through the patch) then gives the same token as a flat patch.
+    """
+    with torch.no_grad():
+        gains = torch.randn(proj.out_channels, 1, 1, 1) * gain_std
+        proj.weight.copy_((gains / proj.weight[0].numel()).expand_as(proj.weight))
+        if proj.bias is not None:
+            proj.bias.zero_()
+
+
+def _init_patch_projection(proj: nn.Conv2d, how: str) -> None:
+    """Apply ``patch_init`` (see :class:`ChAdaMIM`) to the encoder's patch projection."""
+    if how not in PATCH_INITS:
+        raise InvalidParameterError(f"`patch_init` must be one of {PATCH_INITS}; got {how!r}.")
+    if how != "default":
+        mean_patch_projection(proj)
+    if how == "mean-frozen":
+        proj.requires_grad_(False)
+
+
 class ChAdaMIM(HyperplexModel):
     """ChAda-ViT encoder + mask token + linear pixel head; ``forward`` returns ``{"loss", "masked_mse"}``.
 
@@ -84,11 +114,15 @@ class ChAdaMIM(HyperplexModel):
         slot_std: Re-initialise the channel-slot embeddings with this standard deviation (None: the
             encoder's 0.02). Slots as large as the patch contents survive the token LayerNorms, which
             makes binding an intensity to its slot (what a per-marker feature needs) easier to learn.
+        patch_init: ``"default"`` keeps the encoder's patch projection; ``"mean"`` makes every output
+            dimension a random multiple of the patch mean (:func:`mean_patch_projection`) and
+            ``"mean-frozen"`` also keeps it fixed in training, so tokens carry each channel's patch mean
+            and no within-patch texture (noise, blur, cell edges), which otherwise dominates the features.
         **encoder: :class:`~hyperplex.common.models.ChAdaViT` arguments (``num_classes`` must be 0).
 
     Raises:
         InvalidParameterError: If a mask ratio is not in [0, 1) (a fixed one not in (0, 1)), the weight is
-            negative, or a head is asked for.
+            negative, ``patch_init`` is unknown, or a head is asked for.
     """
 
     def __init__(
@@ -98,6 +132,7 @@ class ChAdaMIM(HyperplexModel):
         feature_decay: float = 1e-3,
         distance_weight: float = 0.0,
         slot_std: float | None = None,
+        patch_init: str = "default",
         **encoder,
     ):
         super().__init__()
@@ -116,6 +151,7 @@ class ChAdaMIM(HyperplexModel):
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         if slot_std is not None:
             nn.init.normal_(self.encoder.channel_token, std=slot_std)
+        _init_patch_projection(self.encoder.patch_embed.proj, patch_init)
 
     # ------------------------------------------------------------------ contract: the encoder's
     def forward_features(

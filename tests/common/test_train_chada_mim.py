@@ -188,3 +188,25 @@ def test_distance_term_trains_features_whose_distances_follow_the_patch_means():
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
     after = _distance_agreement(model, base)  # inference: every channel visible, slots 0..C-1
     assert after > before + 0.2 and after > 0.7, (before, after)
+
+
+def test_mean_patch_init_reads_only_the_patch_mean_and_frozen_stays_fixed():
+    torch.manual_seed(0)
+    model = ChAdaMIM(patch_init="mean", **TINY)
+    flat = torch.randn(1, 2, 4, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)  # one value per 4 px patch
+    texture = torch.randn(1, 2, 16, 16)
+    means = patch_pixels(texture, 4).mean(-1).reshape(1, 2, 4, 4)
+    texture = texture - means.repeat_interleave(4, 2).repeat_interleave(4, 3)
+    embed = model.encoder.patch_embed
+    torch.testing.assert_close(embed(flat + texture), embed(flat), atol=1e-5, rtol=0)  # zero-mean texture: no effect
+    default = ChAdaMIM(**TINY).encoder.patch_embed
+    assert not torch.allclose(default(flat + texture), default(flat), atol=1e-3)  # the default sees texture
+    frozen = ChAdaMIM(patch_init="mean-frozen", **TINY)
+    before = frozen.encoder.patch_embed.proj.weight.clone()
+    optimizer = torch.optim.AdamW([p for p in frozen.parameters() if p.requires_grad], lr=1e-2)
+    frozen(torch.randn(2, 3, 16, 16), _names(3))["loss"].backward()
+    optimizer.step()
+    assert torch.equal(frozen.encoder.patch_embed.proj.weight, before)
+    assert model.encoder.patch_embed.proj.weight.requires_grad
+    with pytest.raises(InvalidParameterError, match="patch_init"):
+        ChAdaMIM(patch_init="gauss", **TINY)
