@@ -24,7 +24,7 @@ a model from an official checkpoint with the official numerics switched on.
 import importlib
 import pkgutil
 
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._base import EncoderFeatures, HyperplexModel
 from hyperplex.common.models._channel_tokens import ChannelTokenModel
 from hyperplex.common.models._fixed_channels import FixedChannelModel, FixedChannelSegmenter
 from hyperplex.common.models._registry import (
@@ -54,6 +54,7 @@ __all__ = [
     "ChAdaViT",
     "ChannelTokenModel",
     "ChannelViT",
+    "EncoderFeatures",
     "FixedChannelModel",
     "FixedChannelSegmenter",
     "HierarchicalChannelSampler",

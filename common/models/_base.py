@@ -25,7 +25,7 @@ from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import ModelCompatibilityError
 from hyperplex.common.models._config import capture_config
 
-__all__ = ["FORMAT_NAME", "HyperplexModel", "PatchFeatures", "model_class", "model_classes"]
+__all__ = ["FORMAT_NAME", "EncoderFeatures", "HyperplexModel", "PatchFeatures", "model_class", "model_classes"]
 
 #: ``format`` entry of the safetensors metadata written by :meth:`HyperplexModel.save`.
 FORMAT_NAME = "hyperplex-model"
@@ -267,3 +267,22 @@ class PatchFeatures:
     def feature_dim(self) -> int:
         """Token width."""
         return self.embed_dim
+
+
+class EncoderFeatures:
+    """Mixin for a model wrapping an ``encoder`` (pretraining heads): its feature grid is the encoder's.
+
+    Put it before :class:`HyperplexModel` in the bases; the class sets ``encoder`` (a :class:`HyperplexModel`).
+    """
+
+    encoder: HyperplexModel
+
+    @property
+    def feature_stride(self) -> int:
+        """The encoder's pixels per feature cell."""
+        return self.encoder.feature_stride
+
+    @property
+    def feature_dim(self) -> int:
+        """The encoder's feature width."""
+        return self.encoder.feature_dim

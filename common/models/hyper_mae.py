@@ -19,7 +19,7 @@ from torch import nn
 from hyperplex.common.channels import ChannelLike, ChannelSet
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers import LESSBlock, less_dims, positional_channel_embed
-from hyperplex.common.models._base import HyperplexModel
+from hyperplex.common.models._base import EncoderFeatures, HyperplexModel
 from hyperplex.common.models._registry import register_model
 from hyperplex.common.models.less_vit import LESSViT, convert_lessvit_state_dict
 
@@ -134,7 +134,7 @@ class HyperMAEDecoder(nn.Module):
         return pred
 
 
-class HyperMAE(HyperplexModel):
+class HyperMAE(EncoderFeatures, HyperplexModel):
     """LESS ViT encoder + LESS decoder trained by Hyper-MAE (position and channel masking).
 
     Calling the model returns a dict with ``loss`` (optimise it), ``pos_loss``, ``channel_loss``,
@@ -185,16 +185,6 @@ class HyperMAE(HyperplexModel):
     def num_tokens(self, num_channels: int, img_size: int | tuple[int, int]) -> int:
         """Full grid tokens, as :meth:`LESSViT.num_tokens` (the encoder sees fewer when masking)."""
         return self.encoder.num_tokens(num_channels, img_size)
-
-    @property
-    def feature_stride(self) -> int:
-        """The encoder's patch size."""
-        return self.encoder.feature_stride
-
-    @property
-    def feature_dim(self) -> int:
-        """The encoder's token width."""
-        return self.encoder.feature_dim
 
     def forward_features(
         self, x: torch.Tensor, channels: ChannelLike, channel_mask: torch.Tensor | None = None, **options: Any

@@ -43,7 +43,7 @@ from torch import nn
 from hyperplex.common.channels import ChannelLike
 from hyperplex.common.errors import InvalidParameterError
 from hyperplex.common.layers import resample_pos_embed
-from hyperplex.common.models import ChAdaViT, HyperplexModel, register_model
+from hyperplex.common.models import ChAdaViT, EncoderFeatures, HyperplexModel, register_model
 from hyperplex.common.models._channel_tokens import token_mask
 from hyperplex.common.train.distance_match import patch_distance_loss
 
@@ -101,7 +101,7 @@ def _init_patch_projection(proj: nn.Conv2d, how: str) -> None:
         proj.requires_grad_(False)
 
 
-class ChAdaMIM(HyperplexModel):
+class ChAdaMIM(EncoderFeatures, HyperplexModel):
     """ChAda-ViT encoder + mask token + linear pixel head; ``forward`` returns ``{"loss", "masked_mse"}``.
 
     Args:
@@ -165,16 +165,6 @@ class ChAdaMIM(HyperplexModel):
     ) -> torch.Tensor:
         """The encoder's dense features (B, D, H / p, W / p)."""
         return self.encoder.feature_map(x, channels, channel_mask)
-
-    @property
-    def feature_stride(self) -> int:
-        """Pixels per feature cell (the patch size)."""
-        return self.encoder.feature_stride
-
-    @property
-    def feature_dim(self) -> int:
-        """Feature width (the token width)."""
-        return self.encoder.feature_dim
 
     def check_channels(self, channels: ChannelLike):
         """The encoder's check (at most ``max_channels`` channels)."""
