@@ -28,7 +28,7 @@ from hyperplex.geo.methane.options import DEFAULT_WINDOW, FilterOptions, Window
 from hyperplex.geo.methane.provenance import records_method
 from hyperplex.geo.methane.runner import Setup, apply_functionals, setup, wrap
 from hyperplex.geo.methane.stats import GroupStats, accumulate
-from hyperplex.geo.methane.stats_capture import publish_column_stats
+from hyperplex.geo.methane.stats_capture import publish_column_stats, wants_column_stats
 from hyperplex.geo.methane.target import TARGET_SCALING
 
 __all__ = ["TARGETS", "ace", "cem", "matched_filter", "matched_filter_image"]
@@ -271,6 +271,8 @@ def _group_statistics(run: Setup) -> GroupStats:
     (:func:`~hyperplex.geo.methane.stats_capture.publish_column_stats`: inside a capture, the detection
     pipeline downdates them by the plume pixels instead of a second pass over the cube.)
     """
+    if not wants_column_stats(run.grouping):
+        return accumulate(run.prepared, run.grouping, run.device)
     valid = np.zeros(run.prepared.shape, dtype=bool)
     stats = accumulate(run.prepared, run.grouping, run.device, valid_out=valid)
     pixels = valid if run.prepared.stats_mask is None else valid & ~np.asarray(run.prepared.stats_mask, dtype=bool)

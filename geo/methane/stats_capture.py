@@ -29,7 +29,7 @@ from hyperplex.geo.methane.group_stats import GroupStats
 from hyperplex.geo.methane.groups import Grouping
 from hyperplex.geo.methane.inputs import PreparedCube
 
-__all__ = ["CapturedStats", "capture_column_stats", "publish_column_stats", "subset_stats"]
+__all__ = ["CapturedStats", "capture_column_stats", "publish_column_stats", "subset_stats", "wants_column_stats"]
 
 _BOX: ContextVar[list[CapturedStats] | None] = ContextVar("hyperplex_column_stats", default=None)
 
@@ -62,10 +62,19 @@ def capture_column_stats() -> Iterator[list[CapturedStats]]:
         _BOX.reset(token)
 
 
+def wants_column_stats(grouping: Grouping) -> bool:
+    """Whether a run with this grouping would have its statistics recorded by :func:`publish_column_stats`.
+
+    True when a capture is active and the statistics are one group per detector column; a filter can skip
+    collecting what it would otherwise publish.
+    """
+    return _BOX.get() is not None and grouping.kind == "column" and grouping.columns == 1
+
+
 def publish_column_stats(stats: GroupStats, pixels_wh: Any, prepared: PreparedCube, grouping: Grouping) -> None:
-    """Record a run's statistics when a capture is active and they are one group per detector column."""
+    """Record a run's statistics when :func:`wants_column_stats`."""
     box = _BOX.get()
-    if box is None or grouping.kind != "column" or grouping.columns != 1:
+    if not wants_column_stats(grouping):
         return
     box.append(CapturedStats(stats, to_numpy(pixels_wh.T), prepared.source, _band_indices(prepared)))
 

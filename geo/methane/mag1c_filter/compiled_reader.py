@@ -107,15 +107,9 @@ def ingest_columns(
     valid, stats = np.empty((width, height), dtype=bool), np.empty((width, height), dtype=bool)
     sums, counts = np.zeros((width, n_bands)), np.zeros(width)
     for r0, r1 in prepared.row_chunks():
-        _ingest(prepared, r0, r1, column_groups, shift, (cube, valid, stats, sums, counts))
+        out = (cube, valid, stats, sums, counts)
+        _run_ingest(prepared.read(r0, r1), r0, prepared, slice(r0, r1), column_groups, shift, out)
     return buffer, valid, stats, (sums, counts)
-
-
-def _ingest(prepared: PreparedCube, r0: int, r1: int, column_groups: np.ndarray, shift: np.ndarray,
-            out: tuple[np.ndarray, ...]) -> None:  # fmt: skip
-    """Run the ingest kernel on rows ``r0:r1`` into ``out = (cube, valid, stats, sums, counts)``."""
-    rows = slice(r0, r1)
-    _run_ingest(prepared.read(r0, r1), r0, prepared, rows, column_groups, shift, out)
 
 
 def _run_ingest(data: np.ndarray, at: int, prepared: PreparedCube, rows: slice | np.ndarray,

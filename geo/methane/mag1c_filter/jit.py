@@ -233,9 +233,9 @@ def preload(kernels: Callable[[], Iterable[Any]]) -> threading.Thread | None:
 
     A cached kernel takes tenths of a second to load (unpickling, linking its machine code); started
     before a filter prepares its inputs (band selection, target, statistics, reading), the load runs
-    alongside. Nothing is compiled here: only signatures found in the disk cache are loaded, and a
-    kernel the thread has not loaded yet is loaded (or compiled) by its first call as usual (numba's
-    compiler lock orders the two). Any failure only loses the head start.
+    alongside. Nothing is compiled here: only signatures found in the disk cache are loaded; a kernel call
+    waits for the thread (:func:`run_kernel`), and a signature it did not find is loaded or compiled by the
+    call as usual. Any failure only loses the head start.
 
     Args:
         kernels: Returns the kernel dispatchers (called in the thread: importing them imports numba).
@@ -243,22 +243,18 @@ def preload(kernels: Callable[[], Iterable[Any]]) -> threading.Thread | None:
     Returns:
         The started thread, or None when numba is missing or a preload was already started.
     """
-    global _PRELOADED
-    with _PRELOAD_LOCK:
-        if _PRELOADED or importlib.util.find_spec("numba") is None:  # numba itself is imported in the thread
-            return None
-        _PRELOADED = True
     global _PRELOAD_THREAD
-    thread = threading.Thread(target=_load_all, args=(kernels,), name="hyperplex-kernel-load")
-    thread.start()
-    _PRELOAD_THREAD = thread
-    return thread
+    with _PRELOAD_LOCK:
+        if _PRELOAD_THREAD is not None or importlib.util.find_spec("numba") is None:
+            return None
+        _PRELOAD_THREAD = threading.Thread(target=_load_all, args=(kernels,), name="hyperplex-kernel-load")
+        _PRELOAD_THREAD.start()
+        return _PRELOAD_THREAD
 
 
-#: Whether :func:`preload` has started (it runs once per process), and the lock guarding that flag.
-_PRELOADED = False
+#: Guards the start of :func:`preload` (it runs once per process).
 _PRELOAD_LOCK = threading.Lock()
-#: The preload thread (joined by :func:`run_kernel` before the first kernel call).
+#: The preload thread, once started (joined by :func:`run_kernel` before a kernel call).
 _PRELOAD_THREAD: threading.Thread | None = None
 
 
