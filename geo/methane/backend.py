@@ -23,7 +23,6 @@ __all__ = [
     "eye_like",
     "is_tensor",
     "like",
-    "stack",
     "to_numpy",
     "where",
 ]
@@ -50,7 +49,7 @@ def like(reference: Any, values: np.ndarray) -> Any:
 
 def eye_like(reference: Any, n: int) -> Any:
     """The (n, n) float64 identity, of the kind (and device) of ``reference``."""
-    return like(reference, np.eye(n)) if is_tensor(reference) else np.eye(n)
+    return like(reference, np.eye(n))
 
 
 def where(condition: Any, a: Any, b: Any) -> Any:
@@ -60,15 +59,6 @@ def where(condition: Any, a: Any, b: Any) -> Any:
 
         return torch.where(condition, a, b)
     return np.where(condition, a, b)
-
-
-def stack(values: list[Any], axis: int) -> Any:
-    """Stack arrays along a new ``axis`` (numpy or torch, as the first one)."""
-    if is_tensor(values[0]):
-        import torch
-
-        return torch.stack(values, dim=axis)
-    return np.stack(values, axis=axis)
 
 
 def einsum(spec: str, *operands: Any) -> Any:
