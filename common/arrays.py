@@ -8,7 +8,7 @@ import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["as_channel_first", "index_slice", "is_lazy", "materialize", "unwrap"]
+__all__ = ["as_channel_first", "index_slice", "is_lazy", "materialize", "runs", "unwrap"]
 
 
 def unwrap(array: Any) -> Any:
@@ -68,6 +68,12 @@ def as_channel_first(array: Any, channel_axis: int = 0, *, name: str = "array") 
 def _order(axis: int) -> tuple[int, int, int]:
     rest = [i for i in range(3) if i != axis]
     return (axis, rest[0], rest[1])
+
+
+def runs(idx: np.ndarray, max_gap: int = 1) -> list[np.ndarray]:
+    """Sorted indices split where two neighbours differ by more than ``max_gap`` (1: runs of consecutive ones)."""
+    idx = np.asarray(idx, dtype=int)
+    return np.split(idx, np.flatnonzero(np.diff(idx) > max_gap) + 1) if idx.size else []
 
 
 def index_slice(idx: np.ndarray) -> slice | np.ndarray:

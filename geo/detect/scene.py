@@ -16,6 +16,7 @@ from hyperplex.common._version import __version__
 from hyperplex.common.arrays import index_slice
 from hyperplex.common.errors import InvalidParameterError, NoValidDataError
 from hyperplex.common.progress import progress
+from hyperplex.geo.detect.block_kernel import BandPositions, block_kernel, read_block, scan_lines
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation, delineate
 from hyperplex.geo.detect.emission import UEFF_CALIBRATION
@@ -36,9 +37,9 @@ from hyperplex.geo.detect.outputs import (
 )
 from hyperplex.geo.detect.plume_table import describe_plumes, ground_size_problem
 from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
-from hyperplex.geo.detect.source import SceneSource, open_source
+from hyperplex.geo.detect.source import SceneSource, open_source, prefetch
 from hyperplex.geo.geodesy import cell_area_m2
-from hyperplex.geo.io.emit import require_glt
+from hyperplex.geo.io.emit import EmitReader, require_glt
 from hyperplex.geo.methane.stats_capture import capture_column_stats
 from hyperplex.geo.ortho import gather_glt, glt_index, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
@@ -81,25 +82,61 @@ def _aux_bands(source: SceneSource, cfg: DetectConfig) -> dict[str, np.ndarray]:
 def _read(
     source: SceneSource, filt: np.ndarray, aux: dict[str, np.ndarray], cfg: DetectConfig, client: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None, SceneMasks]:
-    """Read the needed bands chunk by chunk (as dask tasks with a ``client``): filter cube, RGB, masks."""
+    """Read the needed bands chunk by chunk (as dask tasks with a ``client``): filter cube, RGB, masks.
+
+    The filter cube is ``(bands, lines, samples)`` stored pixel-major (the band-first view of a C-ordered
+    ``(lines, samples, bands)`` array): granules are stored so, and the filters' compiled kernels read a
+    pixel's bands together. EMIT granules read on this machine go through one compiled pass per block
+    (:mod:`.block_kernel`, with numba); the rest through numpy.
+    """
     needed = np.unique(np.concatenate([filt, *aux.values()]).astype(int))
     pos = {b: i for i, b in enumerate(needed)}
     h, w = source.shape
-    cube = np.empty((filt.size, h, w), dtype=np.float32)
+    pixels = np.empty((h, w, filt.size), dtype=np.float32)
     rgb = np.zeros((3, h, w), dtype=np.float32) if aux["rgb"].size else None
     masks = SceneMasks((h, w))
+    at = {name: np.array([pos[b] for b in bands], int) for name, bands in (("filt", filt), *aux.items())}
+    if source.kind == "emit" and client is None and block_kernel() is not None:
+        _read_compiled(source, needed, at, cfg, pixels, rgb, masks)
+    else:
+        _read_numpy(source, needed, at, cfg, client, pixels.transpose(2, 0, 1), rgb, masks)
+    masks.finish(cfg.masks)
+    return pixels.transpose(2, 0, 1), rgb, masks
+
+
+def _read_compiled(source: SceneSource, needed: np.ndarray, at: dict[str, np.ndarray], cfg: DetectConfig,
+                   pixels: np.ndarray, rgb: np.ndarray | None, masks: SceneMasks) -> None:  # fmt: skip
+    """The read of an EMIT granule through the compiled pass: stored lines (contiguous float32) or blocks."""
+    flare = int(at["flare"][0]) if at["flare"].size else -1
+    positions = BandPositions(at["filt"], at["rgb"], at["saturation"], flare)
+    desc = f"read {_short(source.stem)}"
+    with EmitReader(source.path) as reader:
+        raw = reader.raw_rows
+        if raw is not None and raw.dtype == np.dtype(np.float32):
+            blocks = raw.line_blocks()
+            scans = scan_lines(raw, blocks, positions.through(needed), pixels, rgb, masks, cfg.masks)
+            for _ in progress(scans, total=len(blocks), desc=desc, unit="chunk"):
+                pass
+            return
+        blocks = reader.row_blocks(cfg.chunk_lines)
+        for rows, block in progress(prefetch(lambda rows: reader.read(rows, needed), blocks), total=len(blocks),
+                                    desc=desc, unit="chunk"):  # fmt: skip
+            read_block(block.transpose(1, 2, 0), rows.start, positions, pixels, rgb, masks, cfg.masks)
+
+
+def _read_numpy(source: SceneSource, needed: np.ndarray, at: dict[str, np.ndarray], cfg: DetectConfig,
+                client: Any, cube: np.ndarray, rgb: np.ndarray | None, masks: SceneMasks) -> None:  # fmt: skip
+    """The read through numpy: band-first blocks, copies and :meth:`SceneMasks.update`."""
     chunks = source.iter_bands(needed, cfg.chunk_lines, client)
     total = len(source.row_blocks(cfg.chunk_lines))
-    at = {name: index_slice(np.array([pos[b] for b in bands], int)) for name, bands in (("filt", filt), *aux.items())}
+    take = {name: index_slice(idx) for name, idx in at.items()}
     for rows, block in progress(chunks, total=total, desc=f"read {_short(source.stem)}", unit="chunk"):
-        cube[:, rows] = block[at["filt"]]
+        cube[:, rows] = block[take["filt"]]
         if rgb is not None:
-            rgb[:, rows] = block[at["rgb"]]
-        sat = block[at["saturation"]] if aux["saturation"].size else block[:0]
-        flare = block[pos[aux["flare"][0]]] if aux["flare"].size else np.zeros(block.shape[1:], np.float32)
+            rgb[:, rows] = block[take["rgb"]]
+        sat = block[take["saturation"]] if at["saturation"].size else block[:0]
+        flare = block[int(at["flare"][0])] if at["flare"].size else np.zeros(block.shape[1:], np.float32)
         masks.update(rows, cube[:, rows], sat, flare, cfg.masks)
-    masks.finish(cfg.masks)
-    return cube, rgb, masks
 
 
 def _units_hint(masks: SceneMasks, cfg: DetectConfig) -> str:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperplex.common.arrays import index_slice
+from hyperplex.common.arrays import index_slice, runs
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
@@ -286,12 +286,8 @@ def band_spans(bands: np.ndarray, max_gap: int = 8, band_chunk: int | None = Non
     Spans split where the gap exceeds ``max_gap`` bands; with ``band_chunk`` (the band extent of the
     storage chunks) spans that touch the same chunk are merged, so that no chunk is read twice.
     """
-    bands = np.asarray(bands, dtype=int)
-    if bands.size == 0:
-        return []
-    groups = np.split(bands, np.flatnonzero(np.diff(bands) > max_gap) + 1)
-    spans = [(int(g[0]), int(g[-1]) + 1, g) for g in groups]
-    if band_chunk is None:
+    spans = [(int(g[0]), int(g[-1]) + 1, g) for g in runs(bands, max_gap)]
+    if band_chunk is None or not spans:
         return spans
     merged = [spans[0]]
     for lo, hi, idx in spans[1:]:
@@ -424,6 +420,11 @@ class EmitReader:
         return None if offset is None else ContiguousRows(self.path, int(offset), self.layout.shape,
                                                           self.layout.dtype, variable)  # fmt: skip
 
+    @property
+    def raw_rows(self) -> ContiguousRows | None:
+        """The direct line reader of contiguous, unfiltered data (None for chunked or filtered data)."""
+        return self._raw
+
     def __enter__(self) -> EmitReader:
         return self
 
@@ -448,24 +449,28 @@ class EmitReader:
     def read(self, rows: slice, bands: slice | Sequence[int] | np.ndarray) -> np.ndarray:
         """Lines ``rows`` of ``bands`` as float32 ``(bands, rows, samples)``, fill as NaN.
 
+        The block is stored pixel-major, as the granule is: the result is the band-first view of a C-ordered
+        ``(rows, samples, bands)`` array (no transpose is made; ``np.ascontiguousarray`` gives a band-first copy).
+
         Args:
             rows: Downtrack lines, step 1.
             bands: A band span, or sorted unique band indices.
         """
         r0, r1, idx = self._check(rows, bands)
-        out = np.empty((idx.size, max(r1 - r0, 0), self.layout.shape[1]), np.float32)
+        pixels = np.empty((max(r1 - r0, 0), self.layout.shape[1], idx.size), np.float32)
+        out = pixels.transpose(2, 0, 1)
         pos, jobs = 0, []
         band_chunk = None if self.layout.chunks is None else self.layout.chunks[2]
         with read_failures(self.path, f"'{self._data.name.lstrip('/')}' lines {r0}:{r1}"):  # a corrupt chunk
             if self._raw is not None and idx.size:  # contiguous, unfiltered: straight from the file
-                self._raw.read(r0, r1, idx, out)
+                self._raw.read(r0, r1, idx, pixels)
                 return out
             for lo, hi, sel in band_spans(idx, band_chunk=band_chunk):
                 part = out[pos : pos + sel.size]
                 if self.layout.direct:
                     jobs += self._read_direct(r0, r1, sel, part)
                 else:
-                    part[...] = np.moveaxis(self._data[r0:r1, :, lo:hi], -1, 0)[index_slice(sel - lo)]
+                    part[...] = self._data[r0:r1, :, lo:hi][..., index_slice(sel - lo)].transpose(2, 0, 1)
                     part[part == FILL_VALUE] = np.nan
                 pos += sel.size
             for job in jobs:

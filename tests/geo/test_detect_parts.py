@@ -196,3 +196,18 @@ def test_plume_map_labels_plumes_and_colours_up_to_their_peak(tmp_path):
     path = write_plume_map(tmp_path / "map.png", rgb, enh, labels, plumes, lo=100.0, pixel_m=60.0, title="t")
     with Image.open(path) as im:
         assert im.size[0] > 100 + 200 and im.size[1] >= 120  # map plus the inset column
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1e-4, 0.01, 0.3])
+@pytest.mark.parametrize("pixels", [0, 1, 3, 6])
+def test_dilate_equals_binary_dilation(fraction, pixels):
+    """Sparse masks are stamped, dense ones go through ndimage: both give ndimage's disk dilation, edges included."""
+    from scipy import ndimage
+
+    from hyperplex.geo.detect.masks import dilate
+
+    mask = np.random.default_rng(int(fraction * 1e4) + pixels).random((120, 90)) < fraction
+    mask[0, 0] = mask[119, 45] = mask[60, 89] = fraction > 0  # set pixels on the edges
+    yy, xx = np.mgrid[-pixels : pixels + 1, -pixels : pixels + 1]
+    expected = ndimage.binary_dilation(mask, structure=(yy**2 + xx**2) <= pixels**2) if pixels else mask
+    np.testing.assert_array_equal(dilate(mask, pixels), expected)

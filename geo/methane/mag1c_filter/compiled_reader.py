@@ -3,8 +3,9 @@
 Column-wise Mag1c keeps the selected bands in memory as (W, H, C) float32 (one detector column after the
 other). The torch path builds it in three passes (transpose, validity, then shift and sums); here one
 kernel reads each row chunk of the (C, H, W) cube once and writes ``y = x - m[group]`` (zero where invalid),
-the validity and the per-column sums and counts. Values are the same as the torch path's: float32
-subtraction of the same float32 reference spectra (:func:`sampled_shift`, the rows and sums of
+the validity and the per-column sums, counts and Gram matrices (each pixel's y y^T added while its bands are
+in cache: faster than a float64 matrix product over the buffer afterwards). Values are the same as the torch
+path's: float32 subtraction of the same float32 reference spectra (:func:`sampled_shift`, the rows and sums of
 :func:`hyperplex.geo.methane.stats.estimate_shift`), float64 sums. Everything here is numpy: the compiled
 path imports no torch.
 
@@ -23,22 +24,27 @@ import numpy as np
 from hyperplex.geo.methane.group_stats import SHIFT_SAMPLE_ROWS, GroupStats
 from hyperplex.geo.methane.groups import Grouping
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
-from hyperplex.geo.methane.mag1c_filter.jit import kernel, numba_or_none, run_kernel
+from hyperplex.geo.methane.mag1c_filter.jit import jitable, kernel, numba_or_none, run_kernel
 from hyperplex.geo.methane.mag1c_filter.resident_cube import ResidentCube
 from hyperplex.geo.methane.stats_capture import publish_column_stats
 
-__all__ = ["GRAM_COLUMNS", "column_stats", "ingest_columns", "ingest_kernel", "read_compiled", "sampled_shift"]
-
-#: Detector columns per float64 product in :func:`column_stats` (a 2-4 MiB float64 block stays in cache).
-GRAM_COLUMNS = 8
+__all__ = [
+    "GRAM_BATCH",
+    "add_outer_products",
+    "column_stats",
+    "ingest_columns",
+    "ingest_kernel",
+    "read_compiled",
+    "sampled_shift",
+]
 
 
 def read_compiled(prepared: PreparedCube, grouping: Grouping) -> tuple[ResidentCube, GroupStats]:
     """The resident cube, shifted, and its column statistics (numpy), read by one compiled kernel (CPU, numba)."""
     shift = sampled_shift(prepared, grouping)
-    buffer, valid, stats, (sums, counts) = ingest_columns(prepared, grouping.column_groups(), shift)
+    buffer, valid, stats, (sums, counts, gram) = ingest_columns(prepared, grouping.column_groups(), shift)
     resident = ResidentCube(buffer, 0, valid, valid if prepared.stats_mask is None else stats)
-    column = column_stats(resident, sums, counts, shift, grouping)
+    column = column_stats(sums, counts, gram, shift, grouping)
     publish_column_stats(column, resident.stats, prepared, grouping)
     return resident, column
 
@@ -49,13 +55,18 @@ def ingest_kernel() -> Any:
     numba = numba_or_none()
 
     @kernel(parallel=True)
-    def ingest(src, r0, mask, stats_mask, fill, shift, groups, out, valid, stats, sums, counts):  # pragma: no cover
+    def ingest(src, r0, mask, stats_mask, fill, shift, groups,  # pragma: no cover
+               out, valid, stats, sums, counts, gram):  # fmt: skip
         n_bands, rows, width = src.shape
         use_mask = mask.shape[0] > 0
         use_stats_mask = stats_mask.shape[0] > 0
+        use_gram = gram.shape[0] > 0
         for w in numba.prange(width):
             g = groups[w]
             spectrum = np.empty(n_bands, dtype=np.float32)
+            y64 = np.empty(n_bands, dtype=np.float64)
+            batch = np.zeros((GRAM_BATCH, n_bands))
+            held = 0
             for k in range(rows):
                 total = 0.0  # float64: finite for any finite float32 spectrum, NaN or inf otherwise
                 fills = 0
@@ -75,20 +86,48 @@ def ingest_kernel() -> Any:
                     for c in range(n_bands):
                         y = spectrum[c] - shift[g, c]
                         out[w, r, c] = y
+                        y64[c] = y
                         if counted:
                             sums[w, c] += y
                     if counted:
                         counts[w] += 1
+                        if use_gram:
+                            batch[held] = y64
+                            held += 1
+                            if held == GRAM_BATCH:
+                                add_outer_products(gram[w], batch)
+                                held = 0
                 else:
                     out[w, r, :] = 0.0
+            if held:
+                batch[held:] = 0.0  # zero rows add exact zeros
+                add_outer_products(gram[w], batch)
 
     return ingest
 
 
+#: Pixels whose outer products :func:`add_outer_products` adds to a Gram matrix in one sweep over it.
+GRAM_BATCH = 4
+
+
+@jitable
+def add_outer_products(gram: np.ndarray, batch: np.ndarray) -> None:
+    """``gram += batch.T @ batch`` for :data:`GRAM_BATCH` float64 spectra ``batch`` (4, C), one sweep over ``gram``.
+
+    Float32 values have exact float64 products, so this differs from a matrix product only in the order of
+    the sums; four pixels per sweep load and store each Gram entry once for four products.
+    """
+    first, second, third, fourth = batch[0], batch[1], batch[2], batch[3]
+    for a in range(gram.shape[0]):
+        row, p, q, r, s = gram[a], first[a], second[a], third[a], fourth[a]
+        for b in range(gram.shape[1]):
+            row[b] += p * first[b] + q * second[b] + r * third[b] + s * fourth[b]
+
+
 def ingest_columns(
     prepared: PreparedCube, column_groups: np.ndarray, shift: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Read the selected bands into a shifted pixel-major buffer (needs numba).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Read the selected bands into a shifted pixel-major buffer, with the column statistics (needs numba).
 
     Args:
         prepared: The cube (CPU).
@@ -98,18 +137,18 @@ def ingest_columns(
     Returns:
         The (W * H, C) float32 buffer (row ``w * H + r`` holds ``x - shift`` of pixel (r, w), zero
         where invalid), the validity (W, H), the statistics pixels (W, H: valid and not in ``stats_mask``),
-        and their per-column sums (W, C) and counts (W,), float64.
+        and their per-column sums (W, C), counts (W,) and Gram matrices (W, C, C), float64.
     """
     height, width = prepared.shape
     n_bands = prepared.n_bands
     buffer = np.empty((width * height, n_bands), dtype=np.float32)
     cube = buffer.reshape(width, height, n_bands)
     valid, stats = np.empty((width, height), dtype=bool), np.empty((width, height), dtype=bool)
-    sums, counts = np.zeros((width, n_bands)), np.zeros(width)
+    sums, counts, gram = np.zeros((width, n_bands)), np.zeros(width), np.zeros((width, n_bands, n_bands))
     for r0, r1 in prepared.row_chunks():
-        out = (cube, valid, stats, sums, counts)
+        out = (cube, valid, stats, sums, counts, gram)
         _run_ingest(prepared.read(r0, r1), r0, prepared, slice(r0, r1), column_groups, shift, out)
-    return buffer, valid, stats, (sums, counts)
+    return buffer, valid, stats, (sums, counts, gram)
 
 
 def _run_ingest(data: np.ndarray, at: int, prepared: PreparedCube, rows: slice | np.ndarray,
@@ -135,7 +174,7 @@ def sampled_shift(prepared: PreparedCube, grouping: Grouping) -> np.ndarray:
     data = np.stack([prepared.read(int(r), int(r) + 1)[:, 0] for r in rows], axis=1)  # (C, n, W)
     values = np.empty((width, rows.size, n_bands), np.float32)
     valid, counted = np.empty((width, rows.size), bool), np.empty((width, rows.size), bool)
-    scratch = (values, valid, counted, np.zeros((width, n_bands)), np.zeros(width))
+    scratch = (values, valid, counted, np.zeros((width, n_bands)), np.zeros(width), np.zeros((0, 0, 0)))
     groups = grouping.column_groups()
     _run_ingest(data, 0, prepared, rows, groups, np.zeros((n_groups, n_bands)), scratch)
     total, count = np.zeros((n_groups, n_bands)), np.zeros(n_groups)
@@ -148,40 +187,30 @@ def sampled_shift(prepared: PreparedCube, grouping: Grouping) -> np.ndarray:
 
 
 def column_stats(
-    resident: ResidentCube, sums: np.ndarray, counts: np.ndarray, shift: np.ndarray, grouping: Grouping
+    sums: np.ndarray, counts: np.ndarray, gram: np.ndarray, shift: np.ndarray, grouping: Grouping
 ) -> GroupStats:
-    """Column-mode statistics of a resident cube that already holds ``y = x - shift`` (zero where invalid).
+    """Column-mode statistics from per-column sums of ``y = x - shift`` over the statistics pixels.
 
     Args:
-        resident: The resident cube (numpy).
-        sums: Per-column sums of y over the statistics pixels (W, C), float64.
+        sums: Per-column sums of y (W, C), float64.
         counts: Per-column statistics pixels (W,), float64.
+        gram: Per-column sums of y y^T (W, C, C), float64.
         shift: Per-group reference spectra (G, C).
         grouping: Column grouping.
 
     Returns:
-        The statistics (Gram matrices from a few whole columns per float64 product), numpy.
+        The statistics of each column group, numpy.
 
     Raises:
         NoValidDataError: If no pixel is left for the statistics.
     """
     require_valid(int(counts.sum()))
-    cube = resident.cube
-    width, height, n_bands = cube.shape
-    groups = grouping.column_groups()
-    gram = np.zeros((grouping.n_groups, n_bands, n_bands))
-    work = np.empty(min(GRAM_COLUMNS, width) * height * n_bands)
-    for c0 in range(0, width, GRAM_COLUMNS):
-        block = cube[c0 : c0 + GRAM_COLUMNS]
-        y = work[: block.size].reshape(block.shape)
-        y[...] = block
-        if resident.masked_stats:
-            y *= resident.stats[c0 : c0 + GRAM_COLUMNS, :, None]
-        _add_groups(gram, groups[c0 : c0 + GRAM_COLUMNS], y.mT @ y)
-    total, count = np.zeros((grouping.n_groups, n_bands)), np.zeros(grouping.n_groups)
+    groups, n_groups, n_bands = grouping.column_groups(), grouping.n_groups, sums.shape[1]
+    total, count, group_gram = np.zeros((n_groups, n_bands)), np.zeros(n_groups), np.zeros((n_groups, n_bands, n_bands))
     _add_groups(total, groups, sums)
     _add_groups(count, groups, counts)
-    return GroupStats(shift, count, total, gram)
+    _add_groups(group_gram, groups, gram)
+    return GroupStats(shift, count, total, group_gram)
 
 
 def _add_groups(out: np.ndarray, groups: np.ndarray, values: np.ndarray) -> None:

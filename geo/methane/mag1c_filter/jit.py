@@ -38,6 +38,7 @@ __all__ = [
     "kernel",
     "compute_threads",
     "kernel_cache_class",
+    "load_cached",
     "match_threads",
     "numba_or_none",
     "preload",
@@ -101,7 +102,7 @@ def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
         return kernel(*args)
 
 
-def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
+def kernel(parallel: bool = False, nogil: bool = False) -> Callable[[Callable[..., Any]], Any]:
     """Decorator: compile with numba (needs it), cached on disk (:class:`KernelCache`) where writable.
 
     Where no cache location is writable (a read-only install and no writable home) the kernel is compiled
@@ -109,11 +110,12 @@ def kernel(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
 
     Args:
         parallel: Compile ``numba.prange`` loops as parallel loops.
+        nogil: Release the GIL while running (a serial kernel that Python threads run side by side).
     """
     numba = numba_or_none()
 
     def decorate(function: Callable[..., Any]) -> Any:
-        dispatcher = numba.njit(parallel=parallel, fastmath=FASTMATH, error_model="numpy")(function)
+        dispatcher = numba.njit(parallel=parallel, nogil=nogil, fastmath=FASTMATH, error_model="numpy")(function)
         try:
             dispatcher._cache = kernel_cache_class()(dispatcher.py_func)  # what enable_caching() sets
         except RuntimeError:  # "cannot cache function ...: no locator available"
@@ -213,13 +215,16 @@ def kernel_cache_class() -> type:
 
 
 def warm_up() -> None:
-    """Load (or compile, the first time: about a minute) the compiled engine's kernels for every input layout.
+    """Load (or compile, the first time: about a minute) the compiled kernels, Mag1c's for every input layout.
 
     Mag1c on two tiny cubes, one stored band-first and one band-last (as EMIT granules are): kernels are
     specialised by the memory layout of their arrays. Run it once after installing, so that no user's first
     call compiles.
     """
+    from hyperplex.geo.detect.block_kernel import compile_block_kernel
     from hyperplex.geo.methane.mag1c_filter.api import mag1c
+
+    compile_block_kernel()  # the detection pipeline's read pass
 
     rng = np.random.default_rng(0)
     wavelengths = np.linspace(2130.0, 2480.0, 8)
@@ -261,11 +266,20 @@ _PRELOAD_THREAD: threading.Thread | None = None
 def _load_all(kernels: Callable[[], Iterable[Any]]) -> None:
     try:
         for dispatcher in kernels():
-            for signature in cached_signatures(dispatcher):
-                _load_cached(dispatcher, signature)
+            load_cached(dispatcher)
         numba_or_none().get_num_threads()  # starts the parallel thread pool, as a first parallel call would
     except Exception:  # an optimisation only: the first call loads or compiles as usual
         return
+
+
+def load_cached(dispatcher: Any) -> None:
+    """Load a kernel's disk-cached overloads now, in this thread, without compiling anything.
+
+    A first call that finds its overload loaded skips numba's compile path (its one-time extension scan and
+    the compiler lock: tenths of a second); a signature not in the cache still compiles on its call.
+    """
+    for signature in cached_signatures(dispatcher):
+        _load_cached(dispatcher, signature)
 
 
 def cached_signatures(dispatcher: Any) -> list[tuple]:
