@@ -80,3 +80,14 @@ def test_detection_options_take_the_configuration_defaults():
     for command in (demo, methane.commands["detect"]):
         options = {p.name: p.default for p in command.params if p.name in defaults}
         assert len(options) >= 14 and all(options[name] == defaults[name] for name in options), command.name
+
+
+def test_cli_freezes_the_collector_at_exit():
+    """A process that ran a command leaves its objects to the OS at exit (no final tracing of every object)."""
+    code = (
+        "import atexit, gc, sys; import hyperplex.common.cli; before = gc.get_freeze_count(); "
+        "atexit._run_exitfuncs(); sys.stdout.write(f'{before} {gc.get_freeze_count()}')"
+    )
+    before, after = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                            check=True).stdout.split())  # fmt: skip
+    assert before == 0 and after > 1000
