@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--slot-std", type=float, default=None, help="initial std of the channel-slot embeddings")
     parser.add_argument("--patch-init", default="default", choices=PATCH_INITS,
                         help="patch projection: default, mean (reads the patch mean only) or mean-frozen")  # fmt: skip
+    parser.add_argument("--patch-offset", type=float, default=0.0,
+                        help="with --patch-init mean: tokens read g * (patch mean + offset)")  # fmt: skip
     parser.add_argument("--nuisance", action="store_true",
                         help="degrade each training tissue with generic nuisances (train.nuisance)")  # fmt: skip
     args = parser.parse_args()
@@ -90,6 +92,7 @@ def main() -> None:
         "distance_weight": args.distance_weight,
         "slot_std": args.slot_std,
         "patch_init": args.patch_init,
+        "patch_offset": args.patch_offset,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()

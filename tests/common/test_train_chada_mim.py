@@ -210,3 +210,33 @@ def test_mean_patch_init_reads_only_the_patch_mean_and_frozen_stays_fixed():
     assert model.encoder.patch_embed.proj.weight.requires_grad
     with pytest.raises(InvalidParameterError, match="patch_init"):
         ChAdaMIM(patch_init="gauss", **TINY)
+
+
+def test_patch_offset_shifts_the_patch_mean_before_the_gains():
+    torch.manual_seed(0)
+    plain = ChAdaMIM(patch_init="mean", **TINY).encoder.patch_embed
+    torch.manual_seed(0)
+    shifted = ChAdaMIM(patch_init="mean", patch_offset=2.0, **TINY).encoder.patch_embed
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(shifted(x), plain(x + 2.0), atol=1e-5, rtol=0)  # g * (mean + 2)
+    with pytest.raises(InvalidParameterError, match="patch_offset"):
+        ChAdaMIM(patch_offset=1.0, **TINY)  # the default projection has no patch mean to shift
+
+
+def _odd_part_agreement(offset: float) -> float:
+    """Mean cosine, between channels, of f(channel i at +1) - f(channel i at -1) (one-patch images)."""
+    torch.manual_seed(0)
+    model = ChAdaMIM(patch_init="mean", slot_std=1.0, patch_offset=offset, **TINY).eval()
+    c = 6
+    x = torch.eye(c)[:, :, None, None].expand(c, c, 4, 4)  # image i: channel i at 1, the others at 0
+    with torch.no_grad():
+        odd = model.feature_map(x, _names(c))[:, :, 0, 0] - model.feature_map(-x, _names(c))[:, :, 0, 0]
+    odd = odd / odd.norm(dim=1, keepdim=True)
+    return float((odd @ odd.T)[~torch.eye(c, dtype=torch.bool)].mean())
+
+
+def test_without_offset_the_sign_of_a_marker_is_not_bound_to_its_channel():
+    # Zero-centred token contents: what a channel's sign changes in the pooled feature is the same direction
+    # for every channel (only the sum over channels keeps the sign); shifted contents bind it to the channel.
+    assert _odd_part_agreement(0.0) > 0.95
+    assert _odd_part_agreement(2.0) < 0.5
