@@ -10,14 +10,16 @@
    ``--mask-ratio LOW HIGH`` draws the mask ratio per image, ``--slot-std`` sets the initial scale of the
    channel-slot embeddings, ``--patch-init mean`` starts the patch projection as a reader of each channel's
    patch mean (``mean-frozen`` also keeps it fixed), ``--distance-weight`` adds the distance-matching term
-   (``hyperplex.common.train.distance_match``), ``--nuisance`` degrades every training tissue with generic
-   acquisition nuisances first (``hyperplex.common.train.nuisance``; its own tile store).
+   (``hyperplex.common.train.distance_match``), ``--patch-offset`` makes the mean-reading projection read
+   ``patch mean + offset`` (a channel's sign then stays bound to it in the pooled feature), ``--nuisance``
+   degrades every training tissue with generic acquisition nuisances first (``hyperplex.common.train.nuisance``;
+   its own tile store).
 3. The trained encoder is written as ``--export`` (the shipped weights file).
 
 The shipped weights (``common/models/weights/chadavit_tiny_patch8.md``):
 
-    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/chadavit_pretrain.py --out /tmp/chada/qa --steps 200 \
-        --lr 3e-4 --mask-ratio 0 0.5 --slot-std 1.0 --patch-init mean \
+    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/chadavit_pretrain.py --out /tmp/chada2/frzlr1 --steps 200 \
+        --lr 1e-4 --mask-ratio 0 0.5 --slot-std 1.0 --patch-init mean-frozen --patch-offset 2 \
         --export common/models/weights/chadavit_tiny_patch8.safetensors
 
 A GPU run (``--device cuda``) is the same command; more ``--steps`` of this objective lowered the kNN
