@@ -10,14 +10,16 @@
    ``--mask-ratio LOW HIGH`` draws the mask ratio per image, ``--slot-std`` sets the initial scale of the
    channel-slot embeddings, ``--patch-init mean`` starts the patch projection as a reader of each channel's
    patch mean (``mean-frozen`` also keeps it fixed), ``--distance-weight`` adds the distance-matching term
-   (``hyperplex.common.train.distance_match``), ``--nuisance`` degrades every training tissue with generic
-   acquisition nuisances first (``hyperplex.common.train.nuisance``; its own tile store).
+   (``hyperplex.common.train.distance_match``), ``--patch-offset`` makes the mean-reading projection read
+   ``patch mean + offset`` (a channel's sign then stays bound to it in the pooled feature), ``--nuisance``
+   degrades every training tissue with generic acquisition nuisances first (``hyperplex.common.train.nuisance``;
+   its own tile store).
 3. The trained encoder is written as ``--export`` (the shipped weights file).
 
 The shipped weights (``common/models/weights/chadavit_tiny_patch8.md``):
 
-    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/chadavit_pretrain.py --out /tmp/chada/qa --steps 200 \
-        --lr 3e-4 --mask-ratio 0 0.5 --slot-std 1.0 --patch-init mean \
+    OMP_NUM_THREADS=1 nice -n 19 python benchmarks/chadavit_pretrain.py --out /tmp/chada2/frzlr1 --steps 200 \
+        --lr 1e-4 --mask-ratio 0 0.5 --slot-std 1.0 --patch-init mean-frozen --patch-offset 2 \
         --export common/models/weights/chadavit_tiny_patch8.safetensors
 
 A GPU run (``--device cuda``) is the same command; more ``--steps`` of this objective lowered the kNN
@@ -81,6 +83,8 @@ def main() -> None:
     parser.add_argument("--slot-std", type=float, default=None, help="initial std of the channel-slot embeddings")
     parser.add_argument("--patch-init", default="default", choices=PATCH_INITS,
                         help="patch projection: default, mean (reads the patch mean only) or mean-frozen")  # fmt: skip
+    parser.add_argument("--patch-offset", type=float, default=0.0,
+                        help="with --patch-init mean: tokens read g * (patch mean + offset)")  # fmt: skip
     parser.add_argument("--nuisance", action="store_true",
                         help="degrade each training tissue with generic nuisances (train.nuisance)")  # fmt: skip
     args = parser.parse_args()
@@ -90,6 +94,7 @@ def main() -> None:
         "distance_weight": args.distance_weight,
         "slot_std": args.slot_std,
         "patch_init": args.patch_init,
+        "patch_offset": args.patch_offset,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()

@@ -14,7 +14,9 @@ Each cell gets a vector from every method, averaged over its mask:
 - ``untrained``: the same architecture with random weights;
 - ``untrained, slots std 1``: the same, with channel-slot embeddings drawn with std 1;
 - ``untrained, slots std 1, mean patches``: the same again with a patch projection that reads only each
-  channel's patch mean (``--patch-init mean`` of the pretraining, its starting point);
+  channel's patch mean (``--patch-init mean`` of the pretraining);
+- ``untrained, slots std 1, mean patches + offset 2``: the same with tokens reading ``patch mean + 2``
+  (``--patch-offset 2``, the shipped run's starting point);
 - ``pretrained``: ``create_model("chadavit_tiny_patch8", pretrained=True)``;
 - ``candidate`` (with ``--checkpoint``): an encoder file, e.g. a new pretraining run before it is shipped;
 
@@ -46,11 +48,14 @@ METHODS = (
     "untrained",
     "untrained, slots std 1",
     "untrained, slots std 1, mean patches",
+    "untrained, slots std 1, mean patches + offset 2",
     "pretrained",
 )
 #: Standard deviation of the channel-slot embeddings the pretraining starts from (``--slot-std``; the
 #: architecture's own initialisation is 0.02); the "untrained, slots std 1" row is that starting point.
 SLOT_STD = 1.0
+#: ``--patch-offset`` of the shipped pretraining: its patch projection starts as ``g * (patch mean + 2)``.
+PATCH_OFFSET = 2.0
 
 
 @dataclass
@@ -265,29 +270,34 @@ def two_fold_f1(per_tissue: list[np.ndarray], labels: list[np.ndarray], protocol
 
 
 # ---------------------------------------------------------------------------------------------- the table
-def load_models(checkpoint: Path | None = None) -> dict:
-    """The pretrained preset, the same architecture with random weights and, given, the encoder file ``checkpoint``."""
+def _untrained(slot_std: float | None = None, patch_offset: float | None = None):
+    """The preset with random weights (seed 0); slots drawn with ``slot_std``; a patch-mean projection when
+    ``patch_offset`` is given (``mean_patch_projection`` with that offset)."""
     import torch
 
-    from hyperplex.common.models import create_model, load_model
+    from hyperplex.common.models import create_model
     from hyperplex.common.train.chada_mim import mean_patch_projection
 
-    pretrained = create_model(PRESET, pretrained=True)
+    torch.manual_seed(0)
+    model = create_model(PRESET).eval()
+    if slot_std is not None:
+        torch.nn.init.normal_(model.channel_token, std=slot_std)
+    if patch_offset is not None:
+        mean_patch_projection(model.patch_embed.proj, offset=patch_offset)
+    return model
+
+
+def load_models(checkpoint: Path | None = None) -> dict:
+    """The pretrained preset, the same architecture with random weights and, given, the encoder file ``checkpoint``."""
+    from hyperplex.common.models import create_model, load_model
+
     candidate = {} if checkpoint is None else {"candidate": load_model(checkpoint).eval()}
-    torch.manual_seed(0)
-    untrained = create_model(PRESET).eval()
-    torch.manual_seed(0)
-    large_slots = create_model(PRESET).eval()
-    torch.nn.init.normal_(large_slots.channel_token, std=SLOT_STD)
-    torch.manual_seed(0)
-    mean_patches = create_model(PRESET).eval()
-    torch.nn.init.normal_(mean_patches.channel_token, std=SLOT_STD)
-    mean_patch_projection(mean_patches.patch_embed.proj)
-    untrained_rows = {"untrained": untrained, "untrained, slots std 1": large_slots}
     return {
-        "pretrained": pretrained,
-        **untrained_rows,
-        "untrained, slots std 1, mean patches": mean_patches,
+        "pretrained": create_model(PRESET, pretrained=True),
+        "untrained": _untrained(),
+        "untrained, slots std 1": _untrained(SLOT_STD),
+        "untrained, slots std 1, mean patches": _untrained(SLOT_STD, 0.0),
+        "untrained, slots std 1, mean patches + offset 2": _untrained(SLOT_STD, PATCH_OFFSET),
         **candidate,
     }
 

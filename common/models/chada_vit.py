@@ -334,8 +334,9 @@ def chadavit_tiny_patch8(**overrides) -> ChAdaViT:
     Pretrained self-supervised (masked channel-token modelling, ``hyperplex.common.train.chada_mim``, a
     per-image mask ratio in 0-0.5, channel-slot embeddings started at standard deviation 1 so that the
     pooled feature depends on which marker is bright, and a patch projection started as a reader of each
-    channel's patch mean, ``patch_init="mean"``, so that texture inside a patch does not drive the feature)
-    on tissue from ``hyperplex.bio.synth`` with a random
+    channel's patch mean plus 2, ``patch_init="mean", patch_offset=2``, so that texture inside a patch does
+    not drive the feature and a dim marker is told from a bright one per channel) on standardised channels
+    (``hyperplex.common.train.panels.standardize_channels``) of tissue from ``hyperplex.bio.synth`` with a random
     panel of 1-20 markers per batch and random channel slots, so any panel of up to 64 markers in any
     order fits. Its 32 px tiles are the size it was trained
     at; the model card ``weights/chadavit_tiny_patch8.md`` has the command and the evaluation.

@@ -210,3 +210,47 @@ def test_mean_patch_init_reads_only_the_patch_mean_and_frozen_stays_fixed():
     assert model.encoder.patch_embed.proj.weight.requires_grad
     with pytest.raises(InvalidParameterError, match="patch_init"):
         ChAdaMIM(patch_init="gauss", **TINY)
+
+
+def test_patch_offset_shifts_the_patch_mean_before_the_gains():
+    torch.manual_seed(0)
+    plain = ChAdaMIM(patch_init="mean", **TINY).encoder.patch_embed
+    torch.manual_seed(0)
+    shifted = ChAdaMIM(patch_init="mean", patch_offset=2.0, **TINY).encoder.patch_embed
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(shifted(x), plain(x + 2.0), atol=1e-5, rtol=0)  # g * (mean + 2)
+    with pytest.raises(InvalidParameterError, match="patch_offset"):
+        ChAdaMIM(patch_offset=1.0, **TINY)  # the default projection has no patch mean to shift
+
+
+def _sign_agreement(model, c: int) -> float:
+    """Mean cosine, between channels, of f(channel i at +1) - f(channel i at -1) on one-patch images."""
+    p = model.patch_size if isinstance(model, ChAdaViT) else model.encoder.patch_size
+    x = torch.eye(c)[:, :, None, None].expand(c, c, p, p)  # image i: channel i at 1, the others at 0
+    with torch.no_grad():
+        odd = model.feature_map(x, _names(c))[:, :, 0, 0] - model.feature_map(-x, _names(c))[:, :, 0, 0]
+    odd = odd / odd.norm(dim=1, keepdim=True)
+    return float((odd @ odd.T)[~torch.eye(c, dtype=torch.bool)].mean())
+
+
+def _odd_part_agreement(offset: float) -> float:
+    torch.manual_seed(0)
+    return _sign_agreement(ChAdaMIM(patch_init="mean", slot_std=1.0, patch_offset=offset, **TINY).eval(), 6)
+
+
+def test_without_offset_the_sign_of_a_marker_is_not_bound_to_its_channel():
+    # Zero-centred token contents: what a channel's sign changes in the pooled feature is the same direction
+    # for every channel (only the sum over channels keeps the sign); shifted contents bind it to the channel.
+    assert _odd_part_agreement(0.0) > 0.95
+    assert _odd_part_agreement(2.0) < 0.5
+
+
+def test_the_shipped_weights_read_the_patch_mean_plus_2_and_tell_dim_from_bright_per_marker():
+    from hyperplex.common.models import create_model
+
+    model = create_model("chadavit_tiny_patch8", pretrained=True)
+    proj = model.patch_embed.proj
+    gains = proj.weight.sum((1, 2, 3))
+    torch.testing.assert_close(proj.weight, (gains / 64)[:, None, None, None].expand_as(proj.weight))  # patch mean
+    torch.testing.assert_close(proj.bias, 2.0 * gains)  # ... plus 2 (``--patch-offset 2``, kept fixed)
+    assert _sign_agreement(model, 8) < 0.5  # the previous weights (no offset): 0.99
