@@ -40,6 +40,7 @@ from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
 from hyperplex.geo.detect.source import SceneSource, open_source, prefetch
 from hyperplex.geo.geodesy import cell_area_m2
 from hyperplex.geo.io.emit import EmitReader, require_glt
+from hyperplex.geo.io.emit_raw import LINES_PER_READ
 from hyperplex.geo.methane.stats_capture import capture_column_stats
 from hyperplex.geo.ortho import gather_glt, glt_index, ortho_transform
 from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
@@ -113,7 +114,7 @@ def _read_compiled(source: SceneSource, needed: np.ndarray, at: dict[str, np.nda
     with EmitReader(source.path) as reader:
         raw = reader.raw_rows
         if raw is not None and raw.dtype == np.dtype(np.float32):
-            blocks = raw.line_blocks()
+            blocks = reader.row_blocks(LINES_PER_READ)
             scans = scan_lines(raw, blocks, positions.through(needed), pixels, rgb, masks, cfg.masks)
             for _ in progress(scans, total=len(blocks), desc=desc, unit="chunk"):
                 pass

@@ -73,11 +73,6 @@ class ContiguousRows:
                     target[..., into] = lines[..., take]
                 np.copyto(target, np.nan, where=target == FILL_VALUE)
 
-    def line_blocks(self, lines: int = LINES_PER_READ) -> list[slice]:
-        """Blocks of ``lines`` lines covering the swath."""
-        height = self.shape[0]
-        return [slice(r, min(r + lines, height)) for r in range(0, height, lines)]
-
     def read_lines(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         """Lines ``start:stop`` as stored: a ``(lines, samples, bands)`` view of the byte buffer ``out``.
 

@@ -90,4 +90,4 @@ def test_scan_error_in_a_thread_names_the_file(granules, tmp_path, monkeypatch):
         cube = np.empty((h, w, 10), np.float32)
         rgb = np.zeros((3, h, w), np.float32)
         with pytest.raises(FileFormatError, match=r"cut\.nc.*'radiance' lines .* truncated"):
-            list(scan_lines(raw, raw.line_blocks(), positions, cube, rgb, SceneMasks((h, w)), DetectConfig().masks))
+            list(scan_lines(raw, reader.row_blocks(16), positions, cube, rgb, SceneMasks((h, w)), DetectConfig().masks))

@@ -64,8 +64,7 @@ def ingest_kernel() -> Any:
         for w in numba.prange(width):
             g = groups[w]
             spectrum = np.empty(n_bands, dtype=np.float32)
-            y64 = np.empty(n_bands, dtype=np.float64)
-            batch = np.zeros((GRAM_BATCH, n_bands))
+            batch = np.zeros((GRAM_BATCH, n_bands))  # statistics pixels waiting for add_outer_products
             held = 0
             for k in range(rows):
                 total = 0.0  # float64: finite for any finite float32 spectrum, NaN or inf otherwise
@@ -86,13 +85,12 @@ def ingest_kernel() -> Any:
                     for c in range(n_bands):
                         y = spectrum[c] - shift[g, c]
                         out[w, r, c] = y
-                        y64[c] = y
+                        batch[held, c] = y  # kept only if the pixel is counted (``held`` advances)
                         if counted:
                             sums[w, c] += y
                     if counted:
                         counts[w] += 1
                         if use_gram:
-                            batch[held] = y64
                             held += 1
                             if held == GRAM_BATCH:
                                 add_outer_products(gram[w], batch)
