@@ -84,7 +84,7 @@ def background_filter(
     Returns:
         The filter.
     """
-    usable = background & np.isfinite(cube).all(axis=0)
+    usable = background & np.isfinite(cube.sum(axis=0))  # NaN or inf in any band (a sum reads the cube once)
     options = FilterOptions(stats_mask=~usable, window=None, fill_value=None, group="column")
     run = setup(cube, None, None, options, template=template)
     stats = subset_stats(captured or [], run.prepared, usable)

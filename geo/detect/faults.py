@@ -14,7 +14,8 @@ __all__ = ["FAULT_ENV", "FAULT_POINTS", "fault_point"]
 
 #: Environment variable naming the point (``<point>`` or ``<point>:int``).
 FAULT_ENV = "HYPERPLEX_FAULT"
-#: The named moments of :func:`hyperplex.geo.detect.detect_scene`, in order.
+#: The named moments of :func:`hyperplex.geo.detect.detect_scene`, in order; the enhancement map's two are
+#: reached in a second thread while the plumes are vetted, so they may come before "georeferenced".
 FAULT_POINTS = (
     "opened",
     "read",

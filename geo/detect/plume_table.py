@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from skimage.segmentation import expand_labels
 
 from hyperplex.geo.detect.background_filter import background_filter
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation
 from hyperplex.geo.detect.emission import emission_rate
 from hyperplex.geo.detect.ime import debiased_enhancement
+from hyperplex.geo.detect.label_growth import expand_labels_near, label_boxes
 from hyperplex.geo.detect.source import SceneSource
 from hyperplex.geo.detect.uncertainty import enhancement_sigma, ime_sigma_kg
-from hyperplex.geo.detect.vetting import candidate_features, confidence, is_rejected
+from hyperplex.geo.detect.vetting import candidate_features, confidence, feature_window, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
 from hyperplex.geo.methane.stats_capture import CapturedStats
 
@@ -63,9 +63,16 @@ def ground_size_problem(source: SceneSource) -> str | None:
     return None
 
 
-def _ime(unbiased: np.ndarray, sigma: np.ndarray, region: np.ndarray, source: SceneSource) -> dict[str, Any]:
-    """IME (kg) of the region and its 1 sigma; None for both, with the reason, where pixel areas are unknown."""
-    rows, cols = np.nonzero(region)
+def _pixels(labels: np.ndarray, index: int, box: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the pixels labelled ``index``, found inside its bounding ``box``."""
+    rows, cols = np.nonzero(labels[box] == index)
+    return rows + box[0].start, cols + box[1].start
+
+
+def _ime(
+    unbiased: np.ndarray, sigma: np.ndarray, rows: np.ndarray, cols: np.ndarray, source: SceneSource
+) -> dict[str, Any]:
+    """IME (kg) of the region's pixels and its 1 sigma; None for both, with the reason, where areas are unknown."""
     _, _, area = pixel_lonlat_area(source, rows, cols)
     values = unbiased[rows, cols]
     if not np.isfinite(area).all():
@@ -84,8 +91,9 @@ def _emission(attrs: dict[str, Any], cfg: DetectConfig) -> dict[str, Any]:
     return {"emission_rate_kg_h": q.rate_kg_h, "emission_rate_sigma_kg_h": q.sigma_kg_h, "u_eff_m_s": q.u_eff_m_s}
 
 
-def _attributes(pid: int, enh: np.ndarray, inside: np.ndarray, source: SceneSource, score: bool) -> dict[str, Any]:
-    rows, cols = np.nonzero(inside)
+def _attributes(
+    pid: int, enh: np.ndarray, rows: np.ndarray, cols: np.ndarray, source: SceneSource, score: bool
+) -> dict[str, Any]:
     values = enh[rows, cols]
     lon, lat, area = pixel_lonlat_area(source, rows, cols)
     out: dict[str, Any] = {
@@ -140,7 +148,7 @@ def describe_plumes(
     labels = np.zeros(enh.shape, dtype=np.uint16)
     plumes, rejected = [], []
     score = cfg.method_spec.is_score
-    grown = expand_labels(found.labels, _IME_GROW_PX)
+    grown = expand_labels_near(found.labels, _IME_GROW_PX)
     regions = grown * ~excluded
     plume_free = ~excluded & (grown == 0)
     ime_group = cfg.group or "column"  # the IME's matched filter is per column unless the run asks for tiles
@@ -149,22 +157,26 @@ def describe_plumes(
         cube, template, regions > 0, plume_free, group=ime_group, column_filter=column_filter
     )
     sigma = enhancement_sigma(cube, template, plume_free, column_filter=column_filter)
+    boxes, grown_boxes = label_boxes(found.labels), label_boxes(regions)
     for index in range(1, len(found.peaks) + 1):
-        features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1])
+        box = boxes[index]
+        window = feature_window(box, enh.shape)
+        features = candidate_features(index, found.labels, enh, cube, template, excluded, found.background[1], window)
         bg_sigma = found.background[1]
         features["peak_snr"] = found.peaks[index - 1] / bg_sigma if bg_sigma > 0 else float("inf")
-        inside = found.labels == index
-        features["pixels"] = int(inside.sum())
+        rows, cols = _pixels(found.labels, index, box)
+        features["pixels"] = int(rows.size)
         reason = is_rejected(features, cfg.delineation, cfg.method)
         conf, label = confidence(features, cfg.method)
         pid = len(plumes) + 1 if reason is None else -(len(rejected) + 1)
-        attrs = _attributes(pid, enh, inside, source, score)
-        attrs.update(_ime(unbiased, sigma, regions == index, source))
+        attrs = _attributes(pid, enh, rows, cols, source, score)
+        region = _pixels(regions, index, grown_boxes[index]) if index in grown_boxes else (rows[:0], cols[:0])
+        attrs.update(_ime(unbiased, sigma, *region, source))
         attrs.update(_emission(attrs, cfg))
         attrs.update(smoothed_peak=found.peaks[index - 1], confidence=label, confidence_score=conf,
                      **{k: round(v, 4) if isinstance(v, float) else v for k, v in features.items()})  # fmt: skip
         if reason is None:
-            labels[inside] = pid
+            labels[rows, cols] = pid
             plumes.append(attrs)
         else:
             rejected.append({**attrs, "id": None, "reason": reason})

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,24 +24,19 @@ from hyperplex.geo.detect.outputs import (
     clean_stale_temporaries,
     fingerprint,
     is_complete,
-    naming,
     new_run_id,
     product_paths,
     refuse_other_method,
     remove_stale_products,
-    write_cog,
-    write_geojson,
     write_json,
 )
 from hyperplex.geo.detect.plume_table import describe_plumes, ground_size_problem
-from hyperplex.geo.detect.polygons import label_polygons, lonlat_mapper
+from hyperplex.geo.detect.scene_products import ProductWriter
 from hyperplex.geo.detect.source import SceneSource, open_source, prefetch
-from hyperplex.geo.geodesy import cell_area_m2
-from hyperplex.geo.io.emit import EmitReader, require_glt
+from hyperplex.geo.io.emit import EmitReader
 from hyperplex.geo.io.emit_raw import LINES_PER_READ
-from hyperplex.geo.methane.stats_capture import capture_column_stats
-from hyperplex.geo.ortho import gather_glt, glt_index, ortho_transform
-from hyperplex.geo.quicklook import RGB_NM, rgb_image, write_plume_map
+from hyperplex.geo.methane.stats_capture import CapturedStats, capture_column_stats
+from hyperplex.geo.quicklook import RGB_NM
 
 __all__ = ["Analysis", "analyze", "detect_scene"]
 
@@ -211,44 +204,6 @@ def _run_filter(cube: np.ndarray, source: SceneSource, filt: np.ndarray, exclude
     return enh
 
 
-def _to_output_grid(source: SceneSource, cfg: DetectConfig, *layers: np.ndarray) -> tuple[list[np.ndarray], Any, Any]:
-    """Put sensor-geometry layers onto the output grid; returns (layers, crs, transform)."""
-    if source.glt is not None and cfg.ortho:
-        require_glt(source.glt, source.path)
-        index, valid = glt_index(*source.glt, *layers[0].shape[-2:])  # once for every layer
-        fills = [np.nan if np.issubdtype(layer.dtype, np.floating) else 0 for layer in layers]
-        out = [gather_glt(layer, index, valid, fill=f).astype(layer.dtype, copy=False)
-               for layer, f in zip(layers, fills)]  # fmt: skip
-        return out, source.crs, ortho_transform(source.transform)
-    if source.glt is not None:
-        return list(layers), None, None  # sensor geometry: no affine grid
-    from affine import Affine
-
-    transform = Affine.from_gdal(*source.transform) if source.transform else None
-    return list(layers), source.crs, transform
-
-
-def _polygons(
-    source: SceneSource, cfg: DetectConfig, labels_out: np.ndarray, crs: Any, transform: Any
-) -> dict[int, Any]:
-    if source.glt is not None and not cfg.ortho:
-        return label_polygons(labels_out, mapper=lonlat_mapper(source.lat, source.lon))
-    if transform is None:
-        return {}
-    return label_polygons(labels_out, transform=transform, crs=crs)
-
-
-def _features(plumes: list[dict[str, Any]], polygons: dict[int, Any]) -> list[dict[str, Any]]:
-    feats = []
-    for p in plumes:
-        geom = polygons.get(p["id"])
-        if geom is not None:
-            p["bbox"] = [round(v, 7) for v in geom.bounds]
-        feats.append({"type": "Feature", "id": p["id"], "properties": p,
-                      "geometry": None if geom is None else geom.__geo_interface__})  # fmt: skip
-    return feats
-
-
 def _delineate(enh: np.ndarray, valid: np.ndarray, cfg: DetectConfig) -> Delineation:
     """Plume candidates: statistical thresholds, or the method's fixed threshold (a probability's 0.5)."""
     spec = cfg.method_spec
@@ -305,6 +260,25 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
             (more valid pixels than filter bands, and two per detector column for per-column statistics).
     """
     cfg = config or DetectConfig()
+    return _describe(_map_scene(source, cfg, client), cfg)
+
+
+@dataclass
+class _Mapped:
+    """A scene read and filtered: the map, and what delineating and vetting its plumes needs."""
+
+    source: SceneSource
+    bands: np.ndarray
+    cube: np.ndarray
+    rgb: np.ndarray | None
+    masks: SceneMasks
+    enhancement: np.ndarray
+    captured: list[CapturedStats]
+    timings: dict[str, float]
+
+
+def _map_scene(source: SceneSource, cfg: DetectConfig, client: Any) -> _Mapped:
+    """Read, mask and filter (see :func:`analyze`)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
@@ -317,7 +291,7 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
     if excluded.all():
         raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).{hint}")
     if hint:
-        warnings.warn(f"{source.path}:{hint}", UserWarning, stacklevel=2)
+        warnings.warn(f"{source.path}:{hint}", UserWarning, stacklevel=3)
     _require_statistics(source, cfg, excluded, filt.size)
     _warn_no_ground_size(source)
     t = time.perf_counter()
@@ -325,11 +299,18 @@ def analyze(source: SceneSource, config: DetectConfig | None = None, *, client: 
         enh = _run_filter(cube, source, filt, excluded, cfg)
     timings["filter"] = time.perf_counter() - t
     fault_point("filtered")
+    return _Mapped(source, filt, cube, rgb, masks, enh, captured, timings)
+
+
+def _describe(mapped: _Mapped, cfg: DetectConfig) -> Analysis:
+    """Delineate and vet the plumes of a mapped scene (see :func:`analyze`)."""
     t = time.perf_counter()
-    found = _delineate(enh, ~excluded, cfg)
-    plumes, rejected, labels, sigma = describe_plumes(found, enh, cube, source, filt, excluded, cfg, captured)
-    timings["delineate"] = time.perf_counter() - t
-    return Analysis(source, filt, enh, labels, plumes, rejected, masks, rgb, found, timings, sigma)
+    m, excluded = mapped, mapped.masks.excluded
+    found = _delineate(m.enhancement, ~excluded, cfg)
+    plumes, rejected, labels, sigma = describe_plumes(found, m.enhancement, m.cube, m.source, m.bands, excluded, cfg,
+                                                      m.captured)  # fmt: skip
+    m.timings["delineate"] = time.perf_counter() - t
+    return Analysis(m.source, m.bands, m.enhancement, labels, plumes, rejected, m.masks, m.rgb, found, m.timings, sigma)
 
 
 def detect_scene(
@@ -365,19 +346,14 @@ def detect_scene(
         remove_stale_products(paths, source.stem)  # a run killed after its run.json, before its cleanup
         return {"scene": source.stem, "status": "skipped", "outputs": {k: str(v) for k, v in paths.items()}}
     fault_point("opened")
-    result = analyze(source, cfg, client=client)
-    timings = result.timings
-    t = time.perf_counter()
-    layers = [result.enhancement, result.labels, result.uncertainty]
-    layers += [result.rgb] if result.rgb is not None else []
-    grid, crs, transform = _to_output_grid(source, cfg, *layers)
-    polygons = _polygons(source, cfg, grid[1], crs, transform)
-    timings["georeference"] = time.perf_counter() - t
-    fault_point("georeferenced")
-    t = time.perf_counter()
+    mapped = _map_scene(source, cfg, client)
     run_id = new_run_id()
-    _write_products(paths, grid, crs, transform, polygons, result, cfg, run_id)
-    timings["write"] = time.perf_counter() - t
+    with ProductWriter(paths, source, cfg, run_id, mapped.enhancement.shape) as writer:
+        writer.start_map(mapped.enhancement, mapped.rgb)  # while the plumes are delineated and vetted
+        result = _describe(mapped, cfg)
+        result.timings.update(writer.finish(result.labels, result.uncertainty, result.plumes,
+                                            0.5 * result.found.threshold))  # fmt: skip
+    timings = result.timings
     timings["total"] = sum(timings.values())
     summary = _summary(result, cfg, paths)
     summary.update(run_id=run_id, products={k: fingerprint(p) for k, p in paths.items() if k != "run"})
@@ -385,46 +361,6 @@ def detect_scene(
     fault_point("run")
     remove_stale_products(paths, source.stem)  # another method's map, only now that this run is complete
     return summary
-
-
-def _write_products(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any, polygons: dict[int, Any],
-                    result: Analysis, cfg: DetectConfig, run_id: str) -> None:  # fmt: skip
-    tags = {
-        "run_id": run_id,
-        "method": cfg.method,
-        "units": cfg.units,
-        "parameters": json.dumps(cfg.to_dict()),
-        "software": f"hyperplex {__version__}",
-        "source": result.source.path.name,
-        "geometry": "ortho" if crs is not None else "sensor",
-    }
-    what = "CH4 enhancement (ppm·m)" if cfg.units == "ppm·m" else f"CH4 detection score ({cfg.method}, unitless)"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quicklook") as pool:  # overlaps the COG writes
-        quicklook = pool.submit(_write_quicklook, paths["quicklook"], grid, cfg, result.source,
-                                0.5 * result.found.threshold, result.plumes, transform, crs)  # fmt: skip
-        _write_rasters(paths, grid, crs, transform, polygons, result, cfg, tags, what, run_id)
-        with naming(paths["quicklook"]):
-            quicklook.result()
-    fault_point("quicklook")
-
-
-def _write_rasters(paths: dict[str, Path], grid: list[np.ndarray], crs: Any, transform: Any,
-                   polygons: dict[int, Any], result: Analysis, cfg: DetectConfig, tags: dict[str, str], what: str,
-                   run_id: str) -> None:  # fmt: skip
-    """The three COGs and the plume GeoJSON, in order (each followed by its fault point)."""
-    write_cog(paths["enhancement"], grid[0], crs=crs, transform=transform, nodata=np.nan, description=what,
-              tags=tags, units=cfg.units)  # fmt: skip
-    fault_point("enhancement")
-    write_cog(paths["uncertainty"], grid[2], crs=crs, transform=transform, nodata=np.nan, units="ppm·m",
-              description="1-sigma CH4 enhancement uncertainty (ppm·m) of the albedo-corrected matched filter",
-              tags={**tags, "units": "ppm·m"})  # fmt: skip
-    fault_point("uncertainty")
-    write_cog(paths["plumes_raster"], grid[1].astype(np.uint16), crs=crs, transform=transform, nodata=0,
-              description="plume id (0 = none)", units="1", tags=tags)  # fmt: skip
-    fault_point("plumes_raster")
-    features = _features(result.plumes, polygons)
-    write_geojson(paths["plumes_vector"], features, {"method": cfg.method, "units": cfg.units, "run_id": run_id})
-    fault_point("plumes_vector")
 
 
 def _summary(result: Analysis, cfg: DetectConfig, paths: dict[str, Path]) -> dict[str, Any]:
@@ -466,31 +402,3 @@ def _emission_note(cfg: DetectConfig) -> str:
         return "none: no 10 m wind speed given (--wind-speed M/S); emission_rate_kg_h is null"
     return (f"IME method Q = U_eff IME / sqrt(A), {UEFF_CALIBRATION}, "
             f"U10 = {cfg.wind_speed} +- {cfg.wind_speed_sigma} m/s")  # fmt: skip
-
-
-def _write_quicklook(path: Path, grid: list[np.ndarray], cfg: DetectConfig, source: SceneSource, lo: float,
-                     plumes: list[dict[str, Any]], transform: Any, crs: Any) -> None:  # fmt: skip
-    """Plume map: RGB, the enhancement above ``lo`` up to the plumes' peaks, labels, scale bar, insets."""
-    enh, labels = grid[0], grid[1]
-    rgb = rgb_image(grid[3]) if len(grid) > 3 else np.zeros((*enh.shape, 3), np.float32)
-    pixel_m, corners = _ground_scale(enh.shape, transform, crs)
-    write_plume_map(path, rgb, enh, labels, plumes, lo=max(lo, 1e-6), units=cfg.units, pixel_m=pixel_m,
-                    title=f"{source.stem} - {cfg.method}", corners=corners)  # fmt: skip
-
-
-def _ground_scale(shape: tuple[int, ...], transform: Any, crs: Any) -> tuple[float | None, tuple[str, str] | None]:
-    """Pixel size in m and corner coordinate labels of an output grid (None where unknown)."""
-    if transform is None:
-        return None, None
-    from rasterio.crs import CRS
-
-    geographic = crs is not None and CRS.from_user_input(crs).is_geographic
-    (x0, y0), (x1, y1) = transform @ (0, 0), transform @ (shape[1], shape[0])
-    if not geographic:
-        return float(np.sqrt(abs(transform.a * transform.e))), None
-    area = cell_area_m2(transform.a, transform.e, 0.5 * (y0 + y1))
-    return float(np.sqrt(area)), (_lonlat(x0, y0), _lonlat(x1, y1))
-
-
-def _lonlat(lon: float, lat: float) -> str:
-    return f"{abs(lat):.4f}°{'N' if lat >= 0 else 'S'} {abs(lon):.4f}°{'E' if lon >= 0 else 'W'}"

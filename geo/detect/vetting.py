@@ -28,9 +28,10 @@ from scipy import ndimage
 
 from hyperplex.geo.detect.calibration import plume_probability
 from hyperplex.geo.detect.config import DelineationConfig
+from hyperplex.geo.detect.label_growth import padded_box
 from hyperplex.geo.detect.masks import dilate
 
-__all__ = ["candidate_features", "confidence", "is_rejected", "spectral_score"]
+__all__ = ["candidate_features", "confidence", "feature_window", "is_rejected", "spectral_score"]
 
 _HIGHPASS_SIGMA_BANDS = 2.0
 
@@ -67,10 +68,13 @@ def _mean_spectrum(cube: np.ndarray, where: np.ndarray) -> np.ndarray:
     return np.nanmean(cube[:, where], axis=1)
 
 
-def _crop(labels: np.ndarray, index: int, pad: int) -> tuple[slice, ...]:
-    """Bounding box of candidate ``index`` grown by ``pad`` pixels, clipped to the image."""
-    box = ndimage.find_objects((labels == index).astype(np.int8))[0]
-    return tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, labels.shape))
+def feature_window(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """The window :func:`candidate_features` needs around a candidate's bounding box ``box``."""
+    return padded_box(box, _MARGIN_PX, shape)
+
+
+#: Margin around a candidate that holds its ring of surroundings (dilations by up to 6 px) and its rim.
+_MARGIN_PX = 8
 
 
 def candidate_features(
@@ -85,9 +89,9 @@ def candidate_features(
 ) -> dict[str, Any]:
     """Vetting features of candidate ``index`` (see the module docstring).
 
-    ``window`` restricts the work to a crop that holds the candidate plus an 8-pixel margin.
+    ``window``: :func:`feature_window` of the candidate's bounding box (found here when not given).
     """
-    win = window or _crop(labels, index, 8)
+    win = window or feature_window(ndimage.find_objects((labels == index).astype(np.int8))[0], labels.shape)
     labels, enh, excluded, cube = labels[win], enh[win], excluded[win], cube[(slice(None), *win)]
     inside = labels == index
     rows, cols = np.nonzero(inside)

@@ -42,9 +42,9 @@ class GroupStats:
         common = (self.shift * n).sum(0) / self.count.sum().clip(min=1)
         d = self.shift - common  # x - common = y + d per group
         total = self.sum + n * d
-        gram = (self.gram + d[:, :, None] @ self.sum[:, None, :] + self.sum[:, :, None] @ d[:, None, :]
-                + n[:, :, None] * d[:, :, None] @ d[:, None, :])  # fmt: skip
-        return GroupStats(common[None], self.count.sum()[None], total.sum(0)[None], gram.sum(0)[None])
+        cross = d.T @ self.sum  # sums over groups of the per-group outer products, as (C, G) x (G, C) products
+        gram = self.gram.sum(0) + cross + cross.T + (n * d).T @ d
+        return GroupStats(common[None], self.count.sum()[None], total.sum(0)[None], gram[None])
 
     def covariance(self, ddof: int = 0) -> Any:
         """Per-group covariance (G, C, C), float64, dividing by ``count - ddof``."""

@@ -124,3 +124,31 @@ def test_runs_on_cpu(monkeypatch, tmp_path):
             devices.runs_on_cpu(None)  # a GPU build: torch must be asked
     finally:
         devices.gpu_build_installed.cache_clear()
+
+
+def test_large_batches_split_across_threads_give_the_same_answers(monkeypatch):
+    import hyperplex.geo.methane.mag1c_filter.jit as jit
+
+    monkeypatch.setattr(jit, "compute_threads", lambda: 3)
+    matrix = _spd(400, 7, seed=4)  # 3 slices of >= 64 groups
+    rhs = np.random.default_rng(5).standard_normal((400, 7, 3))
+    factor, failed = backend.cholesky_ex(matrix)
+    assert not failed.any()
+    np.testing.assert_array_equal(factor, np.linalg.cholesky(matrix))
+    np.testing.assert_allclose(matrix @ backend.cholesky_solve(rhs, factor), rhs, atol=1e-10)
+    np.testing.assert_allclose(backend.cholesky_inverse(factor), np.linalg.inv(matrix), rtol=1e-9, atol=1e-10)
+    matrix[333] = -np.eye(7)  # a failure in the last slice is still flagged on its own
+    assert np.flatnonzero(backend.cholesky_ex(matrix)[1]).tolist() == [333]
+    calls = []
+    backend.in_threads(lambda part: calls.append(len(part)) or part, matrix)
+    assert sorted(calls) == [133, 133, 134]
+
+
+def test_an_unsolvable_group_solves_to_nan_and_leaves_the_others():
+    matrix = _spd(3, 4, seed=6)
+    factor = np.linalg.cholesky(matrix)
+    factor[1] = np.nan  # as linalg._repair leaves a group it could not factorise
+    rhs = np.ones((3, 4, 1))
+    x = backend.cholesky_solve(rhs, factor)
+    assert np.isnan(x[1]).all()
+    np.testing.assert_allclose(matrix[[0, 2]] @ x[[0, 2]], rhs[[0, 2]], atol=1e-10)

@@ -1,0 +1,58 @@
+"""Grow labelled regions by a few pixels (as ``skimage.segmentation.expand_labels``), label by label.
+
+The plume table grows each candidate by a few pixels for its mass (faint tails). A whole-scene Euclidean
+distance transform costs ~0.1 s on a 1280 x 1242 scene whatever the number of plumes; done in a window
+around each label, the cost follows the labels' area.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["expand_labels_near", "label_boxes", "padded_box"]
+
+
+def label_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
+    """Bounding box of every label present in ``labels`` (integer ids, 0 = none), by id."""
+    return {i: box for i, box in enumerate(ndimage.find_objects(labels), start=1) if box is not None}
+
+
+def padded_box(box: tuple[slice, ...], pad: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``box`` grown by ``pad`` pixels on every side, clipped to an array of ``shape``."""
+    return tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, shape))
+
+
+def expand_labels_near(labels: np.ndarray, distance: int) -> np.ndarray:
+    """Every unlabelled pixel within ``distance`` of a label takes its nearest label (Euclidean).
+
+    Same result as ``skimage.segmentation.expand_labels`` (up to the choice between two labels at exactly
+    the same distance). Label ``i`` can only reach pixels in its bounding box grown by ``distance``; every
+    label pixel within ``distance`` of those lies in the box grown by ``2 * distance``, so a distance
+    transform of that window finds their nearest label in the whole image.
+
+    Args:
+        labels: ``(H, W)`` integer labels, 0 = none.
+        distance: How far to grow, pixels (>= 0).
+
+    Returns:
+        The grown labels, same dtype.
+    """
+    out = labels.copy()
+    if distance <= 0:
+        return out
+    for index, box in label_boxes(labels).items():
+        window, reach = padded_box(box, 2 * distance, labels.shape), padded_box(box, distance, labels.shape)
+        nearest = _nearest_within(labels[window], distance)
+        local = tuple(slice(r.start - w.start, r.stop - w.start) for r, w in zip(reach, window))
+        target = out[reach]  # a view: writes go to ``out``
+        target[(nearest[local] == index) & (labels[reach] == 0)] = index
+    return out
+
+
+def _nearest_within(labels: np.ndarray, distance: int) -> np.ndarray:
+    """The nearest label of every pixel within ``distance`` of one (0 beyond), by a distance transform."""
+    dist, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    nearest = labels[rows, cols]
+    nearest[dist > distance] = 0
+    return nearest
