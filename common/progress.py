@@ -5,10 +5,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import TqdmExperimentalWarning
+
+with warnings.catch_warnings():  # what ``tqdm.auto`` does, without its asyncio import (30 ms of every command)
+    warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
+    from tqdm.autonotebook import tqdm
 
 __all__ = ["is_quiet", "progress", "quiet"]
 
