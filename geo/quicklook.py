@@ -176,9 +176,9 @@ def _label(draw: Any, xy: tuple[float, float], text: str, size: int = 13) -> Non
 
 
 def _plume_boxes(labels: np.ndarray) -> dict[int, tuple[slice, slice]]:
-    from scipy import ndimage
+    from hyperplex.geo.image_ops import bounding_boxes
 
-    return {i: sl for i, sl in enumerate(ndimage.find_objects(labels), start=1) if sl is not None}
+    return bounding_boxes(labels)
 
 
 def _scale_bar(draw: Any, height: int, pixel_m: float | None) -> None:

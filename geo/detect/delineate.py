@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from hyperplex.geo.detect.config import DelineationConfig
+from hyperplex.geo.image_ops import gaussian_smooth, label8
 
 __all__ = ["Delineation", "delineate", "nan_gaussian", "robust_background"]
 
-_EIGHT = np.ones((3, 3), dtype=bool)
 _STATS_SAMPLE = 200_000
 
 
@@ -20,8 +19,8 @@ def nan_gaussian(values: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndar
     if sigma <= 0:
         return np.where(valid, values, np.nan)
     w = valid.astype(np.float64)
-    num = ndimage.gaussian_filter(np.where(valid, values, 0.0).astype(np.float64), sigma, mode="constant")
-    den = ndimage.gaussian_filter(w, sigma, mode="constant")
+    num = gaussian_smooth(np.where(valid, values, 0.0).astype(np.float64), sigma)
+    den = gaussian_smooth(w, sigma)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     return np.where(valid, out, np.nan).astype(np.float32)
@@ -89,7 +88,7 @@ def delineate(enh: np.ndarray, valid: np.ndarray, cfg: DelineationConfig, *, abs
     if absolute:
         threshold = max(threshold, cfg.threshold)
     with np.errstate(invalid="ignore"):  # hysteresis: grow from the threshold down to its low fraction
-        comps, n = ndimage.label(smoothed > cfg.low_fraction * threshold, structure=_EIGHT)
+        comps, n = label8(smoothed > cfg.low_fraction * threshold)
     min_peak = cfg.min_peak if absolute else threshold
     labels, peaks = _keep(comps, n, smoothed, cfg.min_pixels, max(min_peak, threshold))
     return Delineation(labels, smoothed, float(threshold), robust_background(enh[valid]), peaks)

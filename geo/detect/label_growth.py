@@ -8,14 +8,15 @@ around each label, the cost follows the labels' area.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from hyperplex.geo.image_ops import bounding_boxes, nearest_label_within
 
 __all__ = ["expand_labels_near", "label_boxes", "padded_box"]
 
 
 def label_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
     """Bounding box of every label present in ``labels`` (integer ids, 0 = none), by id."""
-    return {i: box for i, box in enumerate(ndimage.find_objects(labels), start=1) if box is not None}
+    return bounding_boxes(labels)
 
 
 def padded_box(box: tuple[slice, ...], pad: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -43,16 +44,8 @@ def expand_labels_near(labels: np.ndarray, distance: int) -> np.ndarray:
         return out
     for index, box in label_boxes(labels).items():
         window, reach = padded_box(box, 2 * distance, labels.shape), padded_box(box, distance, labels.shape)
-        nearest = _nearest_within(labels[window], distance)
+        nearest = nearest_label_within(labels[window], distance)
         local = tuple(slice(r.start - w.start, r.stop - w.start) for r, w in zip(reach, window))
         target = out[reach]  # a view: writes go to ``out``
         target[(nearest[local] == index) & (labels[reach] == 0)] = index
     return out
-
-
-def _nearest_within(labels: np.ndarray, distance: int) -> np.ndarray:
-    """The nearest label of every pixel within ``distance`` of one (0 beyond), by a distance transform."""
-    dist, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    nearest = labels[rows, cols]
-    nearest[dist > distance] = 0
-    return nearest

@@ -10,28 +10,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 from hyperplex.geo.detect.config import MaskConfig
+from hyperplex.geo.image_ops import dilate_disk, disk_offsets
 
 __all__ = ["SceneMasks", "dilate", "read_l2a_mask"]
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Grow a mask by ``pixels`` with a disk-shaped structuring element (as ``ndimage.binary_dilation``).
+    """Grow a mask by ``pixels`` with a disk-shaped structuring element (as ``ndimage.binary_dilation`` would).
 
     A sparse mask (saturation, flares: a few hundred pixels in a scene) is grown by stamping the disk
-    around each set pixel, which costs next to nothing; a dense one goes through ``ndimage``.
+    around each set pixel, which costs next to nothing; a dense one is ORed with its shifts over the disk.
     """
     if pixels <= 0 or not mask.any():
         return mask
-    yy, xx = np.mgrid[-pixels : pixels + 1, -pixels : pixels + 1]
-    disk = (yy**2 + xx**2) <= pixels**2
+    dy, dx = disk_offsets(pixels)
     rows, cols = np.nonzero(mask)
-    if rows.size * int(disk.sum()) > mask.size // 8:
-        return ndimage.binary_dilation(mask, structure=disk)
-    y, x = rows[:, None] + yy[disk], cols[:, None] + xx[disk]
+    if rows.size * dy.size > mask.size // 8:
+        return dilate_disk(mask, pixels)
+    y, x = rows[:, None] + dy, cols[:, None] + dx
     inside = (y >= 0) & (y < mask.shape[0]) & (x >= 0) & (x < mask.shape[1])
     out = np.zeros_like(mask)
     out[y[inside], x[inside]] = True

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+
+from hyperplex.geo.image_ops import bilinear
 
 __all__ = ["label_polygons", "lonlat_mapper"]
 
@@ -15,9 +16,8 @@ def lonlat_mapper(lat: np.ndarray, lon: np.ndarray) -> Callable[[np.ndarray, np.
     """Map pixel-corner coordinates (x=col, y=row) of a sensor-geometry grid to lon/lat by interpolation."""
 
     def mapper(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
-        coords = np.vstack([np.asarray(y, float).ravel() - 0.5, np.asarray(x, float).ravel() - 0.5])
-        lon_v = ndimage.map_coordinates(lon, coords, order=1, mode="nearest")
-        lat_v = ndimage.map_coordinates(lat, coords, order=1, mode="nearest")
+        rows, cols = np.asarray(y, float).ravel() - 0.5, np.asarray(x, float).ravel() - 0.5
+        lon_v, lat_v = bilinear(lon, rows, cols), bilinear(lat, rows, cols)
         return lon_v.reshape(np.shape(x)), lat_v.reshape(np.shape(y))
 
     return mapper

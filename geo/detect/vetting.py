@@ -24,12 +24,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from hyperplex.geo.detect.calibration import plume_probability
 from hyperplex.geo.detect.config import DelineationConfig
 from hyperplex.geo.detect.label_growth import padded_box
 from hyperplex.geo.detect.masks import dilate
+from hyperplex.geo.image_ops import bounding_boxes, gaussian_smooth
 
 __all__ = ["candidate_features", "confidence", "feature_window", "is_rejected", "spectral_score"]
 
@@ -37,7 +37,7 @@ _HIGHPASS_SIGMA_BANDS = 2.0
 
 
 def _highpass(spectrum: np.ndarray) -> np.ndarray:
-    return spectrum - ndimage.gaussian_filter1d(spectrum, _HIGHPASS_SIGMA_BANDS, mode="nearest")
+    return spectrum - gaussian_smooth(spectrum, _HIGHPASS_SIGMA_BANDS, edge="nearest")
 
 
 def spectral_score(core: np.ndarray, ring: np.ndarray, template: np.ndarray) -> tuple[float, float]:
@@ -91,7 +91,7 @@ def candidate_features(
 
     ``window``: :func:`feature_window` of the candidate's bounding box (found here when not given).
     """
-    win = window or feature_window(ndimage.find_objects((labels == index).astype(np.int8))[0], labels.shape)
+    win = window or feature_window(bounding_boxes((labels == index).astype(np.int8))[1], labels.shape)
     labels, enh, excluded, cube = labels[win], enh[win], excluded[win], cube[(slice(None), *win)]
     inside = labels == index
     rows, cols = np.nonzero(inside)

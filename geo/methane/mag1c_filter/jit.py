@@ -222,9 +222,11 @@ def warm_up() -> None:
     call compiles.
     """
     from hyperplex.geo.detect.block_kernel import compile_block_kernel
+    from hyperplex.geo.image_ops import compile_kernels
     from hyperplex.geo.methane.mag1c_filter.api import mag1c
 
     compile_block_kernel()  # the detection pipeline's read pass
+    compile_kernels()  # and its smoothing and plume labelling
 
     rng = np.random.default_rng(0)
     wavelengths = np.linspace(2130.0, 2480.0, 8)
