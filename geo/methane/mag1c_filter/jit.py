@@ -166,6 +166,7 @@ def _module_file(name: str) -> Path | None:
     return Path(file) if file and file.endswith(".py") else None
 
 
+@functools.cache  # once per module: its kernels are declared together (its imports already done)
 def _sources_digest(module: str) -> bytes:
     digest = hashlib.sha256()
     for path in source_files(module):
