@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.common.threads import compute_threads
 from hyperplex.geo.detect.config import MaskConfig
 from hyperplex.geo.detect.masks import SceneMasks
 from hyperplex.geo.io.emit_raw import ContiguousRows
-from hyperplex.geo.methane.mag1c_filter.jit import compute_threads, kernel, load_cached, numba_or_none
+from hyperplex.geo.methane.mag1c_filter.jit import kernel, load_cached, numba_or_none
 from hyperplex.geo.nodata import FILL_VALUE
 
 __all__ = ["BandPositions", "block_kernel", "compile_block_kernel", "read_block", "scan_lines"]

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.common.threads import compute_threads
+
 __all__ = [
     "cholesky_ex",
     "cholesky_inverse",
@@ -149,8 +151,6 @@ def in_threads(function: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) 
     runs about 1.7x faster on two cores. ``function`` must map each group independently; its first
     exception (e.g. a ``LinAlgError``) is raised.
     """
-    from hyperplex.geo.methane.mag1c_filter.jit import compute_threads
-
     parts = min(compute_threads(), len(batch) // _MIN_GROUPS_PER_THREAD)
     if parts < 2:
         return function(batch)

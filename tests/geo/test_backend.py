@@ -127,9 +127,7 @@ def test_runs_on_cpu(monkeypatch, tmp_path):
 
 
 def test_large_batches_split_across_threads_give_the_same_answers(monkeypatch):
-    import hyperplex.geo.methane.mag1c_filter.jit as jit
-
-    monkeypatch.setattr(jit, "compute_threads", lambda: 3)
+    monkeypatch.setattr(backend, "compute_threads", lambda: 3)
     matrix = _spd(400, 7, seed=4)  # 3 slices of >= 64 groups
     rhs = np.random.default_rng(5).standard_normal((400, 7, 3))
     factor, failed = backend.cholesky_ex(matrix)

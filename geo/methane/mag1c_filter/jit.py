@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import re
 import sys
 import threading
@@ -32,6 +31,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from hyperplex.common.threads import compute_threads
 
 __all__ = [
     "jitable",
@@ -74,18 +75,6 @@ def match_threads() -> None:
     numba = numba_or_none()
     if numba is not None:
         numba.set_num_threads(max(1, min(compute_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
-def compute_threads() -> int:
-    """Torch's thread count when torch is loaded; else ``OMP_NUM_THREADS`` when set, else the CPU count.
-
-    (The compiled path does not import torch just to ask it.)
-    """
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return int(torch.get_num_threads())
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
 def run_kernel(kernel: Callable[..., Any], *args: Any) -> Any:
