@@ -30,7 +30,7 @@ import json, sys
 from hyperplex.geo.cli import methane
 methane.main(["detect", sys.argv[1], "--out", sys.argv[2], "-q"], prog_name="hyperplex methane",
              standalone_mode=False)
-print(json.dumps(sorted(m.split(".")[0] for m in sys.modules)))
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} | {m for m in sys.modules if m == "scipy.ndimage"})))
 """
 
 #: ``mag1c()`` on an in-memory cube (column groups, CPU), then the torch engine on the same cube.
@@ -70,11 +70,13 @@ def test_detection_pipeline_imports_no_xarray():
 
 
 def test_detection_run_imports_no_torch(emit_small, tmp_path):
-    """The whole mag1c detection (read, compiled filter, plume-free statistics, products) runs without torch."""
+    """The whole mag1c detection (read, compiled filter, plume-free statistics, products) runs without torch
+    (and without scipy.ndimage or scikit-image: ``geo/image_ops.py``)."""
     _, paths = emit_small
     loaded = _top_level_modules(_DETECT, str(paths["radiance"]), str(tmp_path / "out"))
     assert list((tmp_path / "out").glob("*_ch4enh.tif")), "the run wrote no enhancement map"
     assert "numba" in loaded and "torch" not in loaded, "the compiled mag1c detection imported torch"
+    assert not loaded & {"scipy.ndimage", "skimage"}, "the detection imported scipy.ndimage or scikit-image (0.3 s)"
 
 
 def test_mag1c_compiled_path_without_torch_equals_torch_engine():
