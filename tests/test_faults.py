@@ -187,6 +187,27 @@ def test_a_full_disk_names_the_file_and_leaves_no_run_json(writes, granule, tmp_
     _rerun_completes(granule, out)
 
 
+def test_an_error_while_the_map_is_being_written_waits_for_it_and_leaves_no_half_file(granule, tmp_path, monkeypatch):
+    """Vetting fails while the second thread writes the enhancement COG: the error propagates after that write
+    finished (whole, renamed), nothing else is written, no temporary or run.json is left; a rerun completes."""
+    import hyperplex.geo.detect.scene as scene
+    from hyperplex.geo.detect import detect_scene
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("vetting failed")
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(scene, "describe_plumes", broken)
+        with pytest.raises(RuntimeError, match="vetting failed"):
+            detect_scene(granule, out)
+    assert not _temporaries(out)
+    present = {p.name for p in out.iterdir() if p.name.startswith("scene_")}
+    assert present == {product_paths(out, "scene")["enhancement"].name}, present  # finished, not abandoned
+    _assert_no_corrupt_product(out)
+    _rerun_completes(granule, out)
+
+
 def _tmpfs(path: Path, size: str) -> bool:
     path.mkdir()
     if os.geteuid() != 0:
