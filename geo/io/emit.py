@@ -106,6 +106,22 @@ def _require_file(path: Path) -> None:
         raise FileFormatError(f"{path} is a directory; pass an EMIT NetCDF file.")
 
 
+def _open_hdf5(path: Path) -> Any:
+    """The granule opened read-only with h5py (an ``h5py.File``: use it as a context manager).
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        FileFormatError: If it is a directory or not HDF5.
+    """
+    import h5py
+
+    _require_file(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise FileFormatError(f"{path}: cannot read it as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
+
+
 def is_emit(path: str | Path) -> bool:
     """True if ``path`` is an EMIT NetCDF granule (HDF5 with radiance/reflectance and band parameters). Never raises."""
     p = Path(path)
@@ -156,15 +172,8 @@ def emit_channels(path: str | Path) -> ChannelSet:
     Raises:
         FileFormatError: If the ``sensor_band_parameters`` group or its variables are missing.
     """
-    import h5py
-
     p = Path(path)
-    _require_file(p)
-    try:
-        f = h5py.File(p, "r")
-    except OSError as err:
-        raise FileFormatError(f"{p}: cannot read it as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
-    with f:
+    with _open_hdf5(p) as f:
         if "sensor_band_parameters" not in f:
             raise FileFormatError(f"{p}: no group 'sensor_band_parameters'; not an EMIT L1B/L2A granule.")
         sbp = f["sensor_band_parameters"]  # a damaged header raises here: named by _reports_damage
@@ -230,15 +239,8 @@ def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeo
         DataNotFoundError: If the file does not exist.
         FileFormatError: If the data variable or ``location/glt_x``/``glt_y`` are missing.
     """
-    import h5py
-
     p = Path(path)
-    _require_file(p)
-    try:
-        f = h5py.File(p, "r")
-    except OSError as err:
-        raise FileFormatError(f"{p}: cannot read as NetCDF4/HDF5 ({err}); is this an EMIT granule?") from err
-    with f:
+    with _open_hdf5(p) as f:
         name = _data_variable(f, p)
         loc = f.get("location", {})
         missing = [v for v in ("glt_x", "glt_y") if v not in loc]
