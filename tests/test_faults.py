@@ -242,6 +242,28 @@ def test_a_real_full_disk_tmpfs(size, granule, tmp_path):
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
+@pytest.mark.parametrize("size", ["4k", "8k"])
+def test_a_cog_that_does_not_fit_raises_and_leaves_no_file(size, tmp_path):
+    """GDAL's copy into a full file only logs the write error: write_cog must raise, not rename a torn COG."""
+    from affine import Affine
+
+    from hyperplex.geo.detect.outputs import write_cog
+
+    disk = tmp_path / "disk"
+    if not _tmpfs(disk, size):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    path = disk / "scene_ch4enh.tif"
+    data = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)  # ~16 kB, incompressible
+    try:
+        with pytest.raises(OSError) as info:
+            write_cog(path, data, crs="EPSG:4326", transform=Affine(1e-3, 0, 0, 0, -1e-3, 0), nodata=np.nan,
+                      description="x", tags={"units": "ppm·m"})  # fmt: skip
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+        assert not list(disk.iterdir()), "a torn COG or its temporary was left"
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
 def test_every_product_suffix_has_a_fault_point():
     keys = {p.split(":")[0] for p in FAULT_POINTS}
     assert set(PRODUCTS) <= keys and len(FAULT_POINTS) >= 10

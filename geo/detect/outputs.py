@@ -181,13 +181,13 @@ def write_cog(
 ) -> Path:
     """Write a single-band Cloud-Optimized GeoTIFF (deflate, 256 px tiles, overviews).
 
-    The band is built in memory and copied into the COG by GDAL, which releases the GIL while it compresses
+    The band and the COG are built in memory by GDAL's copy, which releases the GIL while it compresses
     and builds the overviews (closing a dataset opened with the COG driver holds it for ~0.3 s: other
-    threads, such as the quicklook's, would wait). Compression runs on every core (``NUM_THREADS=ALL_CPUS``)
-    at deflate level 1: on enhancement maps (noise in every mantissa bit, or exact zeros) higher levels take
-    several times longer for files about 1 % smaller. Overviews average floating-point data (small plumes
-    stay visible zoomed out) and take the nearest value for integer data (ids, classes), which an average
-    would turn into other ids.
+    threads, such as the quicklook's, would wait); Python then writes the file, reporting a full disk.
+    Compression runs on every core (``NUM_THREADS=ALL_CPUS``) at deflate level 1: on enhancement maps
+    (noise in every mantissa bit, or exact zeros) higher levels take several times longer for files about
+    1 % smaller. Overviews average floating-point data (small plumes stay visible zoomed out) and take the
+    nearest value for integer data (ids, classes), which an average would turn into other ids.
 
     Args:
         path: Output file.
@@ -216,7 +216,7 @@ def write_cog(
     options = {"compress": "deflate", "level": 1, "blocksize": 256, "num_threads": "ALL_CPUS",
                "overview_resampling": "AVERAGE" if floating else "NEAREST"}  # fmt: skip
     with naming(path), atomic_path(path) as tmp, _gdal_errors(path):
-        with MemoryFile() as memory, memory.open(driver="MEM", **grid) as band:
+        with MemoryFile() as memory, memory.open(driver="MEM", **grid) as band, MemoryFile(ext=".tif") as cog:
             band.write(data, 1)
             band.set_band_description(1, description)
             band.update_tags(**tags)
@@ -224,9 +224,22 @@ def write_cog(
                 band.set_band_unit(1, units)
                 band.update_tags(1, units=units)
             with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-                rasterio.shutil.copy(band, tmp, driver="COG", **options)  # the GIL is released while it runs
+                rasterio.shutil.copy(band, cog.name, driver="COG", **options)  # the GIL is released while it runs
+            _write_bytes(tmp, cog.read(), path)
         fault_point(f"{_product_key(path)}:temporary")
     return path
+
+
+def _write_bytes(tmp: Path, payload: bytes, path: Path) -> None:
+    """Write ``payload`` to ``tmp``; a failure (a full disk) is an OSError naming ``path``.
+
+    The COG is built in memory and written here because GDAL's copy into a file only logs a write error
+    ("No space left on device") and returns: the truncated file would then be renamed into place.
+    """
+    try:
+        tmp.write_bytes(payload)
+    except OSError as err:
+        raise OSError(err.errno, f"{path}: {err.strerror or err}", str(path)) from err
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
