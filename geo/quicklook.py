@@ -175,12 +175,6 @@ def _label(draw: Any, xy: tuple[float, float], text: str, size: int = 13) -> Non
     draw.text(xy, text, fill=(255, 255, 255), font=font)
 
 
-def _plume_boxes(labels: np.ndarray) -> dict[int, tuple[slice, slice]]:
-    from hyperplex.geo.image_ops import bounding_boxes
-
-    return bounding_boxes(labels)
-
-
 def _scale_bar(draw: Any, height: int, pixel_m: float | None) -> None:
     """A scale bar of a round length in km at the lower left."""
     if not pixel_m or not np.isfinite(pixel_m):
@@ -288,7 +282,9 @@ def write_plume_map(
     hi = max(hi, lo * 1.01 + 1e-9)
     image = compose_map(rgb, values, labels, lo, hi)
     h, w = image.shape[:2]
-    boxes = _plume_boxes(labels.astype(np.int64))
+    from hyperplex.geo.image_ops import bounding_boxes
+
+    boxes = bounding_boxes(labels)
     size = min(_PANEL_PX - 20, max(140, (h - 80) // _INSETS - 24))
     canvas = Image.new("RGB", (w + _PANEL_PX, max(h, 40 + _INSETS * (size + 24) + 60) + 24), (24, 24, 24))
     canvas.paste(Image.fromarray(image), (0, 24))

@@ -9,19 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperplex.geo.image_ops import bounding_boxes, nearest_label_within
+from hyperplex.geo.image_ops import bounding_boxes, nearest_label_within, padded_box
 
-__all__ = ["expand_labels_near", "label_boxes", "padded_box"]
-
-
-def label_boxes(labels: np.ndarray) -> dict[int, tuple[slice, ...]]:
-    """Bounding box of every label present in ``labels`` (integer ids, 0 = none), by id."""
-    return bounding_boxes(labels)
-
-
-def padded_box(box: tuple[slice, ...], pad: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    """``box`` grown by ``pad`` pixels on every side, clipped to an array of ``shape``."""
-    return tuple(slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(box, shape))
+__all__ = ["expand_labels_near"]
 
 
 def expand_labels_near(labels: np.ndarray, distance: int) -> np.ndarray:
@@ -42,7 +32,7 @@ def expand_labels_near(labels: np.ndarray, distance: int) -> np.ndarray:
     out = labels.copy()
     if distance <= 0:
         return out
-    for index, box in label_boxes(labels).items():
+    for index, box in bounding_boxes(labels).items():
         window, reach = padded_box(box, 2 * distance, labels.shape), padded_box(box, distance, labels.shape)
         nearest = nearest_label_within(labels[window], distance)
         local = tuple(slice(r.start - w.start, r.stop - w.start) for r, w in zip(reach, window))

@@ -13,28 +13,9 @@ import numpy as np
 
 from hyperplex.common.errors import DataNotFoundError, FileFormatError
 from hyperplex.geo.detect.config import MaskConfig
-from hyperplex.geo.image_ops import dilate_disk, disk_offsets
+from hyperplex.geo.image_ops import dilate_disk
 
-__all__ = ["SceneMasks", "dilate", "read_l2a_mask"]
-
-
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Grow a mask by ``pixels`` with a disk-shaped structuring element (as ``ndimage.binary_dilation`` would).
-
-    A sparse mask (saturation, flares: a few hundred pixels in a scene) is grown by stamping the disk
-    around each set pixel, which costs next to nothing; a dense one is ORed with its shifts over the disk.
-    """
-    if pixels <= 0 or not mask.any():
-        return mask
-    dy, dx = disk_offsets(pixels)
-    rows, cols = np.nonzero(mask)
-    if rows.size * dy.size > mask.size // 8:
-        return dilate_disk(mask, pixels)
-    y, x = rows[:, None] + dy, cols[:, None] + dx
-    inside = (y >= 0) & (y < mask.shape[0]) & (x >= 0) & (x < mask.shape[1])
-    out = np.zeros_like(mask)
-    out[y[inside], x[inside]] = True
-    return out
+__all__ = ["SceneMasks", "read_l2a_mask"]
 
 
 @dataclass
@@ -63,13 +44,13 @@ class SceneMasks:
 
     def finish(self, cfg: MaskConfig) -> None:
         """Dilate, find dark surfaces relative to the scene median, add the L2A flags."""
-        self.layers["saturated"] = dilate(self.layers["saturated"], cfg.saturation_dilate)
-        self.layers["flare"] = dilate(self.layers["flare"], cfg.flare_dilate)
+        self.layers["saturated"] = dilate_disk(self.layers["saturated"], cfg.saturation_dilate)
+        self.layers["flare"] = dilate_disk(self.layers["flare"], cfg.flare_dilate)
         bright = self.brightness[np.isfinite(self.brightness)]
         if bright.size:
             with np.errstate(invalid="ignore"):
                 dark = self.brightness < cfg.dark_fraction * float(np.median(bright))
-            self.layers["dark"] = dilate(dark, cfg.dark_dilate) & ~self.layers["fill"]
+            self.layers["dark"] = dilate_disk(dark, cfg.dark_dilate) & ~self.layers["fill"]
         if cfg.l2a_mask:
             self.layers["l2a"] = read_l2a_mask(cfg.l2a_mask, self.shape)
 

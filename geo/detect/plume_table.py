@@ -11,11 +11,12 @@ from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation
 from hyperplex.geo.detect.emission import emission_rate
 from hyperplex.geo.detect.ime import debiased_enhancement
-from hyperplex.geo.detect.label_growth import expand_labels_near, label_boxes
+from hyperplex.geo.detect.label_growth import expand_labels_near
 from hyperplex.geo.detect.source import SceneSource
 from hyperplex.geo.detect.uncertainty import enhancement_sigma, ime_sigma_kg
 from hyperplex.geo.detect.vetting import candidate_features, confidence, feature_window, is_rejected
 from hyperplex.geo.geodesy import cell_area_m2, ime_kg
+from hyperplex.geo.image_ops import bounding_boxes
 from hyperplex.geo.methane.stats_capture import CapturedStats
 
 __all__ = ["describe_plumes", "ground_size_problem", "peak_and_mean", "pixel_lonlat_area"]
@@ -157,7 +158,7 @@ def describe_plumes(
         cube, template, regions > 0, plume_free, group=ime_group, column_filter=column_filter
     )
     sigma = enhancement_sigma(cube, template, plume_free, column_filter=column_filter)
-    boxes, grown_boxes = label_boxes(found.labels), label_boxes(regions)
+    boxes, grown_boxes = bounding_boxes(found.labels), bounding_boxes(regions)
     for index in range(1, len(found.peaks) + 1):
         box = boxes[index]
         window = feature_window(box, enh.shape)

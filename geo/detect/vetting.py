@@ -27,9 +27,7 @@ import numpy as np
 
 from hyperplex.geo.detect.calibration import plume_probability
 from hyperplex.geo.detect.config import DelineationConfig
-from hyperplex.geo.detect.label_growth import padded_box
-from hyperplex.geo.detect.masks import dilate
-from hyperplex.geo.image_ops import bounding_boxes, gaussian_smooth
+from hyperplex.geo.image_ops import bounding_boxes, dilate_disk, gaussian_smooth, padded_box
 
 __all__ = ["candidate_features", "confidence", "feature_window", "is_rejected", "spectral_score"]
 
@@ -91,15 +89,15 @@ def candidate_features(
 
     ``window``: :func:`feature_window` of the candidate's bounding box (found here when not given).
     """
-    win = window or feature_window(bounding_boxes((labels == index).astype(np.int8))[1], labels.shape)
+    win = window or feature_window(bounding_boxes(labels)[index], labels.shape)
     labels, enh, excluded, cube = labels[win], enh[win], excluded[win], cube[(slice(None), *win)]
     inside = labels == index
     rows, cols = np.nonzero(inside)
     usable = ~excluded & (labels == 0)
-    ring = dilate(inside, 6) & ~dilate(inside, 2) & usable
+    ring = dilate_disk(inside, 6) & ~dilate_disk(inside, 2) & usable
     core = inside & (enh >= np.nanpercentile(enh[inside], 50))
     corr, implied = spectral_score(_mean_spectrum(cube, core), _mean_spectrum(cube, ring), template)
-    rim = dilate(inside, 2) & ~inside
+    rim = dilate_disk(inside, 2) & ~inside
     width = int(np.unique(cols).size)
     length = int(rows.max() - rows.min() + 1)
     return {

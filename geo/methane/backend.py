@@ -87,7 +87,7 @@ def cholesky_ex(matrix: Any) -> tuple[Any, Any]:
         factor, info = torch.linalg.cholesky_ex(matrix)
         return factor, info > 0
     try:
-        return in_threads(np.linalg.cholesky, matrix), np.zeros(len(matrix), dtype=bool)
+        return np.linalg.cholesky(matrix), np.zeros(len(matrix), dtype=bool)
     except np.linalg.LinAlgError:
         return _cholesky_each(matrix)
 
@@ -119,7 +119,7 @@ def _substitute(rhs: np.ndarray, factor: np.ndarray, *, lower: bool) -> np.ndarr
     ``solve`` (an LU factorisation of every triangular matrix). A NaN factor (an unsolvable group) gives NaN.
     """
     n = factor.shape[-1]
-    out = np.empty(np.broadcast_shapes(rhs.shape, factor.shape[:-1] + rhs.shape[-1:]))
+    out = np.empty(rhs.shape)
     diagonal = factor[:, range(n), range(n)][:, :, None]
     upper = factor.mT
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -201,13 +201,13 @@ def test_plume_map_labels_plumes_and_colours_up_to_their_peak(tmp_path):
 @pytest.mark.parametrize("fraction", [0.0, 1e-4, 0.01, 0.3])
 @pytest.mark.parametrize("pixels", [0, 1, 3, 6])
 def test_dilate_equals_binary_dilation(fraction, pixels):
-    """Sparse masks are stamped, dense ones go through ndimage: both give ndimage's disk dilation, edges included."""
+    """Sparse masks are stamped, dense ones ORed with their shifts: both give ndimage's disk dilation (edges too)."""
     from scipy import ndimage
 
-    from hyperplex.geo.detect.masks import dilate
+    from hyperplex.geo.image_ops import dilate_disk
 
     mask = np.random.default_rng(int(fraction * 1e4) + pixels).random((120, 90)) < fraction
     mask[0, 0] = mask[119, 45] = mask[60, 89] = fraction > 0  # set pixels on the edges
     yy, xx = np.mgrid[-pixels : pixels + 1, -pixels : pixels + 1]
     expected = ndimage.binary_dilation(mask, structure=(yy**2 + xx**2) <= pixels**2) if pixels else mask
-    np.testing.assert_array_equal(dilate(mask, pixels), expected)
+    np.testing.assert_array_equal(dilate_disk(mask, pixels), expected)

@@ -5,7 +5,8 @@ import pytest
 from scipy import ndimage
 from skimage.segmentation import expand_labels
 
-from hyperplex.geo.detect.label_growth import expand_labels_near, label_boxes, padded_box
+from hyperplex.geo.detect.label_growth import expand_labels_near
+from hyperplex.geo.image_ops import bounding_boxes, padded_box
 
 
 def _blobs(seed: int, shape: tuple[int, int] = (120, 150), count: int = 25) -> np.ndarray:
@@ -39,13 +40,13 @@ def test_zero_distance_and_empty() -> None:
     np.testing.assert_array_equal(expand_labels_near(labels, 0), labels)
     empty = np.zeros((5, 7), np.int32)
     np.testing.assert_array_equal(expand_labels_near(empty, 3), empty)
-    assert label_boxes(empty) == {}
+    assert bounding_boxes(empty) == {}
 
 
 def test_boxes_and_padding() -> None:
     labels = np.zeros((10, 12), np.int32)
     labels[2:4, 5:9], labels[8, 0] = 1, 3
-    boxes = label_boxes(labels)
+    boxes = bounding_boxes(labels)
     assert set(boxes) == {1, 3}
     assert boxes[1] == (slice(2, 4), slice(5, 9))
     assert padded_box(boxes[3], 2, labels.shape) == (slice(6, 10), slice(0, 3))
