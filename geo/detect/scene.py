@@ -34,7 +34,6 @@ from hyperplex.geo.detect.plume_table import describe_plumes, ground_size_proble
 from hyperplex.geo.detect.scene_products import ProductWriter
 from hyperplex.geo.detect.source import SceneSource, open_source, prefetch
 from hyperplex.geo.io.emit import EmitReader
-from hyperplex.geo.io.emit_raw import LINES_PER_READ
 from hyperplex.geo.methane.stats_capture import CapturedStats, capture_column_stats
 from hyperplex.geo.quicklook import RGB_NM
 
@@ -107,7 +106,7 @@ def _read_compiled(source: SceneSource, needed: np.ndarray, at: dict[str, np.nda
     with EmitReader(source.path) as reader:
         raw = reader.raw_rows
         if raw is not None and raw.dtype == np.dtype(np.float32):
-            blocks = reader.row_blocks(LINES_PER_READ)
+            blocks = reader.row_blocks(raw.lines_per_read)
             scans = scan_lines(raw, blocks, positions.through(needed), pixels, rgb, masks, cfg.masks)
             for _ in progress(scans, total=len(blocks), desc=desc, unit="chunk"):
                 pass

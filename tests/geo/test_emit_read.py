@@ -89,7 +89,7 @@ def test_every_layout_equals_plain_h5py(layouts, layout):
 
 def test_contiguous_data_is_read_from_the_file_not_hdf5(layouts, monkeypatch):
     """Contiguous, unfiltered radiance bypasses h5py's hyperslab reads; blocks cross several raw reads."""
-    monkeypatch.setattr(emit_raw, "LINES_PER_READ", 7)
+    monkeypatch.setattr(emit_raw, "READ_BYTES", 7 * 80 * 285 * 4 + 5)  # 7 lines of 80 samples
     with EmitReader(layouts["contiguous_be"]) as reader:
         assert reader._raw is not None
         monkeypatch.setattr(reader, "_data", type("NoHyperslabs", (), {"name": "/radiance"})())
