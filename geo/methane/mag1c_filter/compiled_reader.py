@@ -204,6 +204,8 @@ def column_stats(
     """
     require_valid(int(counts.sum()))
     groups, n_groups, n_bands = grouping.column_groups(), grouping.n_groups, sums.shape[1]
+    if n_groups == groups.size:  # one column per group (Mag1c's default): the sums are the groups' already
+        return GroupStats(shift, counts, sums, gram)
     total, count, group_gram = np.zeros((n_groups, n_bands)), np.zeros(n_groups), np.zeros((n_groups, n_bands, n_bands))
     _add_groups(total, groups, sums)
     _add_groups(count, groups, counts)
