@@ -87,11 +87,15 @@ def test_every_layout_equals_plain_h5py(layouts, layout):
     np.testing.assert_array_equal(part, _plain(path, np.arange(140, 160))[:, 10:77])
 
 
-def test_contiguous_data_is_read_from_the_file_not_hdf5(layouts, monkeypatch):
-    """Contiguous, unfiltered radiance bypasses h5py's hyperslab reads; blocks cross several raw reads."""
-    monkeypatch.setattr(emit_raw, "READ_BYTES", 7 * 80 * 285 * 4 + 5)  # 7 lines of 80 samples
+@pytest.mark.parametrize(("read_bytes", "lines"), [(7 * 80 * 285 * 4 + 5, 7), (1, 1)])
+def test_contiguous_data_is_read_from_the_file_not_hdf5(layouts, monkeypatch, read_bytes, lines):
+    """Contiguous, unfiltered radiance bypasses h5py's hyperslab reads; blocks cross several raw reads.
+
+    Reads are whole lines (80 samples x 285 bands here): as many as fit in ``READ_BYTES``, at least one.
+    """
+    monkeypatch.setattr(emit_raw, "READ_BYTES", read_bytes)
     with EmitReader(layouts["contiguous_be"]) as reader:
-        assert reader._raw is not None
+        assert reader._raw is not None and reader._raw.lines_per_read == lines
         monkeypatch.setattr(reader, "_data", type("NoHyperslabs", (), {"name": "/radiance"})())
         got = reader.read(slice(3, 96), BANDS)
     np.testing.assert_array_equal(got, _plain(layouts["contiguous_be"], BANDS)[:, 3:96])
