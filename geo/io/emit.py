@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-import zlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from hyperplex.common.errors import DataNotFoundError, FileFormatError, Hyperple
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.common.lazyread import guarded_getter, read_failures
 from hyperplex.geo.io.emit_raw import ContiguousRows
+from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, decode_chunk
 from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -52,7 +53,6 @@ __all__ = [
 
 _DATA_VARS = ("radiance", "reflectance")
 _SUFFIXES = (".nc", ".nc4", ".h5")
-_DEFLATE, _SHUFFLE = 1, 2  # HDF5 filter ids
 _MAX_CACHE = 512 << 20
 #: Bands and lines per block of :func:`emit_cube` (32 x 64 x 1242 float32: 10 MB).
 _LAZY_BANDS, _LAZY_LINES = 32, 64
@@ -322,7 +322,7 @@ class _Layout:
     @property
     def direct(self) -> bool:
         """True when the chunks can be decoded here (deflate and shuffle only), in parallel threads."""
-        return self.chunks is not None and set(self.filters) <= {_DEFLATE, _SHUFFLE}
+        return self.chunks is not None and set(self.filters) <= {DEFLATE, SHUFFLE}
 
     def chunk_bytes(self) -> int:
         return int(np.prod(self.chunks or (1,))) * self.dtype.itemsize
@@ -335,28 +335,6 @@ class _Layout:
         return min(per_row * self.chunk_bytes() + (1 << 20), _MAX_CACHE)
 
 
-def _unshuffle(buf: Any, size: int) -> np.ndarray:
-    """Undo HDF5's shuffle filter (byte k of every element stored together), one byte plane at a time."""
-    planes = np.frombuffer(buf, np.uint8).reshape(size, -1)
-    out = np.empty((planes.shape[1], size), np.uint8)
-    for k in range(size):
-        out[:, k] = planes[k]
-    return out
-
-
-def _decode(raw: bytes, mask: int, layout: _Layout) -> np.ndarray:
-    """Undo the filter pipeline (deflate, shuffle) of one raw chunk; a set ``mask`` bit skips that filter."""
-    buf: Any = raw
-    for i in reversed(range(len(layout.filters))):
-        if mask & (1 << i):
-            continue
-        if layout.filters[i] == _DEFLATE:
-            buf = zlib.decompress(buf, bufsize=layout.chunk_bytes())
-        else:
-            buf = _unshuffle(buf, layout.dtype.itemsize)
-    return np.frombuffer(buf, dtype=layout.dtype).reshape(layout.chunks)
-
-
 def _read_chunk(dataset_id: Any, offset: tuple[int, int, int]) -> tuple[int, bytes] | None:
     """One stored chunk's filter mask and raw bytes, None where it was never written (fill)."""
     if dataset_id.get_chunk_info_by_coord(offset).byte_offset is None:
@@ -364,15 +342,16 @@ def _read_chunk(dataset_id: Any, offset: tuple[int, int, int]) -> tuple[int, byt
     return dataset_id.read_direct_chunk(offset)
 
 
-def _place(
-    raw: tuple[int, bytes] | None, layout: _Layout, where: tuple[slice, slice, np.ndarray], target: np.ndarray
-) -> None:
-    """Decode one chunk and copy its part ``where`` (rows, columns, bands) band-first into ``target``."""
+def _place(raw: tuple[int, bytes] | None, layout: _Layout, where: tuple[slice, slice, np.ndarray], target: np.ndarray,
+           scratch: threading.local) -> None:  # fmt: skip
+    """Decode one chunk (in this thread's ``scratch``); copy its part ``where`` band-first into ``target``."""
     if raw is None:
         target[...] = layout.fill
     else:
         rows, cols, bands = where
-        target[...] = np.moveaxis(_decode(raw[1], raw[0], layout)[rows, cols, bands], -1, 0)
+        decoded = decode_chunk(raw[1], raw[0], layout.filters, layout.dtype.itemsize, layout.chunk_bytes(), scratch)
+        chunk = decoded.view(layout.dtype).reshape(layout.chunks)
+        target[...] = np.moveaxis(chunk[rows, cols, bands], -1, 0)
     target[target == FILL_VALUE] = np.nan
 
 
@@ -381,9 +360,9 @@ class EmitReader:
 
     Chunked data is read in blocks of lines aligned to the storage chunks (:meth:`row_blocks`), one
     hyperslab per band span where spans that share a chunk are merged (:func:`band_spans`), and the
-    HDF5 chunk cache holds one row of chunks. Deflate/shuffle chunks are read raw and decompressed in
-    ``threads`` threads (zlib releases the GIL; h5py serialises its own calls); other filters are
-    decoded by h5py. Contiguous, unfiltered data is read straight from the file a few lines at a time
+    HDF5 chunk cache holds one row of chunks. Deflate/shuffle chunks are read raw and decoded in
+    ``threads`` threads (:mod:`.hdf5_chunks`: libdeflate releases the GIL; h5py serialises its own calls);
+    other filters are decoded by h5py. Contiguous, unfiltered data is read straight from the file a few lines at a time
     (:class:`~hyperplex.geo.io.emit_raw.ContiguousRows`); other contiguous data as one hyperslab per
     band span. Use as a context manager.
 
@@ -414,6 +393,7 @@ class EmitReader:
         self._raw = self._raw_rows(variable)
         self.threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.threads) if self.layout.direct and self.threads > 1 else None
+        self._scratch = threading.local()  # each decoding thread's chunk buffers
 
     def _raw_rows(self, variable: str) -> ContiguousRows | None:
         """A direct file reader when the data are one contiguous, unfiltered run of numbers in the file."""
@@ -506,9 +486,9 @@ class EmitReader:
                     where = (rows, slice(0, min(cc, width - x)), index_slice(sel[k] - b))
                     target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
                     if self._pool is None:
-                        _place(raw, self.layout, where, target)
+                        _place(raw, self.layout, where, target, self._scratch)
                     else:
-                        jobs.append(self._pool.submit(_place, raw, self.layout, where, target))
+                        jobs.append(self._pool.submit(_place, raw, self.layout, where, target, self._scratch))
         return jobs
 
 

@@ -1,0 +1,74 @@
+"""Stored HDF5 chunks decoded here rather than by HDF5: deflate and shuffle, in the caller's threads.
+
+h5py holds the GIL while HDF5 decompresses, so chunks it decodes are decoded one at a time. A chunk read
+raw (``read_direct_chunk``) and decoded here can be decoded in parallel threads: deflate by libdeflate
+(``imagecodecs.deflate_decode``, which releases the GIL and inflates about twice as fast as zlib: on the
+benchmark granule's 64 x 64 x 285 float32 chunks 1.17 s against 2.31 s for 200 chunks on one core, 0.70 s
+against 1.65 s on two), shuffle by one strided copy per byte plane. Each thread decodes into buffers of
+its own that it reuses chunk after chunk (a fresh multi-MB buffer per chunk costs its page faults, and
+those serialise the threads).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = ["DEFLATE", "SHUFFLE", "decode_chunk"]
+
+#: HDF5 filter ids.
+DEFLATE, SHUFFLE = 1, 2
+
+
+def decode_chunk(raw: bytes, mask: int, filters: tuple[int, ...], itemsize: int, nbytes: int,
+                 scratch: threading.local) -> np.ndarray:  # fmt: skip
+    """Undo a chunk's filter pipeline (``filters`` as stored, each DEFLATE or SHUFFLE); the decoded bytes.
+
+    The result lives in the calling thread's buffers in ``scratch`` and is valid until that thread decodes
+    its next chunk.
+
+    Args:
+        raw: The chunk as stored.
+        mask: Its filter mask (a set bit ``i`` skips ``filters[i]``).
+        filters: The dataset's filter ids, in the order they were applied when writing.
+        itemsize: Bytes per element (shuffle's byte planes).
+        nbytes: Bytes of the decoded chunk.
+        scratch: Per-thread buffers (one ``threading.local`` per reader).
+
+    Raises:
+        RuntimeError: From libdeflate, on corrupt data or data that does not decode to ``nbytes``.
+        ValueError: If the decoded size is not a whole number of elements.
+    """
+    data = np.frombuffer(raw, np.uint8)
+    for i in reversed(range(len(filters))):
+        if mask & (1 << i):
+            continue
+        out = _buffer(scratch, f"filter{i}", nbytes)
+        data = _inflate(data, out) if filters[i] == DEFLATE else _unshuffle(data, itemsize, out)
+    return data
+
+
+def _inflate(data: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """zlib-wrapped deflate ``data`` decompressed into ``out``; the decoded part of ``out``."""
+    import imagecodecs
+
+    return imagecodecs.deflate_decode(data, out=out)
+
+
+def _unshuffle(data: np.ndarray, itemsize: int, out: np.ndarray) -> np.ndarray:
+    """Undo HDF5's shuffle (byte ``k`` of every element stored together) into ``out``, one byte plane at a time."""
+    planes = data.reshape(itemsize, -1)
+    elements = out[: data.size].reshape(-1, itemsize)
+    for k in range(itemsize):
+        elements[:, k] = planes[k]
+    return out[: data.size]
+
+
+def _buffer(scratch: threading.local, name: str, nbytes: int) -> np.ndarray:
+    """The calling thread's reusable byte buffer ``name``, at least ``nbytes`` long, cut to ``nbytes``."""
+    buf = getattr(scratch, name, None)
+    if buf is None or buf.size < nbytes:
+        buf = np.empty(nbytes, np.uint8)
+        setattr(scratch, name, buf)
+    return buf[:nbytes]
