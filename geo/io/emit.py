@@ -30,7 +30,7 @@ from hyperplex.common.errors import DataNotFoundError, FileFormatError, Hyperple
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.common.lazyread import guarded_getter, read_failures
 from hyperplex.geo.io.emit_raw import ContiguousRows
-from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, decode_chunk
+from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, StoredChunks, decode_chunk
 from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -335,16 +335,15 @@ class _Layout:
         return min(per_row * self.chunk_bytes() + (1 << 20), _MAX_CACHE)
 
 
-def _read_chunk(dataset_id: Any, offset: tuple[int, int, int]) -> tuple[int, bytes] | None:
+def _read_chunk(chunks: StoredChunks, offset: tuple[int, int, int]) -> tuple[int, bytes] | None:
     """One stored chunk's filter mask and raw bytes, None where it was never written (fill)."""
-    if dataset_id.get_chunk_info_by_coord(offset).byte_offset is None:
-        return None
-    return dataset_id.read_direct_chunk(offset)
+    return chunks.read(offset)
 
 
-def _place(raw: tuple[int, bytes] | None, layout: _Layout, where: tuple[slice, slice, np.ndarray], target: np.ndarray,
-           scratch: threading.local) -> None:  # fmt: skip
-    """Decode one chunk (in this thread's ``scratch``); copy its part ``where`` band-first into ``target``."""
+def _place(chunks: StoredChunks, offset: tuple[int, int, int], layout: _Layout, where: tuple[slice, slice, np.ndarray],
+           target: np.ndarray, scratch: threading.local) -> None:  # fmt: skip
+    """Read and decode one chunk (in this thread's ``scratch``); copy its part ``where`` band-first into ``target``."""
+    raw = _read_chunk(chunks, offset)
     if raw is None:
         target[...] = layout.fill
     else:
@@ -394,6 +393,7 @@ class EmitReader:
         self.threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.threads) if self.layout.direct and self.threads > 1 else None
         self._scratch = threading.local()  # each decoding thread's chunk buffers
+        self._chunks = StoredChunks(self.path, self._data) if self.layout.direct else None
 
     def _raw_rows(self, variable: str) -> ContiguousRows | None:
         """A direct file reader when the data are one contiguous, unfiltered run of numbers in the file."""
@@ -417,6 +417,8 @@ class EmitReader:
         """Stop the threads and close the file."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        if self._chunks is not None:
+            self._chunks.close()
         if self._raw is not None:
             self._raw.close()
         self._file.close()
@@ -470,7 +472,7 @@ class EmitReader:
         return r0, r1, idx
 
     def _read_direct(self, r0: int, r1: int, sel: np.ndarray, out: np.ndarray) -> list[Future]:
-        """Read the raw chunks of lines ``r0:r1`` and bands ``sel`` here; decode them into ``out`` in the pool."""
+        """Read and decode the chunks of lines ``r0:r1`` and bands ``sel`` into ``out`` (in the pool if any)."""
         (cr, cc, cb), width = self.layout.chunks, self.layout.shape[1]
         jobs: list[Future] = []
         if r1 <= r0:
@@ -482,13 +484,13 @@ class EmitReader:
                     k = np.flatnonzero((sel >= b) & (sel < b + cb))
                     if k.size == 0:
                         continue
-                    raw = _read_chunk(self._data.id, (y, x, b))
                     where = (rows, slice(0, min(cc, width - x)), index_slice(sel[k] - b))
                     target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
+                    task = (self._chunks, (y, x, b), self.layout, where, target, self._scratch)
                     if self._pool is None:
-                        _place(raw, self.layout, where, target, self._scratch)
+                        _place(*task)
                     else:
-                        jobs.append(self._pool.submit(_place, raw, self.layout, where, target, self._scratch))
+                        jobs.append(self._pool.submit(_place, *task))
         return jobs
 
 

@@ -103,6 +103,18 @@ def test_contiguous_data_is_read_from_the_file_not_hdf5(layouts, monkeypatch, re
         assert reader._raw is None
 
 
+def test_chunked_granule_cut_while_read_names_the_file(layouts, tmp_path):
+    """Chunks are read straight from the file in the decoding threads: one cut off fails by name."""
+    cut = tmp_path / "cut_chunks.nc"
+    cut.write_bytes(layouts["gzip"].read_bytes())
+    with EmitReader(cut, threads=2) as reader:
+        reader.read(slice(0, 32), BANDS)
+        start, size, _ = max(reader._chunks._where.values())  # the chunk stored last
+        os.truncate(cut, start + size // 2)
+        with pytest.raises(FileFormatError, match=r"cut_chunks\.nc.*'radiance' lines 0:96.*damaged.*ends early"):
+            reader.read(slice(0, 96), BANDS)
+
+
 def test_granule_cut_while_read_names_the_file(layouts, tmp_path):
     """HDF5 refuses to open a truncated file; one cut after opening (a copy still running) fails by name too."""
     cut = tmp_path / "cut.nc"

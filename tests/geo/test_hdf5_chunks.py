@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, decode_chunk
+from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, StoredChunks, decode_chunk
 
 CHUNKS = (8, 6, 5)
 
@@ -77,3 +78,66 @@ def test_damaged_or_wrongly_sized_chunks_raise(stored):
     else:
         with pytest.raises(ValueError):  # not a whole number of 4-byte elements
             decode_chunk(data[:-3], mask, filters, 4, size, threading.local())
+
+
+def _stored_chunks(path, **kwargs):
+    f = h5py.File(path, "r")
+    return f, StoredChunks(path, f["x"], **kwargs)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["pread", "h5py"])
+def test_stored_chunks_are_read_as_hdf5_stores_them(tmp_path, direct):
+    """Every chunk as ``read_direct_chunk`` gives it; a chunk never written is None (the fill value)."""
+    path = tmp_path / "partial.h5"
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset("x", shape=(16, 12, 5), dtype="f4", chunks=CHUNKS, compression="gzip", fillvalue=-1)
+        x[:8] = np.arange(8 * 12 * 5, dtype="f4").reshape(8, 12, 5)  # the chunks of lines 8:16 stay unwritten
+    f, chunks = _stored_chunks(path, direct=direct)
+    with f:
+        for c in (0, 6):
+            mask, data = chunks.read((0, c, 0))
+            assert (mask, data) == f["x"].id.read_direct_chunk((0, c, 0))
+            assert chunks.read((8, c, 0)) is None
+    chunks.close()
+
+
+def test_the_chunk_index_is_read_without_chunk_iter(tmp_path, stored):
+    """Older HDF5 (no ``chunk_iter``): the index is listed chunk by chunk, with the same result."""
+    _, raw, _ = stored
+    path = tmp_path / "copy.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.ones((16, 12, 5), "f4"), chunks=CHUNKS, compression="gzip")
+
+    class OldIndex:
+        def __init__(self, dsid):
+            self._dsid = dsid
+
+        def __getattr__(self, name):
+            if name == "chunk_iter":
+                raise AttributeError(name)
+            return getattr(self._dsid, name)
+
+    with h5py.File(path, "r") as f:
+        new = StoredChunks(path, f["x"])
+        old = StoredChunks(path, type("Dataset", (), {"id": OldIndex(f["x"].id)})())
+        assert new._where == old._where and len(new._where) == 4
+        for key in raw:
+            assert new.read((*key, 0)) == old.read((*key, 0))
+        new.close()
+        old.close()
+
+
+def test_a_file_cut_inside_a_chunk_raises_eof(tmp_path):
+    path = tmp_path / "cut.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset(
+            "x", data=np.random.default_rng(0).random((16, 12, 5), "f4"), chunks=CHUNKS, compression="gzip"
+        )
+    f, chunks = _stored_chunks(path)
+    with f:
+        last = max(chunks._where.items(), key=lambda item: item[1][0])[0]
+        start, size, _ = chunks._where[last]
+        os.truncate(path, start + size // 2)
+        with pytest.raises(EOFError, match="ends early"):
+            chunks.read(last)
+    chunks.close()
