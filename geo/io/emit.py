@@ -30,7 +30,7 @@ from hyperplex.common.errors import DataNotFoundError, FileFormatError, Hyperple
 from hyperplex.common.formats import HDF5_MAGIC, read_head
 from hyperplex.common.lazyread import guarded_getter, read_failures
 from hyperplex.geo.io.emit_raw import ContiguousRows
-from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, StoredChunks, decode_chunk
+from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, StoredChunks, byte_planes, decode_chunk, unshuffle_into
 from hyperplex.geo.io.validate import check_band_order
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -342,16 +342,53 @@ def _read_chunk(chunks: StoredChunks, offset: tuple[int, int, int]) -> tuple[int
 
 def _place(chunks: StoredChunks, offset: tuple[int, int, int], layout: _Layout, where: tuple[slice, slice, np.ndarray],
            target: np.ndarray, scratch: threading.local) -> None:  # fmt: skip
-    """Read and decode one chunk (in this thread's ``scratch``); copy its part ``where`` band-first into ``target``."""
+    """Read and decode one chunk (in this thread's ``scratch``); copy its part ``where`` band-first into ``target``.
+
+    ``where`` is (rows, columns, band indices) in the chunk. A shuffled chunk of native values (the usual
+    EMIT case) is unshuffled only for the bands needed, straight into ``target``'s memory.
+    """
     raw = _read_chunk(chunks, offset)
     if raw is None:
         target[...] = layout.fill
     else:
-        rows, cols, bands = where
-        decoded = decode_chunk(raw[1], raw[0], layout.filters, layout.dtype.itemsize, layout.chunk_bytes(), scratch)
-        chunk = decoded.view(layout.dtype).reshape(layout.chunks)
-        target[...] = np.moveaxis(chunk[rows, cols, bands], -1, 0)
+        _decode_into(raw, layout, where, target, scratch)
     target[target == FILL_VALUE] = np.nan
+
+
+def _decode_into(raw: tuple[int, bytes], layout: _Layout, where: tuple[slice, slice, np.ndarray], target: np.ndarray,
+                 scratch: threading.local) -> None:  # fmt: skip
+    """Decode a stored chunk's part ``where`` into ``target`` (see :func:`_place`)."""
+    rows, cols, bands = where
+    args = (raw[1], raw[0], layout.filters, layout.dtype.itemsize, layout.chunk_bytes(), scratch)
+    dest = _element_bytes(target, layout.dtype)
+    planes = byte_planes(*args) if dest is not None else None
+    if planes is not None:
+        grid = planes.reshape(layout.dtype.itemsize, *layout.chunks)[:, rows, cols]
+        unshuffle_into(grid, _band_runs(bands), dest)
+    else:
+        chunk = decode_chunk(*args).view(layout.dtype).reshape(layout.chunks)
+        target[...] = np.moveaxis(chunk[rows, cols, index_slice(bands)], -1, 0)
+
+
+def _element_bytes(target: np.ndarray, stored: np.dtype) -> np.ndarray | None:
+    """``target`` ``(bands, lines, samples)`` (pixel-major in memory) as ``(lines, samples, bands, itemsize)`` bytes.
+
+    None when stored elements cannot be copied into it byte for byte (another type or byte order).
+    """
+    pixels = target.transpose(1, 2, 0)
+    if target.dtype != stored or not stored.isnative or pixels.strides[-1] != stored.itemsize or not target.size:
+        return None
+    dest = pixels.view(np.uint8).reshape(*pixels.shape, stored.itemsize)
+    return dest if np.shares_memory(dest, target) else None
+
+
+def _band_runs(bands: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(source, destination, count)`` of each run of consecutive ``bands`` (destination: their position)."""
+    out, at = [], 0
+    for run in runs(bands):
+        out.append((int(run[0]), at, run.size))
+        at += run.size
+    return out
 
 
 class EmitReader:
@@ -484,7 +521,7 @@ class EmitReader:
                     k = np.flatnonzero((sel >= b) & (sel < b + cb))
                     if k.size == 0:
                         continue
-                    where = (rows, slice(0, min(cc, width - x)), index_slice(sel[k] - b))
+                    where = (rows, slice(0, min(cc, width - x)), sel[k] - b)
                     target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
                     task = (self._chunks, (y, x, b), self.layout, where, target, self._scratch)
                     if self._pool is None:

@@ -15,6 +15,7 @@ from hyperplex.common.errors import FileFormatError, InvalidParameterError
 from hyperplex.geo.detect.source import open_source, prefetch
 from hyperplex.geo.io import read_emit_block
 from hyperplex.geo.io.emit import EmitReader, band_spans
+from hyperplex.geo.nodata import FILL_VALUE
 from hyperplex.geo.synth import write_emit_scene
 
 CHUNKS = (32, 24, 100)  # rows, columns, bands: 3 x 4 x 3 chunks on the 96 x 80 x 285 scene
@@ -142,6 +143,24 @@ def test_unwritten_chunks_read_as_fill(tmp_path):
     with EmitReader(path, threads=2) as reader:
         block = reader.read(slice(0, 40), [1, 6])
     assert np.all(block[:, :16, :16] == 2.5) and np.isnan(block[:, 16:]).all() and np.isnan(block[:, :, 16:]).all()
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4"])
+def test_shuffled_chunks_of_either_byte_order_read_as_h5py_reads_them(tmp_path, monkeypatch, dtype):
+    """Native values are unshuffled straight into the block for the bands asked; big-endian ones are decoded whole."""
+    if np.dtype(dtype).isnative:  # the bands come straight from the byte planes: no whole-chunk decode
+        monkeypatch.setattr(emit_module, "decode_chunk", lambda *a: pytest.fail("decoded the whole chunk"))
+    path = tmp_path / f"shuffled_{dtype[0] == '>'}.nc"
+    values = np.random.default_rng(5).normal(10.0, 2.0, (40, 30, 12)).astype(dtype)
+    values[3, 4, 5] = FILL_VALUE
+    with h5py.File(path, "w") as f:
+        f.create_dataset("radiance", data=values, chunks=(16, 16, 12), compression="gzip", shuffle=True)
+    bands = np.array([0, 1, 2, 5, 7, 8, 11])
+    with EmitReader(path, threads=2) as reader:
+        block = reader.read(slice(2, 37), bands)
+    expected = values[2:37][..., bands].astype(np.float32).transpose(2, 0, 1)
+    expected[expected == FILL_VALUE] = np.nan
+    np.testing.assert_array_equal(block, expected)
 
 
 def test_bad_band_selection_is_refused(layouts):

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, StoredChunks, decode_chunk
+from hyperplex.geo.io.hdf5_chunks import DEFLATE, SHUFFLE, StoredChunks, byte_planes, decode_chunk, unshuffle_into
 
 CHUNKS = (8, 6, 5)
 
@@ -141,3 +141,17 @@ def test_a_file_cut_inside_a_chunk_raises_eof(tmp_path):
         with pytest.raises(EOFError, match="ends early"):
             chunks.read(last)
     chunks.close()
+
+
+def test_byte_planes_give_any_bands_as_a_full_unshuffle_would(stored):
+    """Shuffled chunks: the bands taken from the byte planes equal the decoded chunk's; others: no planes."""
+    filters, raw, values = stored
+    mask, data = raw[(8, 6)]
+    size = int(np.prod(CHUNKS)) * 4
+    planes = byte_planes(data, mask, filters, 4, size, threading.local())
+    if filters[0] != SHUFFLE:
+        assert planes is None
+        return
+    dest = np.full((8, 6, 4), np.nan, np.float32)  # bands 0, 2, 3 and 4 of the chunk into 4 slots
+    unshuffle_into(planes.reshape(4, *CHUNKS), [(0, 0, 1), (2, 1, 3)], dest.view(np.uint8).reshape(8, 6, 4, 4))
+    np.testing.assert_array_equal(dest, values[8:, 6:][..., [0, 2, 3, 4]])
