@@ -396,10 +396,10 @@ class EmitReader:
 
     Chunked data is read in blocks of lines aligned to the storage chunks (:meth:`row_blocks`), one
     hyperslab per band span where spans that share a chunk are merged (:func:`band_spans`), and the
-    HDF5 chunk cache holds one row of chunks. Deflate/shuffle chunks are read raw and decoded in
-    ``threads`` threads (:mod:`.hdf5_chunks`: libdeflate releases the GIL; h5py serialises its own calls);
-    other filters are decoded by h5py. Contiguous, unfiltered data is read straight from the file a few lines at a time
-    (:class:`~hyperplex.geo.io.emit_raw.ContiguousRows`); other contiguous data as one hyperslab per
+    HDF5 chunk cache holds one row of chunks. Deflate/shuffle chunks bypass HDF5: ``threads`` threads read
+    them raw (``os.pread``) and decode them (:mod:`.hdf5_chunks`: libdeflate; both release the GIL); other
+    filters are decoded by h5py. Contiguous, unfiltered data is read straight from the file a few lines at
+    a time (:class:`~hyperplex.geo.io.emit_raw.ContiguousRows`); other contiguous data as one hyperslab per
     band span. Use as a context manager.
 
     Args:
