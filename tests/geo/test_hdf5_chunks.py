@@ -101,32 +101,6 @@ def test_stored_chunks_are_read_as_hdf5_stores_them(tmp_path, direct):
     chunks.close()
 
 
-def test_the_chunk_index_is_read_without_chunk_iter(tmp_path, stored):
-    """Older HDF5 (no ``chunk_iter``): the index is listed chunk by chunk, with the same result."""
-    _, raw, _ = stored
-    path = tmp_path / "copy.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("x", data=np.ones((16, 12, 5), "f4"), chunks=CHUNKS, compression="gzip")
-
-    class OldIndex:
-        def __init__(self, dsid):
-            self._dsid = dsid
-
-        def __getattr__(self, name):
-            if name == "chunk_iter":
-                raise AttributeError(name)
-            return getattr(self._dsid, name)
-
-    with h5py.File(path, "r") as f:
-        new = StoredChunks(path, f["x"])
-        old = StoredChunks(path, type("Dataset", (), {"id": OldIndex(f["x"].id)})())
-        assert new._where == old._where and len(new._where) == 4
-        for key in raw:
-            assert new.read((*key, 0)) == old.read((*key, 0))
-        new.close()
-        old.close()
-
-
 def test_a_file_cut_inside_a_chunk_raises_eof(tmp_path):
     path = tmp_path / "cut.h5"
     with h5py.File(path, "w") as f:
@@ -135,11 +109,11 @@ def test_a_file_cut_inside_a_chunk_raises_eof(tmp_path):
         )
     f, chunks = _stored_chunks(path)
     with f:
-        last = max(chunks._where.items(), key=lambda item: item[1][0])[0]
-        start, size, _ = chunks._where[last]
-        os.truncate(path, start + size // 2)
+        infos = [f["x"].id.get_chunk_info(i) for i in range(f["x"].id.get_num_chunks())]
+        last = max(infos, key=lambda info: info.byte_offset)  # the chunk stored last
+        os.truncate(path, last.byte_offset + last.size // 2)
         with pytest.raises(EOFError, match="ends early"):
-            chunks.read(last)
+            chunks.read(last.chunk_offset)
     chunks.close()
 
 
