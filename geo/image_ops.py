@@ -229,11 +229,18 @@ def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
         return out
     out = mask.copy()
     for dy, dx in zip(*offsets):
-        if (dy == 0 and dx == 0) or abs(dy) >= height or abs(dx) >= width:
-            continue
-        src = mask[max(-dy, 0) : height - max(dy, 0), max(-dx, 0) : width - max(dx, 0)]
-        out[max(dy, 0) : height - max(-dy, 0), max(dx, 0) : width - max(-dx, 0)] |= src
+        if windows := _shift_windows(mask.shape, int(dy), int(dx)):
+            out[windows[0]] |= mask[windows[1]]
     return out
+
+
+def _shift_windows(shape: tuple[int, int], dy: int, dx: int) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """Windows ``(to, from)`` that pair every pixel ``p`` with ``p - (dy, dx)``; None for no shift or no overlap."""
+    height, width = shape
+    if (dy == 0 and dx == 0) or abs(dy) >= height or abs(dx) >= width:
+        return None
+    to = (slice(max(dy, 0), height - max(-dy, 0)), slice(max(dx, 0), width - max(-dx, 0)))
+    return to, (slice(max(-dy, 0), height - max(dy, 0)), slice(max(-dx, 0), width - max(dx, 0)))
 
 
 def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -261,14 +268,10 @@ def nearest_label_within(labels: np.ndarray, distance: int) -> np.ndarray:
     order of distance, then row, then column).
     """
     out = labels.copy()
-    height, width = labels.shape
     dy, dx = disk_offsets(distance)
     for k in np.argsort(dy**2 + dx**2, kind="stable"):
-        oy, ox = int(dy[k]), int(dx[k])
-        if (oy == 0 and ox == 0) or abs(oy) >= height or abs(ox) >= width:
-            continue
-        target = out[max(-oy, 0) : height - max(oy, 0), max(-ox, 0) : width - max(ox, 0)]
-        source = labels[max(oy, 0) : height - max(-oy, 0), max(ox, 0) : width - max(-ox, 0)]
-        take = (target == 0) & (source != 0)
-        target[take] = source[take]
+        if windows := _shift_windows(labels.shape, -int(dy[k]), -int(dx[k])):  # each pixel looks at p + offset
+            target, source = out[windows[0]], labels[windows[1]]
+            take = (target == 0) & (source != 0)
+            target[take] = source[take]
     return out

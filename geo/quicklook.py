@@ -11,6 +11,7 @@ import numpy as np
 from hyperplex.common.arrays import materialize
 from hyperplex.common.atomic import atomic_path
 from hyperplex.common.channels import ChannelSet
+from hyperplex.geo.image_ops import bounding_boxes
 
 __all__ = [
     "RGB_NM",
@@ -283,8 +284,6 @@ def write_plume_map(
     hi = max(hi, lo * 1.01 + 1e-9)
     image = compose_map(rgb, values, labels, lo, hi)
     h, w = image.shape[:2]
-    from hyperplex.geo.image_ops import bounding_boxes
-
     boxes = bounding_boxes(labels)
     size = min(_PANEL_PX - 20, max(140, (h - 80) // _INSETS - 24))
     canvas = Image.new("RGB", (w + _PANEL_PX, max(h, 40 + _INSETS * (size + 24) + 60) + 24), (24, 24, 24))

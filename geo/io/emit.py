@@ -335,11 +335,6 @@ class _Layout:
         return min(per_row * self.chunk_bytes() + (1 << 20), _MAX_CACHE)
 
 
-def _read_chunk(chunks: StoredChunks, offset: tuple[int, int, int]) -> tuple[int, bytes] | None:
-    """One stored chunk's filter mask and raw bytes, None where it was never written (fill)."""
-    return chunks.read(offset)
-
-
 def _place(chunks: StoredChunks, offset: tuple[int, int, int], layout: _Layout, where: tuple[slice, slice, np.ndarray],
            target: np.ndarray, scratch: threading.local) -> None:  # fmt: skip
     """Read and decode one chunk (in this thread's ``scratch``); copy its part ``where`` band-first into ``target``.
@@ -347,8 +342,8 @@ def _place(chunks: StoredChunks, offset: tuple[int, int, int], layout: _Layout, 
     ``where`` is (rows, columns, band indices) in the chunk. A shuffled chunk of native values (the usual
     EMIT case) is unshuffled only for the bands needed, straight into ``target``'s memory.
     """
-    raw = _read_chunk(chunks, offset)
-    if raw is None:
+    raw = chunks.read(offset)
+    if raw is None:  # never written: the fill value
         target[...] = layout.fill
     else:
         _decode_into(raw, layout, where, target, scratch)
@@ -514,13 +509,12 @@ class EmitReader:
         jobs: list[Future] = []
         if r1 <= r0:
             return jobs
+        band_chunks = range(sel[0] // cb * cb, sel[-1] + 1, cb)  # the selected bands of each, found once
+        per_band_chunk = [(b, k) for b in band_chunks if (k := np.flatnonzero((sel >= b) & (sel < b + cb))).size]
         for y in range(r0 // cr * cr, r1, cr):
             rows = slice(max(y, r0) - y, min(y + cr, r1) - y)
             for x in range(0, width, cc):
-                for b in range(sel[0] // cb * cb, sel[-1] + 1, cb):
-                    k = np.flatnonzero((sel >= b) & (sel < b + cb))
-                    if k.size == 0:
-                        continue
+                for b, k in per_band_chunk:
                     where = (rows, slice(0, min(cc, width - x)), sel[k] - b)
                     target = out[k[0] : k[-1] + 1, y + rows.start - r0 : y + rows.stop - r0, x : x + cc]
                     task = (self._chunks, (y, x, b), self.layout, where, target, self._scratch)

@@ -15,6 +15,7 @@ from hyperplex.common.errors import FileFormatError, InvalidParameterError
 from hyperplex.geo.detect.source import open_source, prefetch
 from hyperplex.geo.io import read_emit_block
 from hyperplex.geo.io.emit import EmitReader, band_spans
+from hyperplex.geo.io.hdf5_chunks import StoredChunks
 from hyperplex.geo.nodata import FILL_VALUE
 from hyperplex.geo.synth import write_emit_scene
 
@@ -53,13 +54,13 @@ def test_writer_stores_the_requested_chunks(layouts):
 @pytest.mark.parametrize("lines", [32, 40, 96])
 def test_each_chunk_is_read_once(layouts, monkeypatch, threads, lines):
     calls: Counter = Counter()
-    real = emit_module._read_chunk
+    real = StoredChunks.read
 
-    def counting(dataset_id, offset):
+    def counting(chunks, offset):
         calls[offset] += 1
-        return real(dataset_id, offset)
+        return real(chunks, offset)
 
-    monkeypatch.setattr(emit_module, "_read_chunk", counting)
+    monkeypatch.setattr(StoredChunks, "read", counting)
     with EmitReader(layouts["gzip"], threads=threads) as reader:
         blocks = reader.row_blocks(lines)
         got = np.concatenate([reader.read(rows, BANDS) for rows in blocks], axis=1)
@@ -71,8 +72,8 @@ def test_each_chunk_is_read_once(layouts, monkeypatch, threads, lines):
 
 def test_unneeded_band_chunks_are_not_read(layouts, monkeypatch):
     calls: Counter = Counter()
-    real = emit_module._read_chunk
-    monkeypatch.setattr(emit_module, "_read_chunk", lambda i, o: calls.update([o]) or real(i, o))
+    real = StoredChunks.read
+    monkeypatch.setattr(StoredChunks, "read", lambda chunks, o: calls.update([o]) or real(chunks, o))
     with EmitReader(layouts["gzip"]) as reader:
         reader.read(slice(0, 96), np.arange(110, 190))
     assert {b for _, _, b in calls} == {100} and len(calls) == 3 * 4
