@@ -11,6 +11,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from hyperplex.common._version import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 
@@ -67,6 +69,7 @@ def test_wheel_holds_every_module_and_data_file(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(src)], check=True)  # fmt: skip
     wheel = next(tmp_path.glob("hyperplex-*.whl"))
+    assert wheel.name.startswith(f"hyperplex-{__version__}-"), "the wheel's version is not common/_version.py's"
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = set()
     for name, folder in CONFIG["package-dir"].items():
