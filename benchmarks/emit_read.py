@@ -33,13 +33,15 @@ _CHILD = """
 import json, sys, time
 import h5py, numpy as np
 from hyperplex.geo.detect.config import DetectConfig
-from hyperplex.geo.detect.scene import _aux_bands, _filter_bands
+from hyperplex.geo.detect.filter_bands import filter_bands
+from hyperplex.geo.detect.scene import _aux_bands
 from hyperplex.geo.detect.source import open_source
 from hyperplex.geo.io.emit import EmitReader, band_spans
 mode, path = sys.argv[1], sys.argv[2]
 src = open_source(path); cfg = DetectConfig()
 window = src.channels.window(2122, 2488)
-needed = np.unique(np.concatenate([_filter_bands(src, cfg), *_aux_bands(src, cfg).values()]).astype(int))
+filt = filter_bands(src.channels, cfg, src.path)
+needed = np.unique(np.concatenate([filt, *_aux_bands(src, cfg).values()]).astype(int))
 h = src.shape[0]
 t, n = time.perf_counter(), 0
 if mode == "floor":

@@ -302,11 +302,16 @@ def detect(
     folder or --overwrite).
     """
     from hyperplex.common.progress import quiet as quiet_progress
-    from hyperplex.geo.detect import detect_many
 
     with click_errors(), quiet_progress(quiet):
         cfg = DetectConfig.from_options(**options)
         writable_dir(out_dir)
+        if not (workers or scheduler):  # the first scene's large buffers are written while the pipeline imports
+            from hyperplex.geo.detect.warm_start import warm_start
+
+            warm_start(inputs, cfg)
+        from hyperplex.geo.detect import detect_many
+
         result = detect_many(list(inputs), out_dir, cfg, workers=workers, scheduler=scheduler)
     if result.skipped:
         click.echo(f"warning: skipped {len(result.skipped)} file(s) that are not scenes (no hyperspectral format "

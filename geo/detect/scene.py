@@ -10,15 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.common import warm_memory
 from hyperplex.common._version import __version__
 from hyperplex.common.arrays import index_slice
-from hyperplex.common.errors import InvalidParameterError, NoValidDataError
+from hyperplex.common.errors import NoValidDataError
 from hyperplex.common.progress import progress
 from hyperplex.geo.detect.block_kernel import BandPositions, block_kernel, read_block, scan_lines
 from hyperplex.geo.detect.config import DetectConfig
 from hyperplex.geo.detect.delineate import Delineation, delineate
 from hyperplex.geo.detect.emission import UEFF_CALIBRATION
 from hyperplex.geo.detect.faults import fault_point
+from hyperplex.geo.detect.filter_bands import filter_bands
 from hyperplex.geo.detect.masks import SceneMasks
 from hyperplex.geo.detect.outputs import (
     clean_stale_temporaries,
@@ -40,23 +42,6 @@ from hyperplex.geo.quicklook import RGB_NM
 __all__ = ["Analysis", "analyze", "detect_scene"]
 
 _FLARE_NM = 2389.486
-
-
-def _filter_bands(source: SceneSource, cfg: DetectConfig) -> np.ndarray:
-    """Indices of the bands the filter uses (the window, or a selection inside it)."""
-    channels = source.channels
-    idx = channels.window(*cfg.window)
-    if cfg.bands is not None:
-        from hyperplex.geo.methane import select_bands
-
-        idx = np.asarray(
-            select_bands(channels.wavelengths, cfg.bands, cfg.band_strategy, fwhm=channels.fwhm, window=cfg.window)
-        )
-    if idx.size < 3:
-        raise InvalidParameterError(
-            f"{source.path}: only {idx.size} bands inside the window {cfg.window} nm; widen --window."
-        )
-    return np.sort(idx)
 
 
 def _aux_bands(source: SceneSource, cfg: DetectConfig) -> dict[str, np.ndarray]:
@@ -85,7 +70,7 @@ def _read(
     needed = np.unique(np.concatenate([filt, *aux.values()]).astype(int))
     pos = {b: i for i, b in enumerate(needed)}
     h, w = source.shape
-    pixels = np.empty((h, w, filt.size), dtype=np.float32)
+    pixels = warm_memory.empty((h, w, filt.size), np.float32)  # reserved at start-up by the CLI (warm_start)
     rgb = np.zeros((3, h, w), dtype=np.float32) if aux["rgb"].size else None
     masks = SceneMasks((h, w))
     at = {name: np.array([pos[b] for b in bands], int) for name, bands in (("filt", filt), *aux.items())}
@@ -278,27 +263,30 @@ class _Mapped:
 
 def _map_scene(source: SceneSource, cfg: DetectConfig, client: Any) -> _Mapped:
     """Read, mask and filter (see :func:`analyze`)."""
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    filt, aux = _filter_bands(source, cfg), _aux_bands(source, cfg)
-    cfg.method_spec.start_preload()  # e.g. compiled kernels load while the scene is read
-    cube, rgb, masks = _read(source, filt, aux, cfg, client)
-    timings["read"] = time.perf_counter() - t0
-    fault_point("read")
-    excluded = masks.excluded
-    hint = _units_hint(masks, cfg)
-    if excluded.all():
-        raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).{hint}")
-    if hint:
-        warnings.warn(f"{source.path}:{hint}", UserWarning, stacklevel=3)
-    _require_statistics(source, cfg, excluded, filt.size)
-    _warn_no_ground_size(source)
-    t = time.perf_counter()
-    with capture_column_stats() as captured:  # reused by the plume-free filter (no second statistics pass)
-        enh = _run_filter(cube, source, filt, excluded, cfg)
-    timings["filter"] = time.perf_counter() - t
-    fault_point("filtered")
-    return _Mapped(source, filt, cube, rgb, masks, enh, captured, timings)
+    try:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        filt, aux = filter_bands(source.channels, cfg, source.path), _aux_bands(source, cfg)
+        cfg.method_spec.start_preload()  # e.g. compiled kernels load while the scene is read
+        cube, rgb, masks = _read(source, filt, aux, cfg, client)
+        timings["read"] = time.perf_counter() - t0
+        fault_point("read")
+        excluded = masks.excluded
+        hint = _units_hint(masks, cfg)
+        if excluded.all():
+            raise NoValidDataError(f"{source.path}: no valid pixels (all fill or masked: {masks.counts()}).{hint}")
+        if hint:
+            warnings.warn(f"{source.path}:{hint}", UserWarning, stacklevel=3)
+        _require_statistics(source, cfg, excluded, filt.size)
+        _warn_no_ground_size(source)
+        t = time.perf_counter()
+        with capture_column_stats() as captured:  # reused by the plume-free filter (no second statistics pass)
+            enh = _run_filter(cube, source, filt, excluded, cfg)
+        timings["filter"] = time.perf_counter() - t
+        fault_point("filtered")
+        return _Mapped(source, filt, cube, rgb, masks, enh, captured, timings)
+    finally:
+        warm_memory.release()  # buffers reserved for this scene and not used (see warm_start)
 
 
 def _describe(mapped: _Mapped, cfg: DetectConfig) -> Analysis:

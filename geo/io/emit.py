@@ -43,6 +43,7 @@ __all__ = [
     "band_spans",
     "emit_channels",
     "emit_cube",
+    "emit_data_shape",
     "is_emit",
     "open_emit",
     "ortho_coords",
@@ -224,6 +225,26 @@ def _data_variable(f: Any, path: Path) -> str:
     raise FileFormatError(f"{path}: no 3-D 'radiance' or 'reflectance' variable at the root; not an EMIT granule.")
 
 
+def _data_shape(f: Any, path: Path) -> tuple[str, tuple[int, int, int]]:
+    """The data variable's name and ``(lines, samples, bands)``."""
+    name = _data_variable(f, path)
+    lines, samples, bands = (int(s) for s in f[name].shape)
+    return name, (lines, samples, bands)
+
+
+@_reports_damage
+def emit_data_shape(path: str | Path) -> tuple[str, tuple[int, int, int]]:
+    """The data variable's name (``radiance`` or ``reflectance``) and ``(lines, samples, bands)``, reading no data.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        FileFormatError: If it is not HDF5 or has no 3-D data variable.
+    """
+    p = Path(path)
+    with _open_hdf5(p) as f:
+        return _data_shape(f, p)
+
+
 @_reports_damage
 def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeometry:
     """Read an EMIT granule's layout, GLT and (optionally) per-pixel latitude/longitude, but no pixel values.
@@ -241,12 +262,12 @@ def read_emit_geometry(path: str | Path, *, geolocation: bool = True) -> EmitGeo
     """
     p = Path(path)
     with _open_hdf5(p) as f:
-        name = _data_variable(f, p)
+        name, (lines, samples, bands) = _data_shape(f, p)
+        shape = (lines, samples)
         loc = f.get("location", {})
         missing = [v for v in ("glt_x", "glt_y") if v not in loc]
         if missing:
             raise FileFormatError(f"{p}: group 'location' lacks {missing}; cannot orthorectify this granule.")
-        shape, bands = tuple(int(s) for s in f[name].shape[:2]), int(f[name].shape[2])
         glt = (_glt_values(loc["glt_x"]), _glt_values(loc["glt_y"]))
         _check_glt_range(glt, shape, p)
         lat = loc["lat"][...] if geolocation and "lat" in loc else None

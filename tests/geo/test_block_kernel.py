@@ -12,6 +12,7 @@ import hyperplex.geo.detect.scene as scene_module
 from hyperplex.common.errors import FileFormatError
 from hyperplex.geo.detect.block_kernel import BandPositions, block_kernel, scan_lines
 from hyperplex.geo.detect.config import DetectConfig
+from hyperplex.geo.detect.filter_bands import filter_bands
 from hyperplex.geo.detect.masks import SceneMasks
 from hyperplex.geo.detect.source import open_source
 from hyperplex.geo.io.emit import EmitReader
@@ -51,7 +52,7 @@ def granules(emit_small, tmp_path_factory):
 
 def _read(path, monkeypatch, compiled: bool):
     source, cfg = open_source(path), DetectConfig()
-    filt, aux = scene_module._filter_bands(source, cfg), scene_module._aux_bands(source, cfg)
+    filt, aux = filter_bands(source.channels, cfg, source.path), scene_module._aux_bands(source, cfg)
     with monkeypatch.context() as m:
         if not compiled:
             m.setattr(scene_module, "block_kernel", lambda: None)

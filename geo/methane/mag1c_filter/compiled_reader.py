@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperplex.common import warm_memory
 from hyperplex.geo.methane.group_stats import SHIFT_SAMPLE_ROWS, GroupStats
 from hyperplex.geo.methane.groups import Grouping
 from hyperplex.geo.methane.inputs import PreparedCube, require_valid
@@ -139,7 +140,7 @@ def ingest_columns(
     """
     height, width = prepared.shape
     n_bands = prepared.n_bands
-    buffer = np.empty((width * height, n_bands), dtype=np.float32)
+    buffer = warm_memory.empty((width * height, n_bands), np.float32)  # e.g. reserved by the CLI at start-up
     cube = buffer.reshape(width, height, n_bands)
     valid, stats = np.empty((width, height), dtype=bool), np.empty((width, height), dtype=bool)
     sums, counts, gram = np.zeros((width, n_bands)), np.zeros(width), np.zeros((width, n_bands, n_bands))
