@@ -22,6 +22,7 @@ $(VENV)/.torch:
 
 $(VENV)/.core: $(VENV)/.torch pyproject.toml
 	$(PIP_INSTALL) $(EDITABLE) .
+	$(PY) -m compileall -q common geo bio plugins  # bytecode, as a wheel install writes it (editable installs)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.core
