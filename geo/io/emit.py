@@ -449,8 +449,12 @@ class EmitReader:
         self._chunks = StoredChunks(self.path, self._data) if self.layout.direct else None
 
     def _raw_rows(self, variable: str) -> ContiguousRows | None:
-        """A direct file reader when the data are one contiguous, unfiltered run of numbers in the file."""
+        """A direct file reader when the data are one contiguous, unfiltered run of numbers in the file.
+
+        None also where the platform has no ``os.preadv`` (Windows): h5py's hyperslab reads serve there.
+        """
         raw = self.layout.chunks is None and not self.layout.filters and self.layout.dtype.kind in "fiu"
+        raw = raw and hasattr(os, "preadv")
         offset = self._data.id.get_offset() if raw else None
         return None if offset is None else ContiguousRows(self.path, int(offset), self.layout.shape,
                                                           self.layout.dtype, variable)  # fmt: skip

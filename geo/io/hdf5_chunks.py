@@ -35,12 +35,13 @@ class StoredChunks:
     Args:
         path: The file.
         dataset: The h5py dataset.
-        direct: Read with ``os.pread`` (default where the platform has it); else through h5py
-            (``read_direct_chunk``, serialised by h5py's lock).
+        direct: Read with ``os.pread``; else through h5py (``read_direct_chunk``, serialised by h5py's
+            lock). Default: where the platform has ``os.pread`` (not Windows).
     """
 
-    def __init__(self, path: Path, dataset: Any, *, direct: bool = hasattr(os, "pread")) -> None:
+    def __init__(self, path: Path, dataset: Any, *, direct: bool | None = None) -> None:
         self.path, self._dsid = Path(path), dataset.id
+        direct = hasattr(os, "pread") if direct is None else direct
         self._fd = os.open(self.path, os.O_RDONLY) if direct else -1
 
     def read(self, offset: tuple[int, ...]) -> tuple[int, bytes] | None:

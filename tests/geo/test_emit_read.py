@@ -105,6 +105,23 @@ def test_contiguous_data_is_read_from_the_file_not_hdf5(layouts, monkeypatch, re
         assert reader._raw is None
 
 
+def test_without_preadv_contiguous_data_is_read_through_hdf5(layouts, monkeypatch):
+    """Windows has no ``os.preadv`` (nor ``os.pread``): the reader and the detection read fall back to h5py."""
+    from hyperplex.geo.detect import DetectConfig, analyze
+
+    path = layouts["contiguous"]
+    expected = analyze(open_source(path), DetectConfig()).enhancement
+    monkeypatch.delattr(os, "preadv")
+    monkeypatch.delattr(os, "pread")
+    with EmitReader(path) as reader:
+        assert reader.raw_rows is None
+        got = np.concatenate([reader.read(rows, BANDS) for rows in reader.row_blocks(50)], axis=1)
+    np.testing.assert_array_equal(got, _plain(path, BANDS))
+    with EmitReader(layouts["gzip"]) as reader:
+        np.testing.assert_array_equal(reader.read(slice(0, 96), BANDS), _plain(layouts["gzip"], BANDS))
+    np.testing.assert_array_equal(analyze(open_source(path), DetectConfig()).enhancement, expected)
+
+
 def test_chunked_granule_cut_while_read_names_the_file(layouts, tmp_path):
     """Chunks are read straight from the file in the decoding threads: one cut off fails by name."""
     cut = tmp_path / "cut_chunks.nc"
