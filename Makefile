@@ -1,5 +1,5 @@
 # hyperplex: two commands on a fresh machine.
-#   make demo   set up .venv (torch CPU first, then the package) and run the demo pipeline
+#   make demo   set up .venv (torch CPU first, the package, its compiled kernels) and run the demo pipeline
 #   make test   set up .venv with dev + napari extras and the Debian packages napari needs, run the tests
 #   make docs   build the documentation site (mkdocs-material + mkdocstrings, warnings as errors) into site/
 #   make dist   build a wheel into dist/ (the package is not on an index: install that file, or from the repo)
@@ -25,6 +25,11 @@ $(VENV)/.core: $(VENV)/.torch pyproject.toml
 	$(PY) -m compileall -q common geo bio plugins  # bytecode, as a wheel install writes it (editable installs)
 	touch $@
 
+# The compiled kernels, cached on disk for every later process (the tests compile what they use themselves).
+$(VENV)/.kernels: $(VENV)/.core
+	$(PY) -c "from hyperplex.geo.methane.mag1c_filter.jit import warm_up; warm_up()"
+	touch $@
+
 $(VENV)/.dev: $(VENV)/.core
 	$(PIP_INSTALL) $(EDITABLE) '.[dev,napari]'
 	touch $@
@@ -36,7 +41,7 @@ apt:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-demo: $(VENV)/.core
+demo: $(VENV)/.kernels
 	$(VENV)/bin/hyperplex demo --out $(DEMO_OUT)
 
 test: apt $(VENV)/.dev
@@ -50,7 +55,7 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(VENV)/.core
+bench: $(VENV)/.kernels
 	$(PY) benchmarks/methane_filters.py
 	$(PY) benchmarks/models_scaling.py
 	$(PY) benchmarks/emit_scene.py

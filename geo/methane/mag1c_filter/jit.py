@@ -211,6 +211,7 @@ def warm_up() -> None:
     specialised by the memory layout of their arrays. Run it once after installing, so that no user's first
     call compiles.
     """
+    from hyperplex.common.progress import quiet
     from hyperplex.geo.detect.block_kernel import compile_block_kernel
     from hyperplex.geo.image_ops import compile_kernels
     from hyperplex.geo.methane.mag1c_filter.api import mag1c
@@ -221,8 +222,9 @@ def warm_up() -> None:
     rng = np.random.default_rng(0)
     wavelengths = np.linspace(2130.0, 2480.0, 8)
     band_last = (1.0 + 0.01 * rng.standard_normal((24, 4, wavelengths.size))).astype(np.float32)
-    for cube in (np.ascontiguousarray(band_last.transpose(2, 0, 1)), band_last.transpose(2, 0, 1)):
-        mag1c(cube, wavelengths, np.full(wavelengths.size, 8.7), num_iter=2, device="cpu")
+    with quiet():  # no progress bars for these tiny calls
+        for cube in (np.ascontiguousarray(band_last.transpose(2, 0, 1)), band_last.transpose(2, 0, 1)):
+            mag1c(cube, wavelengths, np.full(wavelengths.size, 8.7), num_iter=2, device="cpu")
 
 
 def preload(kernels: Callable[[], Iterable[Any]]) -> threading.Thread | None:
