@@ -6,8 +6,8 @@ filter bands float32: 297 MB for a full EMIT scene) are the run's first large al
 fresh pages costs ~0.46 s each in a fresh process on the benchmark machine (see
 :mod:`hyperplex.common.warm_memory`). :func:`warm_start` reserves both before the pipeline is imported, so
 that work happens on the second core; the read and the engine take them with
-:func:`hyperplex.common.warm_memory.empty`, and :func:`hyperplex.geo.detect.scene.analyze` releases
-whatever was not taken once the filter has run.
+:func:`hyperplex.common.warm_memory.empty`, and the pipeline releases whatever was not taken once the
+filter has run (also when it fails).
 
 Only the first scene of a command is prepared (later scenes reuse the memory the first one freed), only
 EMIT radiance granules (their shape and bands are read from the header without reading data), and only
@@ -41,9 +41,9 @@ def scene_buffer_bytes(path: str | Path, cfg: DetectConfig) -> list[int]:
         granule, a band selection (``cfg.bands``), or a file the pipeline will reject (it reports why).
     """
     p = Path(path)
-    if cfg.bands is not None or not p.is_file() or not is_emit(p):
-        return []
     try:
+        if cfg.bands is not None or not p.is_file() or not is_emit(p):
+            return []
         name, (lines, samples, bands) = emit_data_shape(p)
         channels = emit_channels(p)
         if name != "radiance" or bands != len(channels):
