@@ -8,7 +8,7 @@ import numpy as np
 
 from hyperplex.common.errors import InvalidParameterError
 
-__all__ = ["as_channel_first", "index_slice", "is_lazy", "materialize", "runs", "unwrap"]
+__all__ = ["as_channel_first", "index_slice", "is_lazy", "materialize", "run_spans", "runs", "unwrap"]
 
 
 def unwrap(array: Any) -> Any:
@@ -74,6 +74,19 @@ def runs(idx: np.ndarray, max_gap: int = 1) -> list[np.ndarray]:
     """Sorted indices split where two neighbours differ by more than ``max_gap`` (1: runs of consecutive ones)."""
     idx = np.asarray(idx, dtype=int)
     return np.split(idx, np.flatnonzero(np.diff(idx) > max_gap) + 1) if idx.size else []
+
+
+def run_spans(idx: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(first index, position in idx, length)`` of each run of consecutive sorted ``idx``.
+
+    E.g. where a gather of ``idx`` is done run by run: run ``k`` copies ``length`` items from ``first`` to
+    ``position``.
+    """
+    out, at = [], 0
+    for run in runs(idx):
+        out.append((int(run[0]), at, run.size))
+        at += run.size
+    return out
 
 
 def index_slice(idx: np.ndarray) -> slice | np.ndarray:

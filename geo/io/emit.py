@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperplex.common.arrays import index_slice, runs
+from hyperplex.common.arrays import index_slice, run_spans, runs
 from hyperplex.common.channels import ChannelSet
 from hyperplex.common.errors import DataNotFoundError, FileFormatError, HyperplexError, InvalidParameterError
 from hyperplex.common.formats import HDF5_MAGIC, read_head
@@ -380,7 +380,7 @@ def _decode_into(raw: tuple[int, bytes], layout: _Layout, where: tuple[slice, sl
     planes = byte_planes(*args) if dest is not None else None
     if planes is not None:
         grid = planes.reshape(layout.dtype.itemsize, *layout.chunks)[:, rows, cols]
-        unshuffle_into(grid, _band_runs(bands), dest)
+        unshuffle_into(grid, run_spans(bands), dest)
     else:
         chunk = decode_chunk(*args).view(layout.dtype).reshape(layout.chunks)
         target[...] = np.moveaxis(chunk[rows, cols, index_slice(bands)], -1, 0)
@@ -396,15 +396,6 @@ def _element_bytes(target: np.ndarray, stored: np.dtype) -> np.ndarray | None:
         return None
     dest = pixels.view(np.uint8).reshape(*pixels.shape, stored.itemsize)
     return dest if np.shares_memory(dest, target) else None
-
-
-def _band_runs(bands: np.ndarray) -> list[tuple[int, int, int]]:
-    """``(source, destination, count)`` of each run of consecutive ``bands`` (destination: their position)."""
-    out, at = [], 0
-    for run in runs(bands):
-        out.append((int(run[0]), at, run.size))
-        at += run.size
-    return out
 
 
 class EmitReader:

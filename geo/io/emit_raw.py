@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperplex.common.arrays import runs
+from hyperplex.common.arrays import run_spans
 from hyperplex.common.errors import FileFormatError
 from hyperplex.geo.nodata import FILL_VALUE
 
@@ -63,10 +63,7 @@ class ContiguousRows:
         Raises:
             FileFormatError: If the file ends before the data does (a truncated granule).
         """
-        spans, at = [], 0
-        for run in runs(bands):
-            spans.append((slice(at, at + run.size), slice(int(run[0]), int(run[-1]) + 1)))
-            at += run.size
+        spans = [(slice(at, at + n), slice(first, first + n)) for first, at, n in run_spans(bands)]
         with self._lock:
             for start in range(r0, r1, self.lines_per_read):
                 stop = min(start + self.lines_per_read, r1)
