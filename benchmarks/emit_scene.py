@@ -149,7 +149,7 @@ def compile_bytecode() -> None:
     Without it, an editable install on a machine with ``PYTHONDONTWRITEBYTECODE`` set (the project's) compiles
     all its modules again in every fresh process: 0.07-0.1 s of the command's imports.
     """
-    for name in ("hyperplex.common", "hyperplex.geo"):
+    for name in ("hyperplex.common", "hyperplex.geo", "hyperplex.bio", "hyperplex.plugins"):  # as make does
         for folder in importlib.util.find_spec(name).submodule_search_locations:
             compileall.compile_dir(folder, quiet=1)
 
